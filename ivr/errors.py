@@ -1,0 +1,25 @@
+"""Error types for the IVR service, all under one root."""
+
+
+class IvrError(Exception):
+    """Root of every error this project raises on purpose."""
+
+
+class ConfigError(IvrError):
+    """The service is configured in a way it cannot run with."""
+
+
+class FlowError(IvrError):
+    """A flows file could not be loaded; `problems` holds each located message."""
+
+    def __init__(self, problems: list) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems) or "invalid flows file")
+
+
+class SignatureError(IvrError):
+    """A webhook did not carry a valid Twilio signature."""
+
+
+class StateUnavailable(IvrError):
+    """Call state could not be read or written (Redis down or slow)."""
