@@ -36,7 +36,7 @@ __all__ = [
 # Quantile of the predicted wait that the announced band must cover. Bands round up to the
 # next half minute, so the share of callers answered within their band lands above this;
 # tests/bench/ewt.py measures it (target 80-95%).
-BAND_QUANTILE = 0.8
+BAND_QUANTILE = 0.7
 # Handle-time variability beyond exponential (cv^2 > 1) makes waits more spread out; beyond
 # this factor the learned variance is more likely noise than signal.
 _MAX_SPREAD = 4.0
