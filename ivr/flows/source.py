@@ -197,6 +197,8 @@ def load_yaml(text: str) -> Source:
         if root is None:
             return Source(None, SourceMap(), [SourceError(Position(1, 1), (), "the file is empty")])
         builder = _Builder(loader)
+        # Whole-file problems (a missing top-level key) point where the content starts.
+        builder.positions[()] = _position(root.start_mark)
         data = builder.build(root, ())
         return Source(data, SourceMap(builder.positions), builder.errors)
     finally:

@@ -180,7 +180,12 @@ def describe_value(value: Any) -> str:
 
 def _refine(path: Path, data: Any, message: str) -> Path:
     """Point at the exact entry a message quotes (e.g. one day of a weekly timetable)."""
-    if not isinstance(data, dict) or "'" not in message:
+    if not isinstance(data, dict):
+        return path
+    first_word = message.split(" ", 1)[0]
+    if first_word in data:  # "min_digits is larger than max_digits"
+        return path + (first_word,)
+    if "'" not in message:
         return path
     quoted = message.split("'")[1]
     for key, value in data.items():
@@ -192,8 +197,8 @@ def _refine(path: Path, data: Any, message: str) -> Path:
 def _message(err: dict[str, Any], walked: _Walked) -> tuple[Path, str]:
     kind, loc, path = err["type"], err["loc"], walked.path
     key = str(loc[-1]) if loc else ""
-    node_type = walked.model.model_fields["type"].annotation if walked.model else None
-    in_node = node_type is not None and get_origin(node_type) is Literal
+    type_field = walked.model.model_fields.get("type") if walked.model else None
+    in_node = type_field is not None and get_origin(type_field.annotation) is Literal
     if kind == "missing":
         if in_node and key in TARGET_FIELDS:
             return path, f"dead end: missing '{key}' (the node the caller goes to next)"
@@ -205,7 +210,13 @@ def _message(err: dict[str, Any], walked: _Walked) -> tuple[Path, str]:
         tag = err["ctx"]["tag"]
         return path + ("type",), f"unknown node type '{tag}'{did_you_mean(tag, schema.NODE_TYPES)}"
     if kind == "union_tag_not_found":
+        typo = did_you_mean("type", walked.data) if isinstance(walked.data, dict) else ""
+        if typo:
+            wrong = typo.split("'")[1]
+            return path + (wrong,), f"unknown key '{wrong}' (did you mean 'type'?)"
         return path, f"missing 'type' (one of: {', '.join(schema.NODE_TYPES)})"
+    if kind == "literal_error":
+        return path, f"must be {err['ctx']['expected']}, not {describe_value(err['input'])}"
     if kind == "string_pattern_mismatch":
         help_ = PATTERN_HELP.get(err["ctx"]["pattern"], f"does not match {err['ctx']['pattern']}")
         return path, f"'{err['input']}' {help_}"
