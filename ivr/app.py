@@ -1,0 +1,64 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from ivr import logs
+from ivr.config import load_config
+from ivr.db import Database
+from ivr.redis_conn import connect
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then environment, then `config` (tests pass theirs here)."""
+    app = Flask(__name__)
+    app.config.update(load_config(config))
+    logs.configure(app)
+
+    hops = int(app.config.get("PROXY_HOPS") or 0)
+    if hops:
+        # Rebuild scheme/host/port from X-Forwarded-* so signatures validate behind a proxy.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+
+    db = Database(app.config["DATABASE_URL"])
+    db.create_schema()
+    app.extensions["ivr.db"] = db
+    redis_client = connect(app.config.get("REDIS_URL"), timeout=app.config["BACKEND_TIMEOUT"])
+    app.extensions["ivr.redis"] = redis_client
+
+    from ivr.flows.registry import FlowRegistry
+
+    app.extensions["ivr.flows"] = FlowRegistry(
+        app.config["IVR_FLOWS"],
+        redis_client,
+        check_interval=float(app.config["FLOWS_RELOAD_INTERVAL"]),
+    )
+
+    from ivr import ops, voice
+
+    app.register_blueprint(voice.bp)
+    app.register_blueprint(ops.bp)
+    _register_optional_blueprints(app)
+    return app
+
+
+def _register_optional_blueprints(app: Flask) -> None:
+    """Blueprints of the hold queue, callbacks and speech, each with its own `init_app`."""
+    import importlib
+
+    for module_name in ("ivr.hold.views", "callback.api", "speech.stream"):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        module.init_app(app)

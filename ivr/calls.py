@@ -1,0 +1,234 @@
+"""One webhook, one call step: load state and flows, run the engine, save, and answer safely.
+
+This is the glue between the Flask views (which only parse forms) and the pure engine. When
+Redis or the database fails, or anything else goes wrong, the caller still gets TwiML that
+connects them to a person: never a 500 that makes Twilio play its error message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from urllib.parse import urlencode
+
+from flask import Flask, current_app, url_for
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr import journey, metrics
+from ivr.engine.engine import Engine
+from ivr.engine.phrasebook import phrase
+from ivr.engine.types import CallbackOutcome, Input, Step
+from ivr.errors import StateUnavailable
+from ivr.flows.schema import FlowFile
+from ivr.hours import is_open
+from ivr.state import CallState, StateStore
+
+log = logging.getLogger(__name__)
+
+ENDPOINTS = {
+    "gather": "voice.gather",
+    "continue": "voice.proceed",
+    "dialed": "voice.dialed",
+    "recorded": "voice.recorded",
+    "queue_wait": "voice.queue_wait",
+    "queue_left": "voice.queue_left",
+}
+SEEN_CALLERS = "ivr:callers:seen"
+
+
+class WebPorts:
+    """The engine's window on the world, for one request."""
+
+    def __init__(self, app: Flask, flows: FlowFile) -> None:
+        self.app = app
+        self.flows = flows
+
+    def now(self) -> dt.datetime:
+        clock = self.app.config.get("CLOCK")
+        return clock() if clock else dt.datetime.now(dt.UTC)
+
+    def url(self, endpoint: str, **params: str) -> str:
+        path = url_for(ENDPOINTS[endpoint])
+        if params:
+            path += "?" + urlencode(params)
+        base = self.app.config.get("PUBLIC_BASE_URL")
+        return base.rstrip("/") + path if base else path
+
+    def queue_available(self, queue: str) -> bool:
+        cfg = self.flows.queues.get(queue)
+        if cfg is None:
+            return False
+        if not is_open(self.flows.hours.get(cfg.hours) if cfg.hours else None, self.now()):
+            return False
+        return staffed(self.app, queue, self.now())
+
+    def request_callback(self, *, number: str, queue: str, state: CallState) -> CallbackOutcome:
+        try:
+            from callback.service import request_from_call
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("callback.service",):
+                raise
+            return CallbackOutcome(accepted=False, reason="callbacks are not available")
+        context = {k: v for k, v in state.vars.items() if not k.startswith("_")}
+        context.update(flow=state.flow, node=state.node, call_sid=state.call_sid)
+        return request_from_call(self.app, number=number, caller=state.caller, queue=queue,
+                                 context=context)
+
+    def speech_stream_url(self, state: CallState, node: str) -> str | None:
+        hook = self.app.extensions.get("ivr.speech_stream_url")
+        return hook(state, node) if hook else None
+
+
+def staffed(app: Flask, queue: str, now: dt.datetime) -> bool:
+    """True when at least one agent serving `queue` is not offline."""
+    try:
+        from ivr.hold.agents import staffed_count
+    except ImportError:
+        return True
+    return staffed_count(app.extensions["ivr.redis"], queue, now) > 0
+
+
+def start_call(form: dict) -> VoiceResponse:
+    """Answer `POST /voice/incoming`."""
+    app = current_app._get_current_object()
+    sid = form.get("CallSid", "")
+    try:
+        loaded = app.extensions["ivr.flows"].current()
+        flow = loaded.file.flow_for_number(form.get("To", ""))
+        if flow is None:
+            log.error("no flow routes this number", extra={"to": form.get("To")})
+            return safe_twiml(app, "no_flow")
+        caller = form.get("From", "")
+        store = _store(app)
+        state = CallState(
+            call_sid=sid, flow=flow, version=loaded.version, node="",
+            language=loaded.file.flows[flow].language or loaded.file.defaults.language,
+            caller=caller, called=form.get("To", ""), returning=_seen_before(app, caller),
+        )
+        step = Engine(loaded.file, WebPorts(app, loaded.file)).start(state)
+        metrics.CALLS.labels(flow).inc()
+        _save(store, step, meta={"caller": caller, "called": state.called, "flow": flow,
+                                 "flow_version": loaded.version})
+        return step.twiml
+    except StateUnavailable:
+        log.exception("call state unavailable at call start")
+        return safe_twiml(app, "state_unavailable")
+    except Exception:
+        log.exception("call start failed")
+        return safe_twiml(app, "engine_error")
+
+
+def resume_call(form: dict, args: dict, given: Input) -> VoiceResponse:
+    """Answer a webhook reached from our own TwiML (gather, continue, dialed, recorded)."""
+    app = current_app._get_current_object()
+    sid = form.get("CallSid", "")
+    try:
+        store = _store(app)
+        state = store.load(sid)
+        registry = app.extensions["ivr.flows"]
+        loaded = registry.get(state.version) if state else None
+        if loaded is None:
+            # State expired or version unknown here: carry on with the current flows.
+            loaded = registry.current()
+        if state is None:
+            state = CallState(
+                call_sid=sid, flow=args.get("flow", ""), version=loaded.version, node="",
+                language=loaded.file.defaults.language, caller=form.get("From", ""),
+                called=form.get("To", ""),
+            )
+        flow, node = args.get("flow") or state.flow, args.get("node") or state.node
+        waited_ms = int((time.time() - state.node_entered_at) * 1000)
+        step = Engine(loaded.file, WebPorts(app, loaded.file)).resume(state, flow, node, given)
+        _save(store, step, first_elapsed_ms=waited_ms)
+        return step.twiml
+    except StateUnavailable:
+        log.exception("call state unavailable")
+        return safe_twiml(app, "state_unavailable")
+    except Exception:
+        log.exception("call step failed")
+        return safe_twiml(app, "engine_error")
+
+
+def end_call(form: dict) -> None:
+    """Record a call status callback; a finished call's state is dropped."""
+    app = current_app._get_current_object()
+    sid = form.get("CallSid", "")
+    status = form.get("CallStatus", "")
+    if status not in ("completed", "busy", "failed", "no-answer", "canceled"):
+        return
+    store = _store(app)
+    state = store.load(sid)
+    seq = (state.seq + 1) if state else 10_000
+    row = journey.encode(
+        sid, seq, time.time(), None,
+        journey.Event("call_end", flow=state.flow if state else None,
+                      node=state.node if state else None, detail={"status": status}),
+        meta={"duration": form.get("CallDuration")},
+    )
+    store.client.rpush(journey.QUEUE_KEY, row)
+    store.delete(sid)
+
+
+def safe_twiml(app: Flask, kind: str) -> VoiceResponse:
+    """TwiML that needs neither Redis nor the database: straight to a person."""
+    metrics.ERRORS.labels(kind).inc()
+    r = VoiceResponse()
+    r.say(phrase("en", "technical"))
+    number = app.config.get("IVR_FALLBACK_NUMBER")
+    if number:
+        r.dial(number)
+        return r
+    queue = "support"
+    try:
+        op = app.extensions["ivr.flows"].current().file.defaults.operator
+        queue = op.queue if op else queue
+    except Exception:  # the flows registry itself failing must not block the fallback
+        log.exception("flows unavailable in fallback")
+    r.enqueue(queue)
+    return r
+
+
+def _store(app: Flask) -> StateStore:
+    return StateStore(app.extensions["ivr.redis"], int(app.config["CALL_STATE_TTL"]))
+
+
+def _save(
+    store: StateStore, step: Step, meta: dict | None = None, first_elapsed_ms: int | None = None
+) -> None:
+    st = step.state
+    now = time.time()
+    rows = []
+    for i, event in enumerate(step.events):
+        st.seq += 1
+        elapsed = first_elapsed_ms if i == 0 else None
+        if event.kind == "enter":
+            metrics.NODE_VISITS.labels(event.flow or "", event.node or "").inc()
+        elif event.kind == "escape":
+            metrics.ESCAPES.labels(event.flow or "", event.node or "").inc()
+        event_meta = meta if i == 0 else None
+        if step.outcome and i == len(step.events) - 1:
+            event_meta = dict(event_meta or {}, outcome=step.outcome)
+            metrics.OUTCOMES.labels(step.outcome).inc()
+        rows.append((journey.QUEUE_KEY, journey.encode(st.call_sid, st.seq, now, elapsed,
+                                                       event, event_meta)))
+    store.save(st, extra=rows)
+
+
+def _seen_before(app: Flask, caller: str) -> bool:
+    if not caller:
+        return False
+    try:
+        return not app.extensions["ivr.redis"].sadd(SEEN_CALLERS, caller)
+    except Exception:
+        return False
+
+
+def start_journey_writer(app: Flask) -> None:
+    """Start the per-process journey writer thread (once)."""
+    if app.extensions.get("ivr.journey_writer"):
+        return
+    writer = journey.JourneyWriter(app.extensions["ivr.db"], app.extensions["ivr.redis"])
+    writer.start()
+    app.extensions["ivr.journey_writer"] = writer
+

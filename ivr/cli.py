@@ -1,0 +1,75 @@
+"""The `ivr` command line: serve, worker, flows, simulate, speech, staffing, agents, report."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ivr.flows.cli import flows_group
+
+
+@click.group()
+def main() -> None:
+    """Self-hosted IVR and click-to-call on Twilio webhooks."""
+
+
+main.add_command(flows_group)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-worker", is_flag=True, help="Do not run the RQ worker in this process.")
+def serve(host: str, port: int, no_worker: bool) -> None:
+    """Run the whole service on embedded defaults (SQLite, Valkey, worker, simulated telephony)."""
+    from ivr.serve import run
+
+    run(host=host, port=port, with_worker=not no_worker)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+def worker(burst: bool) -> None:
+    """Run an RQ worker with the scheduler (production: one or more of these)."""
+    from ivr.serve import run_worker
+
+    run_worker(burst=burst)
+
+
+@main.command()
+@click.option("--number", "called", default=None, help="Number to dial (default: first in flows).")
+@click.option("--from", "caller", default="+14155550123", show_default=True)
+@click.option("--url", default=None, help="A running server (default: an app in this process).")
+@click.option("--script", default=None,
+              help="Comma-separated actions: digits, 'say:words', 'wait', 'hold', 'record', "
+                   "'dial:STATUS', 'hangup'. Without it the call is interactive.")
+@click.option("--json", "as_json", is_flag=True, help="Print each turn as JSON.")
+def simulate(called: str | None, caller: str, url: str | None, script: str | None,
+             as_json: bool) -> None:
+    """Call a number in flows.yaml from the terminal, through the real signed webhooks."""
+    from ivr.simulate_cli import run_simulation
+
+    sys.exit(run_simulation(called=called, caller=caller, url=url, script=script,
+                            as_json=as_json))
+
+
+def _register_optional() -> None:
+    import importlib
+
+    for module_name, attr in (
+        ("speech.cli", "speech_group"),
+        ("ivr.hold.staffing", "staffing_command"),
+        ("ivr.hold.cli", "agents_group"),
+        ("ivr.hold.report", "report_command"),
+    ):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        main.add_command(getattr(module, attr))
+
+
+_register_optional()

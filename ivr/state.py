@@ -1,0 +1,74 @@
+"""Per-call state in Redis, keyed by CallSid, expiring after the call goes quiet."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+
+import redis
+
+from ivr.errors import StateUnavailable
+
+KEY = "ivr:call:{sid}"
+
+
+@dataclass
+class CallState:
+    """Where a call is in its flow and what it has told us so far."""
+
+    call_sid: str
+    flow: str
+    version: str
+    node: str
+    language: str
+    caller: str = ""
+    called: str = ""
+    vars: dict[str, str] = field(default_factory=dict)
+    no_input: int = 0  # consecutive no-input retries at the current node
+    invalid: int = 0  # consecutive invalid-input retries at the current node
+    returning: bool = False
+    started_at: float = field(default_factory=time.time)
+    node_entered_at: float = field(default_factory=time.time)
+    seq: int = 0  # journey event counter
+    # Sub-step inside a node that takes several exchanges (callback offer, voicemail).
+    step: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> CallState:
+        return cls(**json.loads(raw))
+
+
+class StateStore:
+    """Reads and writes `CallState` in Redis; every failure becomes `StateUnavailable`."""
+
+    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+        self.client = client
+        self.ttl = ttl_seconds
+
+    def load(self, call_sid: str) -> CallState | None:
+        try:
+            raw = self.client.get(KEY.format(sid=call_sid))
+        except redis.RedisError as exc:
+            raise StateUnavailable(str(exc)) from exc
+        return CallState.from_json(raw) if raw else None
+
+    def save(self, state: CallState, *, extra: list[tuple[str, str]] = ()) -> None:
+        """Write `state`, and RPUSH each (list key, value) of `extra` in the same round trip."""
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.set(KEY.format(sid=state.call_sid), state.to_json(), ex=self.ttl)
+            for key, value in extra:
+                pipe.rpush(key, value)
+            pipe.execute()
+        except redis.RedisError as exc:
+            raise StateUnavailable(str(exc)) from exc
+
+    def delete(self, call_sid: str) -> None:
+        try:
+            self.client.delete(KEY.format(sid=call_sid))
+        except redis.RedisError as exc:
+            raise StateUnavailable(str(exc)) from exc

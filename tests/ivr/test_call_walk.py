@@ -1,0 +1,171 @@
+"""Walk every node of the sample flow and of a second flow through signed webhooks; at each
+node press the operator escape and check the caller reaches a person, or a callback offer
+when nobody can answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections import deque
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from ivr import journey
+from ivr.flows.loader import load_flows
+from ivr.flows.schema import CollectNode, MenuNode
+from ivr.simulator import SimulatedCall, Turn, flask_transport
+from tests.conftest import AUTH_TOKEN, BASE_URL
+from tests.ivr.helpers import staff
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parents[2]
+# A Tuesday at 11:00 in New York and London: both calendars are open.
+OPEN = dt.datetime(2026, 11, 24, 16, 0, tzinfo=dt.UTC)
+# A Sunday night: both closed.
+CLOSED = dt.datetime(2026, 11, 29, 23, 30, tzinfo=dt.UTC)
+FLOW_FILES = {
+    "sample": (ROOT / "flows.yaml", "+18005550100", ["+18005550199"]),
+    "second": (DATA / "second_flows.yaml", "+18005550111", []),
+}
+
+
+def node_of(turn: Turn) -> tuple[str, str]:
+    """(flow, node) the call is waiting at, read from the Gather's action URL."""
+    query = parse_qs(urlsplit(turn.gather_action).query)
+    return query["flow"][0], query["node"][0]
+
+
+def inputs_for(flows, flow: str, node: str) -> list[str]:
+    """Every input worth trying at a node to explore the flow."""
+    if node.startswith("@"):
+        return ["1", "wait"]
+    spec = flows.flows[flow].nodes[node]
+    if isinstance(spec, MenuNode):
+        return [o.digit for o in spec.options]
+    if isinstance(spec, CollectNode):
+        return ["1" * spec.min_digits + "#", "9" + "0" * (spec.min_digits - 1) + "#", "1234#"]
+    return ["wait"]
+
+
+def act(call: SimulatedCall, action: str) -> Turn:
+    turn = call.turn
+    if turn.waiting == "record":
+        return call.record()
+    if turn.waiting == "dial":
+        return call.dial_result("no-answer")
+    return call.wait() if action == "wait" else call.press(action)
+
+
+def explore(app, number: str, caller: str = "+14155550123"):
+    """Breadth-first over input sequences; returns {(flow, node): shortest actions}."""
+    client = app.test_client()
+    flows = app.extensions["ivr.flows"].current().file
+    paths: dict[tuple[str, str], list[str]] = {}
+    todo: deque[list[str]] = deque([[]])
+    while todo:
+        actions = todo.popleft()
+        call = SimulatedCall(flask_transport(client, BASE_URL), BASE_URL, AUTH_TOKEN,
+                             caller=caller, called=number)
+        turn = call.dial()
+        for a in actions:
+            turn = act(call, a)
+        if turn.waiting in ("record", "dial") and len(actions) < 12:
+            todo.append([*actions, "next"])
+            continue
+        if turn.waiting != "gather":
+            continue
+        where = node_of(turn)
+        if where in paths:
+            continue
+        paths[where] = actions
+        if len(actions) < 12:
+            todo.extend([*actions, i] for i in inputs_for(flows, *where))
+    return paths
+
+
+@pytest.fixture(params=sorted(FLOW_FILES))
+def flow_case(request, app_config, tmp_path):
+    path, number, extra_numbers = FLOW_FILES[request.param]
+    target = tmp_path / "flows_under_test.yaml"
+    shutil.copy(path, target)
+    app_config["IVR_FLOWS"] = str(target)
+    return request.param, number, extra_numbers
+
+
+def make_app(app_config, when: dt.datetime):
+    from ivr import create_app
+
+    return create_app({**app_config, "CLOCK": lambda: when})
+
+
+@pytest.mark.parametrize("when", [OPEN, CLOSED], ids=["open", "closed"])
+def test_every_node_escapes_to_a_person_or_a_callback(flow_case, app_config, when):
+    name, number, extra_numbers = flow_case
+    app = make_app(app_config, when)
+    if when is OPEN:
+        with app.app_context():
+            staff(app, ["support", "billing", "frontdesk", "sales"])
+    flows = app.extensions["ivr.flows"].current().file
+    paths = {}
+    for n in [number, *extra_numbers]:
+        paths.update(explore(app, n))
+    speaking = {(f, n) for f, flow in flows.flows.items() for n, node in flow.nodes.items()
+                if node.type in ("message", "menu", "collect", "hangup", "voicemail", "callback")}
+    reached = {p for p in paths if not p[1].startswith("@")}
+    if when is OPEN:
+        # Open and staffed, every node that speaks is reachable by a caller.
+        assert speaking - reached == set()
+    assert reached, "the walk reached no node"
+
+    client = app.test_client()
+    for (flow, node), actions in sorted(paths.items()):
+        call = SimulatedCall(flask_transport(client, BASE_URL), BASE_URL, AUTH_TOKEN,
+                             called=number if flow != "korean" else "+18005550199")
+        call.dial()
+        for a in actions:
+            act(call, a)
+        spec = flows.flows[flow].nodes.get(node) if not node.startswith("@") else None
+        escape = flows.defaults.operator.collect_digit if isinstance(spec, CollectNode) else "0"
+        turn = call.press(escape)
+        where = f"{name}:{flow}.{node} after {actions}"
+        if when is OPEN:
+            assert turn.waiting == "queue", where
+            assert turn.queue in ("support", "frontdesk"), where
+        else:
+            assert turn.waiting == "gather", where
+            assert node_of(turn)[1] == "@callback", where
+            assert "call you back" in turn.text, where
+
+
+def test_journey_is_written_to_sql(app, twilio_post):
+    """Nodes, digits, timings and outcome land in `calls` / `call_events`."""
+    from sqlalchemy import select
+
+    from ivr.models import Call, CallEvent
+
+    call = SimulatedCall(flask_transport(app.test_client(), BASE_URL), BASE_URL, AUTH_TOKEN)
+    call.dial()
+    call.wait()  # welcome message ends
+    assert call.turn.waiting == "gather"
+    call.hang_up(duration=12)
+    db, r = app.extensions["ivr.db"], app.extensions["ivr.redis"]
+    assert journey.flush(db, r) > 0
+    assert journey.flush(db, r) == 0  # nothing left, nothing written twice
+    with db.session() as s:
+        row = s.scalars(select(Call).where(Call.call_sid == call.call_sid)).one()
+        kinds = [e.kind for e in s.scalars(
+            select(CallEvent).where(CallEvent.call_id == row.id).order_by(CallEvent.seq))]
+        assert row.caller == "+14155550123"
+        assert row.flow == "main"
+        assert row.duration_seconds == 12
+        assert row.ended_at is not None
+        assert row.outcome == "abandoned_in_ivr"
+        assert kinds[0] == "call_start"
+        assert "enter" in kinds and kinds[-1] == "call_end"
+
+
+def test_loaded_flows_are_the_shipped_file():
+    loaded = load_flows(ROOT / "flows.yaml")
+    assert set(loaded.file.flows) == {"main", "korean"}
