@@ -1,0 +1,487 @@
+"""The agent roster (SQL) and presence (Redis): add, change, claim and release agents.
+
+Every function takes the database and the Redis client explicitly; nothing here knows Flask.
+Presence changes are made atomically in Redis (see `ivr.hold.presence`) and then written to
+`agent_presence_events`, so SQL holds the full history and can rebuild Redis after a flush.
+
+Call status policy (Twilio statuses of the call placed to an agent):
+
+| status | from busy | why |
+| --- | --- | --- |
+| initiated, ringing, in-progress | stays busy (an available agent becomes busy) | on a call |
+| completed | wrap_up for the agent's `wrap_up_seconds`, then available | normal end |
+| canceled | available, keeping the place in line it had | we hung up first, not their fault |
+| no-answer, busy, failed | offline | nobody is there: ringing them again would cost every |
+| | | later caller a ring timeout (the "redirect on no answer" rule of contact centres) |
+| declined at the whisper | available at the back of the line | present but passed this one |
+
+Only an agent who is busy is moved by a call status, and when a call SID is known for the agent
+a status for another call is ignored, so late or repeated callbacks cannot undo a newer change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import redis
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ivr.db import Database, utcnow
+from ivr.hold import presence
+from ivr.hold.agent_input import (
+    AgentConflict,
+    AgentError,
+    AgentKind,
+    AgentNotFound,
+    InvalidAgent,
+    check_name,
+    check_status,
+    check_wrap_up,
+    hash_token,
+    normalize_address,
+    normalize_queues,
+)
+from ivr.hold.models import Agent, AgentPresenceEvent
+from ivr.hold.presence import AgentStatus, Presence, attach_call
+
+__all__ = [
+    "AgentConflict",
+    "AgentError",
+    "AgentKind",
+    "AgentNotFound",
+    "AgentStatus",
+    "InvalidAgent",
+    "Presence",
+    "RosterEntry",
+    "add_agent",
+    "agent_by_token",
+    "attach_call",
+    "available_count",
+    "claim_agent",
+    "decline_agent",
+    "find_agent",
+    "get_agent",
+    "get_presence",
+    "list_agents",
+    "on_agent_call_status",
+    "release_agent",
+    "remove_agent",
+    "restore_presence",
+    "rotate_token",
+    "set_presence",
+    "staffed_count",
+    "update_agent",
+]
+
+@dataclass(frozen=True)
+class RosterEntry:
+    """An agent together with its live presence."""
+
+    agent: Agent
+    presence: Presence
+
+    def to_dict(self) -> dict:
+        """Roster fields plus a `presence` object."""
+        return {**self.agent.to_dict(), "presence": self.presence.to_dict()}
+
+
+# --- roster ----------------------------------------------------------------------------------
+
+
+def add_agent(
+    db: Database,
+    r: redis.Redis,
+    *,
+    name: str,
+    kind: str,
+    address: str,
+    queues: Iterable[str] | str,
+    wrap_up_seconds: int = 30,
+    active: bool = True,
+    now: dt.datetime | None = None,
+) -> tuple[Agent, str]:
+    """Create an agent (offline) and return it with its self-service token, shown only now."""
+    agent_kind, canonical = normalize_address(kind, address)
+    token = secrets.token_urlsafe(24)
+    agent = Agent(
+        name=check_name(name),
+        kind=agent_kind.value,
+        address=canonical,
+        queues=normalize_queues(queues),
+        wrap_up_seconds=check_wrap_up(wrap_up_seconds),
+        active=bool(active),
+        token_hash=hash_token(token),
+        created_at=now or utcnow(),
+    )
+    try:
+        with db.session() as session:
+            session.add(agent)
+    except IntegrityError:
+        raise AgentConflict(f"another agent already uses {agent_kind.value} {canonical}") from None
+    presence.apply(r, agent.id, AgentStatus.OFFLINE, agent.queues, now or utcnow())
+    return agent, token
+
+
+def get_agent(db: Database, agent_id: int) -> Agent:
+    """The agent with this id, or AgentNotFound."""
+    with db.session() as session:
+        agent = session.get(Agent, agent_id)
+    if agent is None:
+        raise AgentNotFound(f"no agent with id {agent_id}")
+    return agent
+
+
+def find_agent(db: Database, ref: str | int) -> Agent:
+    """An agent by id, exact name or address (for the CLI)."""
+    text = str(ref).strip()
+    with db.session() as session:
+        if text.isdigit() and (agent := session.get(Agent, int(text))) is not None:
+            return agent
+        rows = session.scalars(
+            select(Agent).where((Agent.name == text) | (Agent.address == text))
+        ).all()
+    if len(rows) > 1:
+        raise AgentNotFound(f"{text!r} matches {len(rows)} agents: use the id")
+    if not rows:
+        raise AgentNotFound(f"no agent with id, name or address {text!r}")
+    return rows[0]
+
+
+def agent_by_token(db: Database, token: str) -> Agent | None:
+    """The active agent holding this self-service token, if any."""
+    if not token:
+        return None
+    with db.session() as session:
+        agent = session.scalar(select(Agent).where(Agent.token_hash == hash_token(token)))
+    return agent if agent is not None and agent.active else None
+
+
+def rotate_token(db: Database, agent_id: int) -> str:
+    """Issue a new self-service token for an agent (the old one stops working)."""
+    token = secrets.token_urlsafe(24)
+    with db.session() as session:
+        agent = session.get(Agent, agent_id)
+        if agent is None:
+            raise AgentNotFound(f"no agent with id {agent_id}")
+        agent.token_hash = hash_token(token)
+    return token
+
+
+def update_agent(
+    db: Database,
+    r: redis.Redis,
+    agent_id: int,
+    *,
+    name: str | None = None,
+    kind: str | None = None,
+    address: str | None = None,
+    queues: Iterable[str] | str | None = None,
+    wrap_up_seconds: int | None = None,
+    active: bool | None = None,
+    now: dt.datetime | None = None,
+) -> Agent:
+    """Change roster fields; new queues take effect at once, deactivating sets offline."""
+    now = now or utcnow()
+    with db.session() as session:
+        agent = session.get(Agent, agent_id)
+        if agent is None:
+            raise AgentNotFound(f"no agent with id {agent_id}")
+        if name is not None:
+            agent.name = check_name(name)
+        if kind is not None or address is not None:
+            new_kind, agent.address = normalize_address(
+                kind or agent.kind, agent.address if address is None else address
+            )
+            agent.kind = new_kind.value
+        if queues is not None:
+            agent.queues = normalize_queues(queues)
+        if wrap_up_seconds is not None:
+            agent.wrap_up_seconds = check_wrap_up(wrap_up_seconds)
+        if active is not None:
+            agent.active = bool(active)
+        try:
+            session.flush()
+        except IntegrityError:
+            raise AgentConflict(
+                f"another agent already uses {agent.kind} {agent.address}"
+            ) from None
+    current = get_presence(db, r, agent.id, now)
+    if not agent.active:
+        _change(db, r, agent, AgentStatus.OFFLINE, now, reason="deactivated")
+    else:
+        # Re-index under the (possibly new) queues, keeping status and place in line.
+        presence.apply(
+            r,
+            agent.id,
+            current.status,
+            agent.queues,
+            now,
+            wrap_up_until=current.wrap_up_until,
+            expect=(current.status,),
+        )
+    return agent
+
+
+def remove_agent(db: Database, r: redis.Redis, agent_id: int) -> None:
+    """Delete an agent and its presence history (use `active=False` to keep the history)."""
+    agent = get_agent(db, agent_id)
+    presence.forget(r, agent.id)
+    with db.session() as session:
+        row = session.get(Agent, agent.id)
+        if row is not None:
+            session.delete(row)
+
+
+def list_agents(
+    db: Database, r: redis.Redis, now: dt.datetime | None = None, *, queue: str | None = None
+) -> list[RosterEntry]:
+    """Every agent (or those serving `queue`) with live presence, ordered by id."""
+    now = now or utcnow()
+    _record_promotions(db, presence.promote_expired(r, now))
+    with db.session() as session:
+        agents = list(session.scalars(select(Agent).order_by(Agent.id)))
+    if queue is not None:
+        agents = [a for a in agents if queue in (a.queues or [])]
+    states = presence.read(r, [a.id for a in agents], now)
+    return [RosterEntry(a, states[a.id]) for a in agents]
+
+
+# --- presence --------------------------------------------------------------------------------
+
+
+def get_presence(
+    db: Database, r: redis.Redis, agent_id: int, now: dt.datetime | None = None
+) -> Presence:
+    """An agent's presence now (ended wrap-ups are promoted and recorded first)."""
+    now = now or utcnow()
+    _record_promotions(db, presence.promote_expired(r, now))
+    return presence.read(r, [agent_id], now)[agent_id]
+
+
+def set_presence(
+    db: Database,
+    r: redis.Redis,
+    agent_id: int,
+    status: AgentStatus | str,
+    *,
+    reason: str = "admin",
+    now: dt.datetime | None = None,
+) -> Presence:
+    """Set an agent's presence by hand (admin, CLI or the agent)."""
+    target = check_status(status)
+    agent = get_agent(db, agent_id)
+    if not agent.active and target is not AgentStatus.OFFLINE:
+        raise InvalidAgent(f"agent {agent.id} is deactivated: activate it before going {target}")
+    return _change(db, r, agent, target, now or utcnow(), reason=reason)
+
+
+def claim_agent(db: Database, r: redis.Redis, queue: str, now: dt.datetime) -> Agent | None:
+    """Take the longest-idle available agent of `queue` and mark it busy; None when nobody is free.
+
+    Atomic across processes: two claims never return the same agent.
+    """
+    while True:
+        agent_id, promoted = presence.claim(r, queue, now)
+        _record_promotions(db, promoted)
+        if agent_id is None:
+            return None
+        with db.session() as session:
+            agent = session.get(Agent, agent_id)
+            if agent is None:
+                # Deleted from SQL while Redis still listed it: drop the ghost and try again.
+                presence.forget(r, agent_id)
+                continue
+            session.add(
+                AgentPresenceEvent(
+                    agent_id=agent_id,
+                    from_status=AgentStatus.AVAILABLE.value,
+                    to_status=AgentStatus.BUSY.value,
+                    at=now,
+                    reason=f"claimed for queue {queue}",
+                )
+            )
+        return agent
+
+
+def release_agent(
+    db: Database,
+    r: redis.Redis,
+    agent_id: int,
+    *,
+    now: dt.datetime | None = None,
+    reason: str = "call ended",
+    call_sid: str | None = None,
+) -> Presence:
+    """After a call: wrap-up for the agent's configured time (available at once when it is 0)."""
+    now = now or utcnow()
+    agent = get_agent(db, agent_id)
+    if agent.wrap_up_seconds <= 0:
+        target, until = AgentStatus.AVAILABLE, None
+    else:
+        target, until = AgentStatus.WRAP_UP, now + dt.timedelta(seconds=agent.wrap_up_seconds)
+    return _change(
+        db, r, agent, target, now, reason=reason, wrap_up_until=until,
+        idle_mode="now", expect=(AgentStatus.BUSY,), call_sid=call_sid,
+    )
+
+
+def decline_agent(
+    db: Database,
+    r: redis.Redis,
+    agent_id: int,
+    *,
+    now: dt.datetime | None = None,
+    call_sid: str | None = None,
+) -> Presence:
+    """The agent refused the call at the whisper: available again, at the back of the line."""
+    return _change(
+        db, r, get_agent(db, agent_id), AgentStatus.AVAILABLE, now or utcnow(),
+        reason="declined the call", idle_mode="now", expect=(AgentStatus.BUSY,),
+        call_sid=call_sid,
+    )
+
+
+CALL_STATUSES = (
+    "queued", "initiated", "ringing", "in-progress", "answered",
+    "completed", "busy", "no-answer", "failed", "canceled",
+)
+
+
+def on_agent_call_status(
+    db: Database,
+    r: redis.Redis,
+    agent_id: int,
+    call_status: str,
+    *,
+    call_sid: str | None = None,
+    now: dt.datetime | None = None,
+) -> Presence:
+    """Move an agent's presence after a Twilio status of the call placed to them (module doc)."""
+    now = now or utcnow()
+    status = (call_status or "").strip().lower()
+    if status not in CALL_STATUSES:
+        raise InvalidAgent(f"unknown call status {call_status!r}: expected one of "
+                           + ", ".join(CALL_STATUSES))
+    agent = get_agent(db, agent_id)
+    reason = f"call {status}"
+    if status in ("queued", "initiated", "ringing", "in-progress", "answered"):
+        return _change(
+            db, r, agent, AgentStatus.BUSY, now, reason=reason,
+            expect=(AgentStatus.AVAILABLE, AgentStatus.BUSY), call_sid=call_sid,
+            set_call_sid=call_sid,
+        )
+    if status == "completed":
+        return release_agent(db, r, agent_id, now=now, reason=reason, call_sid=call_sid)
+    if status == "canceled":
+        return _change(
+            db, r, agent, AgentStatus.AVAILABLE, now, reason=reason, idle_mode="prev",
+            expect=(AgentStatus.BUSY,), call_sid=call_sid,
+        )
+    return _change(
+        db, r, agent, AgentStatus.OFFLINE, now, reason=f"missed call ({status})",
+        expect=(AgentStatus.BUSY,), call_sid=call_sid,
+    )
+
+
+def staffed_count(r: redis.Redis, queue: str, now: dt.datetime) -> int:
+    """Agents serving `queue` who are not offline (available, busy or wrapping up)."""
+    return presence.counts(r, queue, now)[0]
+
+
+def available_count(r: redis.Redis, queue: str, now: dt.datetime) -> int:
+    """Agents serving `queue` who could take a call now (including ended wrap-ups)."""
+    return presence.counts(r, queue, now)[1]
+
+
+def restore_presence(
+    db: Database, r: redis.Redis, now: dt.datetime | None = None, *, force: bool = False
+) -> int:
+    """Rebuild Redis presence from the last recorded change of each agent; return how many.
+
+    Runs once per Redis dataset (an embedded Valkey starts empty after every restart) unless
+    `force`; agents without history stay offline.
+    """
+    if not presence.mark_restored(r) and not force:
+        return 0
+    now = now or utcnow()
+    restored = 0
+    with db.session() as session:
+        agents = list(session.scalars(select(Agent).where(Agent.active.is_(True))))
+        for agent in agents:
+            last = session.scalar(
+                select(AgentPresenceEvent)
+                .where(AgentPresenceEvent.agent_id == agent.id)
+                .order_by(AgentPresenceEvent.id.desc())
+                .limit(1)
+            )
+            status = AgentStatus(last.to_status) if last else AgentStatus.OFFLINE
+            until = None
+            if status is AgentStatus.WRAP_UP:
+                until = last.at + dt.timedelta(seconds=agent.wrap_up_seconds)
+            moment = last.at if last else now
+            presence.apply(
+                r, agent.id, status, agent.queues, moment,
+                wrap_up_until=until, idle_mode="now",
+            )
+            restored += status is not AgentStatus.OFFLINE
+    _record_promotions(db, presence.promote_expired(r, now))
+    return restored
+
+
+def _change(
+    db: Database,
+    r: redis.Redis,
+    agent: Agent,
+    target: AgentStatus,
+    now: dt.datetime,
+    *,
+    reason: str,
+    wrap_up_until: dt.datetime | None = None,
+    idle_mode: str = "keep",
+    expect: tuple[AgentStatus, ...] = (),
+    call_sid: str | None = None,
+    set_call_sid: str | None = None,
+) -> Presence:
+    if target is AgentStatus.WRAP_UP and wrap_up_until is None:
+        wrap_up_until = now + dt.timedelta(seconds=agent.wrap_up_seconds)
+    result = presence.apply(
+        r, agent.id, target, list(agent.queues or []), now,
+        idle_mode=idle_mode, wrap_up_until=wrap_up_until, expect=expect,
+        call_sid_guard=call_sid, set_call_sid=set_call_sid,
+    )
+    _record_promotions(db, result.promoted)
+    if result.applied and result.previous is not target:
+        with db.session() as session:
+            session.add(
+                AgentPresenceEvent(
+                    agent_id=agent.id,
+                    from_status=result.previous.value,
+                    to_status=target.value,
+                    at=now,
+                    reason=reason[:200],
+                    call_sid=call_sid,
+                )
+            )
+    return presence.read(r, [agent.id], now)[agent.id]
+
+
+def _record_promotions(db: Database, promoted: list[presence.Promotion]) -> None:
+    if not promoted:
+        return
+    with db.session() as session:
+        for item in promoted:
+            if session.get(Agent, item.agent_id) is None:
+                continue
+            session.add(
+                AgentPresenceEvent(
+                    agent_id=item.agent_id,
+                    from_status=AgentStatus.WRAP_UP.value,
+                    to_status=AgentStatus.AVAILABLE.value,
+                    at=item.at,
+                    reason="wrap-up ended",
+                )
+            )
