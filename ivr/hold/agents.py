@@ -68,6 +68,7 @@ __all__ = [
     "get_presence",
     "list_agents",
     "on_agent_call_status",
+    "presence_history",
     "release_agent",
     "remove_agent",
     "restore_presence",
@@ -94,7 +95,7 @@ class RosterEntry:
 
 def add_agent(
     db: Database,
-    r: redis.Redis,
+    r: redis.Redis | None,
     *,
     name: str,
     kind: str,
@@ -122,7 +123,8 @@ def add_agent(
             session.add(agent)
     except IntegrityError:
         raise AgentConflict(f"another agent already uses {agent_kind.value} {canonical}") from None
-    presence.apply(r, agent.id, AgentStatus.OFFLINE, agent.queues, now or utcnow())
+    if r is not None:  # without Redis (CLI on a laptop) offline is what an unknown agent reads as
+        presence.apply(r, agent.id, AgentStatus.OFFLINE, agent.queues, now or utcnow())
     return agent, token
 
 
@@ -248,6 +250,19 @@ def list_agents(
         agents = [a for a in agents if queue in (a.queues or [])]
     states = presence.read(r, [a.id for a in agents], now)
     return [RosterEntry(a, states[a.id]) for a in agents]
+
+
+def presence_history(db: Database, agent_id: int, limit: int = 20) -> list[AgentPresenceEvent]:
+    """The agent's latest presence changes, newest first."""
+    with db.session() as session:
+        return list(
+            session.scalars(
+                select(AgentPresenceEvent)
+                .where(AgentPresenceEvent.agent_id == agent_id)
+                .order_by(AgentPresenceEvent.id.desc())
+                .limit(limit)
+            )
+        )
 
 
 # --- presence --------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from ivr.hold.agents import AgentStatus
 from ivr.hold.models import AgentPresenceEvent
 from tests.ivr.hold.agent_support import T0, at
 
-
 _numbers = itertools.count(200)
 
 
