@@ -1,0 +1,26 @@
+"""A real Redis for the flows tests: $REDIS_URL, else an embedded Valkey server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from ivr.redis_conn import connect
+
+
+def _clear(client: redis.Redis) -> None:
+    # Only our own keys: other test modules may share this server.
+    for key in client.scan_iter(match="ivr:flows:*"):
+        client.delete(key)
+
+
+@pytest.fixture
+def flows_redis() -> Iterator[redis.Redis]:
+    client = connect(os.environ.get("REDIS_URL"), timeout=2.0)
+    _clear(client)
+    yield client
+    _clear(client)
+    client.close()
