@@ -73,6 +73,7 @@ __all__ = [
     "remove_agent",
     "restore_presence",
     "rotate_token",
+    "roster",
     "set_presence",
     "staffed_count",
     "update_agent",
@@ -238,16 +239,21 @@ def remove_agent(db: Database, r: redis.Redis, agent_id: int) -> None:
             session.delete(row)
 
 
+def roster(db: Database, *, queue: str | None = None) -> list[Agent]:
+    """Every agent (or those serving `queue`), ordered by id, without presence."""
+    with db.session() as session:
+        agents = list(session.scalars(select(Agent).order_by(Agent.id)))
+    # Queues are a JSON list: filtering here stays portable across SQLite and PostgreSQL.
+    return [a for a in agents if queue is None or queue in (a.queues or [])]
+
+
 def list_agents(
     db: Database, r: redis.Redis, now: dt.datetime | None = None, *, queue: str | None = None
 ) -> list[RosterEntry]:
     """Every agent (or those serving `queue`) with live presence, ordered by id."""
     now = now or utcnow()
     _record_promotions(db, presence.promote_expired(r, now))
-    with db.session() as session:
-        agents = list(session.scalars(select(Agent).order_by(Agent.id)))
-    if queue is not None:
-        agents = [a for a in agents if queue in (a.queues or [])]
+    agents = roster(db, queue=queue)
     states = presence.read(r, [a.id for a in agents], now)
     return [RosterEntry(a, states[a.id]) for a in agents]
 
