@@ -85,49 +85,72 @@ def _band_by_rank(rank: int) -> Band:
     return _about(max(2, rank))
 
 
+Promise = tuple[float, int]  # (elapsed wait by which we said "answered", band rank said)
+
+
 @dataclass(frozen=True, slots=True)
 class Announcement:
-    """What a caller was told, and when in their wait: stored between wait-URL requests."""
+    """What a caller was told and the promises still standing: kept between wait-URL requests."""
 
     band: Band
     announced_at_seconds: float  # the caller's elapsed wait when they heard it
-    is_overdue: bool = False  # the previous promise had already passed when this was said
-    was_overdue: bool = False  # some earlier promise to this caller has passed (sticky)
+    # Promises not yet lapsed, earliest first. Only those that could still raise the floor are
+    # kept (at most one per band), so the tuple stays short.
+    promises: tuple[Promise, ...] = ()
+    floor_rank: int = 0  # no band below this may be said: set above each lapsed promise
+    is_overdue: bool = False  # a promise lapsed before this announcement: apologise
+    was_overdue: bool = False  # some promise to this caller has lapsed (sticky)
 
     @property
-    def due_by_seconds(self) -> float | None:
-        """Elapsed wait by which this announcement promised an answer (None if open-ended)."""
-        if self.band.upper_seconds is None:
-            return None
-        return self.announced_at_seconds + self.band.upper_seconds
+    def deadline_seconds(self) -> float | None:
+        """The earliest standing promise, as an elapsed wait; None if none stands."""
+        return self.promises[0][0] if self.promises else None
 
     def is_overdue_at(self, elapsed_seconds: float) -> bool:
-        """True once the caller has waited past what this announcement promised."""
-        due = self.due_by_seconds
-        return due is not None and elapsed_seconds > due
+        """True once the caller has waited past a promise still standing."""
+        deadline = self.deadline_seconds
+        return deadline is not None and elapsed_seconds > deadline
 
-    def to_dict(self) -> dict[str, float | int]:
-        """Plain numbers for Redis or JSON: the band is kept by rank."""
+    def to_dict(self) -> dict[str, float | int | str]:
+        """Plain values for a Redis hash or JSON (band by rank, promises as 'due:rank;...')."""
         return {
             "rank": self.band.rank,
             "announced_at_seconds": self.announced_at_seconds,
+            "promises": ";".join(f"{due:.3f}:{rank}" for due, rank in self.promises),
+            "floor_rank": self.floor_rank,
             "is_overdue": int(self.is_overdue),
             "was_overdue": int(self.was_overdue),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> Announcement:
-        """Rebuild from `to_dict()` output (values may be strings, as Redis returns them)."""
+        """Rebuild from `to_dict()` output (values may be str or bytes, as Redis returns them)."""
+
+        def text(key: str, default: str = "0") -> str:
+            raw = data.get(key, default)
+            return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+        promises = tuple(
+            (float(due), int(rank))
+            for due, rank in (item.split(":") for item in text("promises", "").split(";") if item)
+        )
         return cls(
-            band=_band_by_rank(int(float(str(data["rank"])))),
-            announced_at_seconds=float(str(data["announced_at_seconds"])),
-            is_overdue=_flag(data, "is_overdue"),
-            was_overdue=_flag(data, "was_overdue"),
+            band=_band_by_rank(int(float(text("rank")))),
+            announced_at_seconds=float(text("announced_at_seconds")),
+            promises=promises,
+            floor_rank=int(float(text("floor_rank"))),
+            is_overdue=bool(int(float(text("is_overdue")))),
+            was_overdue=bool(int(float(text("was_overdue")))),
         )
 
 
-def _flag(data: Mapping[str, object], key: str) -> bool:
-    return bool(int(float(str(data.get(key, 0)))))
+def _keep_binding(promises: list[Promise]) -> tuple[Promise, ...]:
+    """Drop promises that lapse no sooner than a longer-or-equal band's promise."""
+    kept: list[Promise] = []
+    for due, rank in sorted(promises):
+        if all(rank > other for _, other in kept):
+            kept.append((due, rank))
+    return tuple(kept)
 
 
 def honest_announcement(
@@ -135,24 +158,30 @@ def honest_announcement(
 ) -> Announcement:
     """What to tell a caller now, given the fresh band and what they were told before.
 
-    Once a caller has waited past an earlier promise, we were wrong once already: the new
-    announcement is never a shorter band than the one that failed (no "less than a minute"
-    on repeat while the wait drags on, the flaw of a countdown such as Asterisk's
-    ``holdtime - waited``). The wait handler should apologise when `is_overdue` is set (the
-    last promise just lapsed); `was_overdue` stays set for the rest of the wait.
-    Before a promise is overdue, a shorter band is real progress and is said as is.
+    Every band said is a promise: "answered by `elapsed + band edge`". Before any promise
+    lapses, a shorter band is real progress and is said as is. Once the caller has waited past
+    a promise, that estimate is overdue: it is never said again, nor anything shorter, so later
+    bands are at least one step longer than it was. This rules out the countdown of Asterisk's
+    ``holdtime - waited``, which keeps saying "less than a minute" while the wait drags on.
+    The wait handler should apologise when `is_overdue` is set.
     """
-    if previous is None:
-        return Announcement(band=band, announced_at_seconds=elapsed_seconds)
-    overdue = previous.is_overdue_at(elapsed_seconds)
-    # Sticky: after one broken promise, later announcements stay at least that long.
-    was_overdue = overdue or previous.was_overdue
-    chosen = band
-    if was_overdue and band.rank < previous.band.rank:
-        chosen = previous.band
+    floor = previous.floor_rank if previous else 0
+    standing: list[Promise] = []
+    overdue = False
+    for due, rank in previous.promises if previous else ():
+        if elapsed_seconds > due:
+            overdue = True
+            floor = max(floor, rank + 1)
+        else:
+            standing.append((due, rank))
+    chosen = band if band.rank >= floor else _band_by_rank(floor)
+    if chosen.upper_seconds is not None:
+        standing.append((elapsed_seconds + chosen.upper_seconds, chosen.rank))
     return Announcement(
         band=chosen,
         announced_at_seconds=elapsed_seconds,
+        promises=_keep_binding(standing),
+        floor_rank=floor,
         is_overdue=overdue,
-        was_overdue=was_overdue,
+        was_overdue=overdue or (previous is not None and previous.was_overdue),
     )

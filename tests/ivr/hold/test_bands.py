@@ -46,7 +46,7 @@ def test_first_announcement_says_the_estimate():
     said = honest_announcement(band_for(200), 0.0)
     assert said.band.phrase == "about 3 minutes"
     assert not said.is_overdue and not said.was_overdue
-    assert said.due_by_seconds == 210
+    assert said.deadline_seconds == 210
 
 
 def test_progress_before_the_promise_lapses_may_be_announced_shorter():
@@ -60,11 +60,36 @@ def test_overdue_caller_is_never_told_a_shorter_wait():
     first = honest_announcement(band_for(200), 0.0)  # "about 3 minutes": due by 210 s
     late = honest_announcement(band_for(40), 240.0, first)
     assert late.is_overdue
-    assert late.band.phrase == "about 3 minutes"  # not "less than a minute" again
-    # The rule sticks for the rest of the wait, even once the new promise is not yet due.
+    # Not "less than a minute", and not the lapsed "about 3 minutes" again: one step longer.
+    assert late.band.phrase == "about 4 minutes"
+    # The floor sticks for the rest of the wait, while the new promise is not yet due.
     later = honest_announcement(band_for(20), 270.0, late)
     assert not later.is_overdue and later.was_overdue
-    assert later.band.phrase == "about 3 minutes"
+    assert later.band.phrase == "about 4 minutes"
+
+
+def test_a_countdown_of_short_bands_stops_when_it_lapses():
+    said = honest_announcement(band_for(200), 0.0)  # "about 3 minutes", due by 210 s
+    said = honest_announcement(band_for(40), 30.0, said)  # progress: "less than a minute"
+    assert said.band.phrase == "less than a minute" and not said.is_overdue
+    assert said.deadline_seconds == 90
+    said = honest_announcement(band_for(40), 60.0, said)
+    assert said.band.phrase == "less than a minute"
+    said = honest_announcement(band_for(40), 120.0, said)  # 90 s passed: that promise lapsed
+    assert said.is_overdue
+    assert said.band.phrase == "about 2 minutes"
+
+
+def test_every_lapsed_promise_counts_not_only_the_latest():
+    said = honest_announcement(band_for(500), 0.0)  # "about 8 minutes": due by 510 s
+    for elapsed in range(30, 511, 30):
+        # Each new band is shorter and its own promise is never the one to lapse first...
+        said = honest_announcement(band_for(max(61.0, 500.0 - elapsed)), float(elapsed), said)
+        assert not said.is_overdue
+    said = honest_announcement(band_for(61.0), 540.0, said)
+    # ...but the first promise lapsed at 510 s: nothing below "about 9 minutes" now.
+    assert said.is_overdue
+    assert said.band.phrase == "about 9 minutes"
 
 
 def test_overdue_caller_may_be_told_a_longer_wait():
@@ -76,7 +101,7 @@ def test_overdue_caller_may_be_told_a_longer_wait():
 
 def test_open_ended_band_is_never_overdue():
     first = honest_announcement(band_for(5000), 0.0)
-    assert first.due_by_seconds is None
+    assert first.deadline_seconds is None
     assert not first.is_overdue_at(100_000)
 
 
@@ -86,7 +111,8 @@ def test_announcement_round_trips_through_redis_strings():
     stored = {k: str(v) for k, v in late.to_dict().items()}  # a Redis hash gives back strings
     back = Announcement.from_dict(stored)
     assert back == late
-    assert back.band.phrase == "about 3 minutes"
+    assert back.band.phrase == "about 4 minutes"
+    assert back.promises == late.promises and back.floor_rank == 4
 
 
 def test_estimate_announces_with_its_own_elapsed_wait():
@@ -94,5 +120,5 @@ def test_estimate_announces_with_its_own_elapsed_wait():
     previous = honest_announcement(band_for(200), 0.0)
     said = est.announce(previous)
     assert est.band.phrase == "less than a minute"
-    assert said.is_overdue and said.band.phrase == "about 3 minutes"
+    assert said.is_overdue and said.band.phrase == "about 4 minutes"
     assert said.announced_at_seconds == 500
