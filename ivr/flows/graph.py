@@ -181,7 +181,7 @@ def to_dot(flowfile: FlowFile) -> str:
     for fname, flow in flowfile.flows.items():
         title = fname + (f": {flow.description}" if flow.description else "")
         out.append(f"  subgraph {_dot_text('cluster_' + fname)} {{")
-        out.append(f"    label={_dot_text(title)}; style=rounded; color=\"#888888\";")
+        out.append(f'    label={_dot_text(title)}; style=rounded; color="#888888";')
         for box in boxes:
             if box.flow == fname:
                 look = EXTRA_DOT.get(box.kind) or f"shape={SHAPES_DOT[box.kind]}"

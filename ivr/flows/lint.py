@@ -96,16 +96,24 @@ class _Linter:
         op = self.ff.defaults.operator
         path: Path = ("defaults", "operator")
         if op is None:
-            self.add(path, "the operator escape is missing: callers must always be able to "
-                     "reach a person (give it a digit, phrases and a queue)")
+            self.add(
+                path,
+                "the operator escape is missing: callers must always be able to "
+                "reach a person (give it a digit, phrases and a queue)",
+            )
             return
         if not op.enabled:
-            self.add(path + ("enabled",), "the operator escape is disabled: callers must always "
-                     "be able to reach a person")
+            self.add(
+                path + ("enabled",),
+                "the operator escape is disabled: callers must always be able to reach a person",
+            )
         self._queue(op.queue, path + ("queue",))
         if op.digit == op.collect_digit:
-            self.add(path + ("collect_digit",), f"'{op.collect_digit}' is also the operator digit: "
-                     "in number entry the escape needs a key that is not a digit, like '*'")
+            self.add(
+                path + ("collect_digit",),
+                f"'{op.collect_digit}' is also the operator digit: "
+                "in number entry the escape needs a key that is not a digit, like '*'",
+            )
 
     def _queue(self, queue: str, path: Path) -> None:
         if queue not in self.ff.queues:
@@ -133,13 +141,20 @@ class _Linter:
             if queue.hours is not None:
                 self._hours(queue.hours, ("queues", name, "hours"))
         used = set(self.ff.numbers.values()) | {self.ff.default_flow}
-        used |= {n.flow for f in self.ff.flows.values() for n in f.nodes.values()
-                 if isinstance(n, GotoFlowNode)}
+        used |= {
+            n.flow
+            for f in self.ff.flows.values()
+            for n in f.nodes.values()
+            if isinstance(n, GotoFlowNode)
+        }
         if len(self.ff.flows) > 1:
             for name in self.ff.flows:
                 if name not in used:
-                    self.warn(("flows", name), f"flow '{name}' is never used: no number, "
-                              "default_flow or goto_flow leads to it")
+                    self.warn(
+                        ("flows", name),
+                        f"flow '{name}' is never used: no number, "
+                        "default_flow or goto_flow leads to it",
+                    )
 
     # --- languages --------------------------------------------------------------------------
 
@@ -170,8 +185,11 @@ class _Linter:
     def _language(self, language: str, path: Path) -> None:
         if language not in self.languages:
             known = ", ".join(self.languages)
-            self.add(path, f"language '{language}' is not in defaults.languages ({known})"
-                     f"{did_you_mean(language, self.languages)}")
+            self.add(
+                path,
+                f"language '{language}' is not in defaults.languages ({known})"
+                f"{did_you_mean(language, self.languages)}",
+            )
 
     def _languages(self) -> None:
         self._language(self.ff.defaults.language, ("defaults", "language"))
@@ -189,8 +207,10 @@ class _Linter:
         base: Path = ("flows", fname)
         language = flow.language or self.ff.defaults.language
         if flow.start not in flow.nodes:
-            self.add(base + ("start",),
-                     f"unknown node '{flow.start}'{did_you_mean(flow.start, flow.nodes)}")
+            self.add(
+                base + ("start",),
+                f"unknown node '{flow.start}'{did_you_mean(flow.start, flow.nodes)}",
+            )
         for nname, node in flow.nodes.items():
             path = base + ("nodes", nname)
             for field, target in targets(node):
@@ -198,8 +218,11 @@ class _Linter:
                 if target not in flow.nodes:
                     self.add(where, f"unknown node '{target}'{did_you_mean(target, flow.nodes)}")
                 elif field == "on_fail" and isinstance(flow.nodes[target], HangupNode):
-                    self.add(where, f"'{target}' hangs up: a caller whose input keeps failing "
-                             "must reach a person or a callback, never a hang-up")
+                    self.add(
+                        where,
+                        f"'{target}' hangs up: a caller whose input keeps failing "
+                        "must reach a person or a callback, never a hang-up",
+                    )
             match node:
                 case QueueNode():
                     self._queue(node.queue, path + ("queue",))
@@ -228,8 +251,10 @@ class _Linter:
                 self._number(number, when + ("caller_id", j))
             prefix = rule.when.caller_prefix
             if prefix is not None and not re.fullmatch(r"\+\d{1,14}", prefix):
-                self.add(when + ("caller_prefix",),
-                         f"'{prefix}' is not a number prefix (write it like +1 or +8210)")
+                self.add(
+                    when + ("caller_prefix",),
+                    f"'{prefix}' is not a number prefix (write it like +1 or +8210)",
+                )
 
     def _menu(self, node: MenuNode, path: Path, language: str) -> None:
         op = self.operator
@@ -238,11 +263,16 @@ class _Linter:
         for i, option in enumerate(node.options):
             where = path + ("options", i)
             if op is not None and option.digit == op.digit:
-                self.add(where + ("digit",), f"digit {option.digit} is the operator escape "
-                         "(defaults.operator.digit): choose another digit")
+                self.add(
+                    where + ("digit",),
+                    f"digit {option.digit} is the operator escape "
+                    "(defaults.operator.digit): choose another digit",
+                )
             elif option.digit in digits:
-                self.add(where + ("digit",), f"digit {option.digit} is already used by "
-                         f"options[{digits[option.digit]}]")
+                self.add(
+                    where + ("digit",),
+                    f"digit {option.digit} is already used by options[{digits[option.digit]}]",
+                )
             digits.setdefault(option.digit, i)
             reported: set[str] = set()
             for lang in self._option_languages(option.say):
@@ -250,12 +280,17 @@ class _Linter:
                     if phrase in reported:
                         continue
                     if op is not None and phrase in map(_normal, phrases_for(op.phrases, lang)):
-                        self.add(where + ("say",), f"phrase '{phrase}' is an operator phrase "
-                                 "(it always reaches a person)")
+                        self.add(
+                            where + ("say",),
+                            f"phrase '{phrase}' is an operator phrase (it always reaches a person)",
+                        )
                         reported.add(phrase)
                     elif phrases.get((lang, phrase), i) != i:
-                        self.add(where + ("say",), f"phrase '{phrase}' is already used by "
-                                 f"options[{phrases[(lang, phrase)]}]")
+                        self.add(
+                            where + ("say",),
+                            f"phrase '{phrase}' is already used by "
+                            f"options[{phrases[(lang, phrase)]}]",
+                        )
                         reported.add(phrase)
                     phrases.setdefault((lang, phrase), i)
         if op is not None:
@@ -269,8 +304,11 @@ class _Linter:
         if op is None:
             return
         if node.finish_on_key == op.collect_digit:
-            self.add(path + ("finish_on_key",), f"'{node.finish_on_key}' is the operator escape "
-                     "in number entry (defaults.operator.collect_digit): choose another key")
+            self.add(
+                path + ("finish_on_key",),
+                f"'{node.finish_on_key}' is the operator escape "
+                "in number entry (defaults.operator.collect_digit): choose another key",
+            )
         self._tells_escape(node.prompt, path, language, op.collect_digit)
 
     def _tells_escape(self, prompt: Prompt, path: Path, language: str, key: str) -> None:
@@ -287,8 +325,10 @@ class _Linter:
             where = path + ("prompt",) + ((lang,) if isinstance(prompt, dict) else ())
             key_text = f"press {KEY_WORDS.get(key, key) if key in '*#' else key}"
             say = f" or say '{phrases[0]}'" if phrases else ""
-            self.warn(where, f"the prompt never tells the caller how to reach a person "
-                      f"(add '{key_text}'{say})")
+            self.warn(
+                where,
+                f"the prompt never tells the caller how to reach a person (add '{key_text}'{say})",
+            )
 
     def _paths(self, base: Path, flow: Flow) -> None:
         """Unreachable nodes, and loops the caller cannot leave."""
@@ -297,8 +337,10 @@ class _Linter:
             seen = reachable(graph, flow.start)
             for name in flow.nodes:
                 if name not in seen:
-                    self.warn(base + ("nodes", name), f"unreachable node '{name}': nothing leads "
-                              f"to it from start '{flow.start}'")
+                    self.warn(
+                        base + ("nodes", name),
+                        f"unreachable node '{name}': nothing leads to it from start '{flow.start}'",
+                    )
         trapped: set[str] = set()
         for component in strongly_connected(graph):
             if not is_cycle(graph, component):
@@ -310,22 +352,30 @@ class _Linter:
             trapped |= inside
             where = base + ("nodes", component[0])
             if all(flow.nodes[n].type in INSTANT for n in component):
-                self.add(where, f"endless loop: {_loop(component)} without waiting for the "
-                         "caller")
+                self.add(where, f"endless loop: {_loop(component)} without waiting for the caller")
             else:
-                self.add(where, f"cycle with no way out: {_loop(component)} (the caller can "
-                         "leave only through the operator escape)")
-        instant = {n: [t for t in graph[n] if flow.nodes[t].type in INSTANT]
-                   for n in graph if flow.nodes[n].type in INSTANT}
+                self.add(
+                    where,
+                    f"cycle with no way out: {_loop(component)} (the caller can "
+                    "leave only through the operator escape)",
+                )
+        instant = {
+            n: [t for t in graph[n] if flow.nodes[t].type in INSTANT]
+            for n in graph
+            if flow.nodes[n].type in INSTANT
+        }
         for component in strongly_connected(instant):
             if is_cycle(instant, component) and not trapped & set(component):
-                self.warn(base + ("nodes", component[0]), f"possible endless loop: "
-                          f"{_loop(component)} without waiting for the caller; make sure a "
-                          "rule always leads out")
+                self.warn(
+                    base + ("nodes", component[0]),
+                    f"possible endless loop: "
+                    f"{_loop(component)} without waiting for the caller; make sure a "
+                    "rule always leads out",
+                )
 
 
 def _loop(component: list[str]) -> str:
-    """"'a' leads only to itself", "'a' and 'b' lead only to each other"."""
+    """ "'a' leads only to itself", "'a' and 'b' lead only to each other"."""
     quoted = [f"'{n}'" for n in component]
     if len(quoted) == 1:
         return f"{quoted[0]} leads only to itself"

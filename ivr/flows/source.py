@@ -173,9 +173,7 @@ class _Builder:
         if not isinstance(key_node, yaml.ScalarNode):
             if report:
                 self.errors.append(
-                    SourceError(
-                        _position(key_node.start_mark), path, "a key must be plain text"
-                    )
+                    SourceError(_position(key_node.start_mark), path, "a key must be plain text")
                 )
             return None
         key = self._scalar(key_node, path)
