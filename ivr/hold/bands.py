@@ -123,11 +123,12 @@ class Announcement:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> Announcement:
-        """Rebuild from `to_dict()` output (values may be str or bytes, as Redis returns them)."""
+    def from_dict(cls, data: Mapping[str, object] | Mapping[bytes, object]) -> Announcement:
+        """Rebuild from `to_dict()` output (keys and values may be bytes, as Redis returns)."""
+        fields = {k.decode() if isinstance(k, bytes) else str(k): v for k, v in data.items()}
 
         def text(key: str, default: str = "0") -> str:
-            raw = data.get(key, default)
+            raw = fields.get(key, default)
             return raw.decode() if isinstance(raw, bytes) else str(raw)
 
         promises = tuple(

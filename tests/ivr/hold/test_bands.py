@@ -113,6 +113,8 @@ def test_announcement_round_trips_through_redis_strings():
     assert back == late
     assert back.band.phrase == "about 4 minutes"
     assert back.promises == late.promises and back.floor_rank == 4
+    as_bytes = {k.encode(): str(v).encode() for k, v in late.to_dict().items()}
+    assert Announcement.from_dict(as_bytes) == late
 
 
 def test_estimate_announces_with_its_own_elapsed_wait():
