@@ -311,3 +311,28 @@ def test_find_agent_by_id_name_or_address(db, r):
     assert ag.find_agent(db, "+14155550100").id == a.id
     with pytest.raises(ag.AgentNotFound, match="no agent"):
         ag.find_agent(db, "Zed")
+
+
+def _claim_in_process(database_url: str, redis_url: str, claims: int) -> list:
+    import redis as redis_lib
+
+    from ivr.db import Database
+
+    database, client = Database(database_url), redis_lib.Redis.from_url(redis_url)
+    got = [ag.claim_agent(database, client, "support", at(100)) for _ in range(claims)]
+    database.dispose()
+    client.close()
+    return [a.id if a else None for a in got]
+
+
+def test_concurrent_claims_from_processes_never_share_an_agent(db, r, database_url, redis_url):
+    import multiprocessing
+
+    team = [add(db, r, f"Agent{i}", phone=f"+1415555011{i}") for i in range(8)]
+    for i, agent in enumerate(team):
+        ag.set_presence(db, r, agent.id, "available", now=at(i))
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        batches = pool.starmap(_claim_in_process, [(database_url, redis_url, 4)] * 4)
+    claimed = [x for batch in batches for x in batch if x is not None]
+    assert sorted(claimed) == sorted(a.id for a in team)
+    assert sum(x is None for batch in batches for x in batch) == 8
