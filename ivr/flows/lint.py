@@ -40,9 +40,19 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 KEY_WORDS = {"0": "zero", "*": "star", "#": "pound"}
 
 
-def lint(flowfile: FlowFile, lines: SourceMap, filename: str = "flows.yaml") -> list[Problem]:
-    """Every problem the schema alone cannot see, errors and warnings, in the order found."""
-    return _Linter(flowfile, lines, filename).run()
+def lint(
+    flowfile: FlowFile,
+    lines: SourceMap,
+    filename: str = "flows.yaml",
+    removed: frozenset[Path] = frozenset(),
+) -> list[Problem]:
+    """Every problem the schema alone cannot see, errors and warnings, in the order found.
+
+    `removed` names the entries (('flows', f, 'nodes', n), ('queues', q), ...) that were cut out
+    because the schema rejected them: references to them are not reported again, and flows
+    missing a node skip the path checks, which would be guesses.
+    """
+    return _Linter(flowfile, lines, filename, removed).run()
 
 
 def mentions_key(text: str, key: str) -> bool:
@@ -65,8 +75,11 @@ def _normal(phrase: str) -> str:
 
 
 class _Linter:
-    def __init__(self, flowfile: FlowFile, lines: SourceMap, filename: str) -> None:
+    def __init__(
+        self, flowfile: FlowFile, lines: SourceMap, filename: str, removed: frozenset[Path]
+    ) -> None:
         self.ff = flowfile
+        self.removed = removed
         self.lines = lines
         self.filename = filename
         self.problems: list[Problem] = []
@@ -116,15 +129,15 @@ class _Linter:
             )
 
     def _queue(self, queue: str, path: Path) -> None:
-        if queue not in self.ff.queues:
+        if queue not in self.ff.queues and ("queues", queue) not in self.removed:
             self.add(path, f"unknown queue '{queue}'{did_you_mean(queue, self.ff.queues)}")
 
     def _hours(self, hours: str, path: Path) -> None:
-        if hours not in self.ff.hours:
+        if hours not in self.ff.hours and ("hours", hours) not in self.removed:
             self.add(path, f"unknown hours '{hours}'{did_you_mean(hours, self.ff.hours)}")
 
     def _flow_ref(self, flow: str, path: Path) -> None:
-        if flow not in self.ff.flows:
+        if flow not in self.ff.flows and ("flows", flow) not in self.removed:
             self.add(path, f"unknown flow '{flow}'{did_you_mean(flow, self.ff.flows)}")
 
     def _number(self, number: str, path: Path) -> None:
@@ -147,7 +160,7 @@ class _Linter:
             for n in f.nodes.values()
             if isinstance(n, GotoFlowNode)
         }
-        if len(self.ff.flows) > 1:
+        if len(self.ff.flows) > 1 and not self.removed:
             for name in self.ff.flows:
                 if name not in used:
                     self.warn(
@@ -206,7 +219,7 @@ class _Linter:
     def _flow(self, fname: str, flow: Flow) -> None:
         base: Path = ("flows", fname)
         language = flow.language or self.ff.defaults.language
-        if flow.start not in flow.nodes:
+        if flow.start not in flow.nodes and base + ("nodes", flow.start) not in self.removed:
             self.add(
                 base + ("start",),
                 f"unknown node '{flow.start}'{did_you_mean(flow.start, flow.nodes)}",
@@ -215,7 +228,9 @@ class _Linter:
             path = base + ("nodes", nname)
             for field, target in targets(node):
                 where = path + field_path(field)
-                if target not in flow.nodes:
+                if ("flows", fname, "nodes", target) in self.removed:
+                    pass
+                elif target not in flow.nodes:
                     self.add(where, f"unknown node '{target}'{did_you_mean(target, flow.nodes)}")
                 elif field == "on_fail" and isinstance(flow.nodes[target], HangupNode):
                     self.add(
@@ -242,7 +257,8 @@ class _Linter:
                     self._menu(node, path, language)
                 case CollectNode():
                     self._collect(node, path, language)
-        self._paths(base, flow)
+        if not any(r[:3] == ("flows", fname, "nodes") for r in self.removed):
+            self._paths(base, flow)
 
     def _branch(self, node: BranchNode, path: Path) -> None:
         for i, rule in enumerate(node.rules):

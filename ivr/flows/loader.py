@@ -13,7 +13,7 @@ from ivr.flows.lint import lint
 from ivr.flows.problem import Problem, Severity, format_path, sort_problems
 from ivr.flows.schema import FlowFile
 from ivr.flows.source import SourceMap, load_yaml
-from ivr.flows.validation import validation_problems
+from ivr.flows.validation import prune, validation_problems
 
 __all__ = [
     "LoadedFlows",
@@ -57,6 +57,7 @@ def check_text(text: str, filename: str = "flows.yaml") -> tuple[LoadedFlows | N
         flowfile = FlowFile.model_validate(source.data)
     except ValidationError as exc:
         problems += validation_problems(exc, source.data, source.lines, filename)
+        problems += _lint_the_rest(exc, source.data, source.lines, filename)
         return None, sort_problems(problems)
     problems = sort_problems(problems + lint(flowfile, source.lines, filename))
     if any(p.is_error for p in problems):
@@ -70,6 +71,20 @@ def check_text(text: str, filename: str = "flows.yaml") -> tuple[LoadedFlows | N
         warnings=tuple(problems),
     )
     return loaded, problems
+
+
+def _lint_the_rest(
+    exc: ValidationError, data: object, lines: SourceMap, filename: str
+) -> list[Problem]:
+    """Lint what the schema accepted, so one run shows every problem, not just the first kind."""
+    pruned = prune(exc, data)
+    if pruned is None:
+        return []
+    try:
+        flowfile = FlowFile.model_validate(pruned[0])
+    except ValidationError:
+        return []
+    return lint(flowfile, lines, filename, removed=pruned[1])
 
 
 def parse_flows(text: str, filename: str = "flows.yaml") -> LoadedFlows:

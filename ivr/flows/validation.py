@@ -8,6 +8,7 @@ fits the data's shape, and rewrite the message with a hint.
 
 from __future__ import annotations
 
+import copy
 import types
 import typing
 from dataclasses import dataclass
@@ -276,3 +277,30 @@ def _collapsed_message(step: _Step) -> str:
     kinds = [_describe_member(m) for m in step.members]
     expected = ", ".join(kinds[:-1]) + f" or {kinds[-1]}"
     return f"expected {expected}, not {describe_value(step.data)}"
+
+
+def _prunable(path: Path) -> Path | None:
+    """The whole entry to cut out so the rest of the file can still be linted, if any."""
+    if len(path) >= 4 and path[0] == "flows" and path[2] == "nodes":
+        return path[:4]
+    if len(path) >= 2 and path[0] in ("flows", "hours", "queues", "numbers"):
+        return path[:2]
+    return None
+
+
+def prune(exc: ValidationError, data: Any) -> tuple[Any, frozenset[Path]] | None:
+    """`data` without the entries the schema rejected, and their paths; None if not possible."""
+    cuts: set[Path] = set()
+    for err in exc.errors():
+        cut = _prunable(_walk(tuple(err["loc"]), data).path)
+        if cut is None:
+            return None
+        cuts.add(cut)
+    pruned = copy.deepcopy(data)
+    for cut in cuts:
+        parent = pruned
+        for key in cut[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if isinstance(parent, dict):
+            parent.pop(cut[-1], None)
+    return pruned, frozenset(cuts)
