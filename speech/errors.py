@@ -1,0 +1,23 @@
+"""Errors raised by the speech package, under the project's root `IvrError`."""
+
+from ivr.errors import IvrError
+
+
+class SpeechError(IvrError):
+    """Root of every speech-recognition error."""
+
+
+class AudioError(SpeechError):
+    """Audio could not be read or decoded (corrupt file, unsupported format, empty payload)."""
+
+
+class ModelNotFound(SpeechError):
+    """No Vosk model could be found where the configuration said to look."""
+
+
+class ModelLoadError(SpeechError):
+    """A directory was found but Vosk could not load it as a model."""
+
+
+class ModelInstallError(SpeechError):
+    """A model could not be downloaded, unpacked or installed."""
