@@ -22,7 +22,6 @@ a status for another call is ignored, so late or repeated callbacks cannot undo 
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -41,12 +40,20 @@ from ivr.hold.agent_input import (
     check_name,
     check_status,
     check_wrap_up,
-    hash_token,
     normalize_address,
     normalize_queues,
 )
 from ivr.hold.models import Agent, AgentPresenceEvent
 from ivr.hold.presence import AgentStatus, Presence, attach_call
+from ivr.hold.roster import (
+    add_agent,
+    agent_by_token,
+    find_agent,
+    get_agent,
+    presence_history,
+    roster,
+    rotate_token,
+)
 
 __all__ = [
     "AgentConflict",
@@ -92,86 +99,6 @@ class RosterEntry:
 
 
 # --- roster ----------------------------------------------------------------------------------
-
-
-def add_agent(
-    db: Database,
-    r: redis.Redis | None,
-    *,
-    name: str,
-    kind: str,
-    address: str,
-    queues: Iterable[str] | str,
-    wrap_up_seconds: int = 30,
-    active: bool = True,
-    now: dt.datetime | None = None,
-) -> tuple[Agent, str]:
-    """Create an agent (offline) and return it with its self-service token, shown only now."""
-    agent_kind, canonical = normalize_address(kind, address)
-    token = secrets.token_urlsafe(24)
-    agent = Agent(
-        name=check_name(name),
-        kind=agent_kind.value,
-        address=canonical,
-        queues=normalize_queues(queues),
-        wrap_up_seconds=check_wrap_up(wrap_up_seconds),
-        active=bool(active),
-        token_hash=hash_token(token),
-        created_at=now or utcnow(),
-    )
-    try:
-        with db.session() as session:
-            session.add(agent)
-    except IntegrityError:
-        raise AgentConflict(f"another agent already uses {agent_kind.value} {canonical}") from None
-    if r is not None:  # without Redis (CLI on a laptop) offline is what an unknown agent reads as
-        presence.apply(r, agent.id, AgentStatus.OFFLINE, agent.queues, now or utcnow())
-    return agent, token
-
-
-def get_agent(db: Database, agent_id: int) -> Agent:
-    """The agent with this id, or AgentNotFound."""
-    with db.session() as session:
-        agent = session.get(Agent, agent_id)
-    if agent is None:
-        raise AgentNotFound(f"no agent with id {agent_id}")
-    return agent
-
-
-def find_agent(db: Database, ref: str | int) -> Agent:
-    """An agent by id, exact name or address (for the CLI)."""
-    text = str(ref).strip()
-    with db.session() as session:
-        if text.isdigit() and (agent := session.get(Agent, int(text))) is not None:
-            return agent
-        rows = session.scalars(
-            select(Agent).where((Agent.name == text) | (Agent.address == text))
-        ).all()
-    if len(rows) > 1:
-        raise AgentNotFound(f"{text!r} matches {len(rows)} agents: use the id")
-    if not rows:
-        raise AgentNotFound(f"no agent with id, name or address {text!r}")
-    return rows[0]
-
-
-def agent_by_token(db: Database, token: str) -> Agent | None:
-    """The active agent holding this self-service token, if any."""
-    if not token:
-        return None
-    with db.session() as session:
-        agent = session.scalar(select(Agent).where(Agent.token_hash == hash_token(token)))
-    return agent if agent is not None and agent.active else None
-
-
-def rotate_token(db: Database, agent_id: int) -> str:
-    """Issue a new self-service token for an agent (the old one stops working)."""
-    token = secrets.token_urlsafe(24)
-    with db.session() as session:
-        agent = session.get(Agent, agent_id)
-        if agent is None:
-            raise AgentNotFound(f"no agent with id {agent_id}")
-        agent.token_hash = hash_token(token)
-    return token
 
 
 def update_agent(
@@ -239,14 +166,6 @@ def remove_agent(db: Database, r: redis.Redis, agent_id: int) -> None:
             session.delete(row)
 
 
-def roster(db: Database, *, queue: str | None = None) -> list[Agent]:
-    """Every agent (or those serving `queue`), ordered by id, without presence."""
-    with db.session() as session:
-        agents = list(session.scalars(select(Agent).order_by(Agent.id)))
-    # Queues are a JSON list: filtering here stays portable across SQLite and PostgreSQL.
-    return [a for a in agents if queue is None or queue in (a.queues or [])]
-
-
 def list_agents(
     db: Database, r: redis.Redis, now: dt.datetime | None = None, *, queue: str | None = None
 ) -> list[RosterEntry]:
@@ -256,19 +175,6 @@ def list_agents(
     agents = roster(db, queue=queue)
     states = presence.read(r, [a.id for a in agents], now)
     return [RosterEntry(a, states[a.id]) for a in agents]
-
-
-def presence_history(db: Database, agent_id: int, limit: int = 20) -> list[AgentPresenceEvent]:
-    """The agent's latest presence changes, newest first."""
-    with db.session() as session:
-        return list(
-            session.scalars(
-                select(AgentPresenceEvent)
-                .where(AgentPresenceEvent.agent_id == agent_id)
-                .order_by(AgentPresenceEvent.id.desc())
-                .limit(limit)
-            )
-        )
 
 
 # --- presence --------------------------------------------------------------------------------
