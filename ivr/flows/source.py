@@ -191,6 +191,9 @@ def load_yaml(text: str) -> Source:
             root = loader.get_single_node()
         except yaml.YAMLError as exc:
             pos, message = _yaml_message(exc)
+            lines = text.splitlines()
+            if pos.line <= len(lines) and "\t" in lines[pos.line - 1][: pos.column]:
+                message += "; indent with spaces, not tabs"
             return Source(None, SourceMap(), [SourceError(pos, (), message)])
         if root is None:
             return Source(None, SourceMap(), [SourceError(Position(1, 1), (), "the file is empty")])
