@@ -16,6 +16,8 @@ returns them, so the caller can record those changes in SQL. No background threa
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -162,6 +164,22 @@ return result
 )
 
 
+_PROMOTE_ONLY = _PROMOTE + "\nreturn promoted"
+
+
+@functools.cache
+def _sha(script: str) -> str:
+    return hashlib.sha1(script.encode()).hexdigest()
+
+
+def _run(r: redis.Redis, script: str, *args: str):
+    # EVALSHA saves sending the script on every call; EVAL on a miss also caches it server-side.
+    try:
+        return r.evalsha(_sha(script), 0, *args)
+    except redis.exceptions.NoScriptError:
+        return r.eval(script, 0, *args)
+
+
 def _ts(moment: dt.datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("naive datetime given for agent presence")
@@ -216,9 +234,9 @@ def apply(
     """
     if status is AgentStatus.WRAP_UP and wrap_up_until is None:
         raise ValueError("wrap_up needs wrap_up_until")
-    out = r.eval(
+    out = _run(
+        r,
         _APPLY,
-        0,
         PREFIX,
         _ts(now),
         str(agent_id),
@@ -236,14 +254,14 @@ def apply(
 
 def claim(r: redis.Redis, queue: str, now: dt.datetime) -> tuple[int | None, list[Promotion]]:
     """Atomically take the longest-idle available agent of `queue` and mark it busy."""
-    out = r.eval(_CLAIM, 0, PREFIX, _ts(now), queue)
+    out = _run(r, _CLAIM, PREFIX, _ts(now), queue)
     picked = _text(out[0])
     return (int(picked) if picked else None), _promotions(out[1:])
 
 
 def promote_expired(r: redis.Redis, now: dt.datetime) -> list[Promotion]:
     """Make every agent whose wrap-up has ended available; return who moved."""
-    out = r.eval(_PROMOTE + "\nreturn promoted", 0, PREFIX, _ts(now))
+    out = _run(r, _PROMOTE_ONLY, PREFIX, _ts(now))
     return _promotions(out)
 
 

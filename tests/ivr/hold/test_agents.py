@@ -336,3 +336,10 @@ def test_concurrent_claims_from_processes_never_share_an_agent(db, r, database_u
     claimed = [x for batch in batches for x in batch if x is not None]
     assert sorted(claimed) == sorted(a.id for a in team)
     assert sum(x is None for batch in batches for x in batch) == 8
+
+
+def test_scripts_survive_a_script_cache_flush(db, r):
+    a = add(db, r, "Ann")
+    ag.set_presence(db, r, a.id, "available", now=at(0))
+    r.script_flush()  # e.g. Redis restarted or failed over: EVALSHA misses, EVAL reloads
+    assert ag.claim_agent(db, r, "support", at(1)).id == a.id
