@@ -1,0 +1,26 @@
+"""Local speech recognition for voice menus: Vosk models, telephone audio, choice matching."""
+
+from speech.errors import AudioError, ModelInstallError, ModelLoadError, ModelNotFound, SpeechError
+from speech.matcher import MatchResult, match_choice
+from speech.models import LoadedModel, ModelInfo, find_model, get_model, install_model, list_models
+from speech.recognizer import Decision, EndpointConfig, SpeechSession, recognize_file
+
+__all__ = [
+    "AudioError",
+    "Decision",
+    "EndpointConfig",
+    "LoadedModel",
+    "MatchResult",
+    "ModelInfo",
+    "ModelInstallError",
+    "ModelLoadError",
+    "ModelNotFound",
+    "SpeechError",
+    "SpeechSession",
+    "find_model",
+    "get_model",
+    "install_model",
+    "list_models",
+    "match_choice",
+    "recognize_file",
+]
