@@ -1,0 +1,203 @@
+"""The dispatcher hands due callbacks to free agents; the sweeper repairs what Redis lost.
+
+Dispatch: for each queue with a free agent, walk the shared line from the front; a live caller
+ahead takes an agent (the hold queue serves them), a due callback gets a `place_callback` job.
+One dispatcher is active at a time (a Redis lock); the others stand by.
+
+Sweep (every few seconds): enqueue requests saved while Redis was down, put due requests back
+in line after a Redis restart, re-send dial jobs that never started, release scheduled requests
+whose RQ job was lost, and close attempts whose worker died before the dial was confirmed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+
+import redis
+from sqlalchemy import select, update
+
+from callback import line
+from callback.deps import Deps
+from callback.lifecycle import finish_attempt, release_agent_of
+from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
+from callback.service import WAKE_KEY, enqueue_request
+
+log = logging.getLogger(__name__)
+LOCK_KEY = "ivr:cb:dispatcher"
+SWEEP_BATCH = 500
+
+
+def dispatch_once(deps: Deps, now: dt.datetime | None = None) -> list[int]:
+    """Enqueue dial jobs for the callbacks free agents can take now; return their ids."""
+    from ivr.hold.agents import available_count
+
+    now = now or deps.now()
+    sent: list[int] = []
+    for queue in deps.flows().queues:
+        free = available_count(deps.redis, queue, now)
+        if free <= 0:
+            continue
+        candidates: list[int] = []
+        for kind, ident, _score in line.head(deps.redis, queue, free):
+            if kind == "callback":
+                candidates.append(int(ident))
+        for request_id in candidates:
+            job = _dispatch(deps, request_id, now)
+            if job:
+                sent.append(request_id)
+    return sent
+
+
+def _dispatch(deps: Deps, request_id: int, now: dt.datetime) -> bool:
+    with deps.db.session() as session:
+        req = session.get(CallbackRequest, request_id)
+        if req is None or req.state.is_final:
+            line.leave_callback(deps.redis, req.queue if req else "", request_id)
+            return False
+        if req.state is not CallbackStatus.WAITING:
+            return False  # already dispatched: it still holds its agent slot this round
+        moved = session.execute(
+            update(CallbackRequest)
+            .where(CallbackRequest.id == request_id,
+                   CallbackRequest.status == CallbackStatus.WAITING.value)
+            .values(status=CallbackStatus.DISPATCHED.value, dispatched_at=now)
+        ).rowcount
+        attempt_no = req.attempts + 1
+    if not moved:
+        return False
+    _send_job(deps, request_id, attempt_no)
+    return True
+
+
+def _send_job(deps: Deps, request_id: int, attempt_no: int) -> None:
+    from callback import jobs
+
+    deps.rq_queue().enqueue(jobs.place_callback, request_id, attempt_no,
+                            job_id=f"cb-dial-{request_id}-{attempt_no}",
+                            result_ttl=600, failure_ttl=86400, job_timeout=120)
+
+
+def sweep(deps: Deps, now: dt.datetime | None = None) -> dict[str, int]:
+    """One repair pass; returns how many rows each step touched."""
+    now = now or deps.now()
+    counts = {"enqueued": 0, "released": 0, "rejoined": 0, "resent": 0, "lost": 0}
+    grace = dt.timedelta(seconds=float(deps.setting("CALLBACK_DISPATCH_GRACE")))
+    lost_after = dt.timedelta(seconds=float(deps.setting("CALLBACK_LOST_AFTER")))
+    with deps.db.session() as session:
+        pending = session.scalars(select(CallbackRequest.id).where(
+            CallbackRequest.status == CallbackStatus.PENDING_ENQUEUE.value
+        ).order_by(CallbackRequest.first_asked_at).limit(SWEEP_BATCH)).all()
+        overdue = session.scalars(select(CallbackRequest.id).where(
+            CallbackRequest.status == CallbackStatus.SCHEDULED.value,
+            CallbackRequest.scheduled_for <= now - grace,
+        ).limit(SWEEP_BATCH)).all()
+        waiting = session.execute(select(
+            CallbackRequest.id, CallbackRequest.queue, CallbackRequest.first_asked_at
+        ).where(CallbackRequest.status == CallbackStatus.WAITING.value)).all()
+        stale = session.execute(select(CallbackRequest.id, CallbackRequest.attempts).where(
+            CallbackRequest.status == CallbackStatus.DISPATCHED.value,
+            CallbackRequest.dispatched_at <= now - grace,
+        ).limit(SWEEP_BATCH)).all()
+        orphans = session.scalars(select(CallbackAttempt).where(
+            CallbackAttempt.status == AttemptStatus.CLAIMED.value,
+            CallbackAttempt.call_sid.is_(None),
+            CallbackAttempt.created_at <= now - lost_after,
+        ).limit(SWEEP_BATCH)).all()
+    for request_id in pending:
+        counts["enqueued"] += enqueue_request(deps, request_id)
+    for request_id in overdue:  # the RQ scheduled job never ran (Redis flushed or restarted)
+        with deps.db.session() as session:
+            session.execute(update(CallbackRequest).where(
+                CallbackRequest.id == request_id,
+                CallbackRequest.status == CallbackStatus.SCHEDULED.value,
+            ).values(status=CallbackStatus.PENDING_ENQUEUE.value))
+        counts["released"] += enqueue_request(deps, request_id)
+    by_queue: dict[str, set[str]] = {}
+    pipe = deps.redis.pipeline(transaction=False)
+    for request_id, queue, first in waiting:
+        if queue not in by_queue:
+            by_queue[queue] = line.waiting_callbacks(deps.redis, queue)
+        if str(request_id) not in by_queue[queue]:
+            pipe.zadd(line.CALLBACKS.format(queue=queue), {str(request_id): first.timestamp()},
+                      nx=True)
+            counts["rejoined"] += 1
+    pipe.execute()
+    for request_id, attempts in stale:
+        with deps.db.session() as session:
+            session.execute(update(CallbackRequest).where(
+                CallbackRequest.id == request_id,
+                CallbackRequest.status == CallbackStatus.DISPATCHED.value,
+            ).values(dispatched_at=now))
+        _send_job(deps, request_id, attempts + 1)
+        counts["resent"] += 1
+    for attempt in orphans:
+        # Claimed but no SID after `lost_after`: the worker died around the dial. Had the
+        # provider taken the call, its status callbacks would have filled in the SID by now.
+        if finish_attempt(deps, attempt.id, AttemptStatus.LOST, error="worker lost the attempt"):
+            release_agent_of(deps, attempt, "canceled")
+            counts["lost"] += 1
+    if any(counts.values()):
+        log.info("callback sweep", extra=counts)
+    return counts
+
+
+class Dispatcher:
+    """Runs dispatch (on wake-ups and every interval) and sweeps, in a daemon thread."""
+
+    def __init__(self, deps: Deps, *, interval: float | None = None,
+                 sweep_interval: float | None = None) -> None:
+        self.deps = deps
+        self.interval = float(interval or deps.setting("CALLBACK_DISPATCH_INTERVAL"))
+        self.sweep_interval = float(sweep_interval or deps.setting("CALLBACK_SWEEP_INTERVAL"))
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Dispatcher:
+        self._thread = threading.Thread(target=self.run, name="callback-dispatcher",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def run(self) -> None:
+        """Loop until stopped; survives Redis and database outages."""
+        next_sweep = 0.0
+        import time
+
+        while not self._stop.is_set():
+            try:
+                if self._leader():
+                    if time.monotonic() >= next_sweep:
+                        sweep(self.deps)
+                        next_sweep = time.monotonic() + self.sweep_interval
+                    dispatch_once(self.deps)
+                    # Sleep until woken by a due callback or a freed agent, or the interval.
+                    self.deps.redis.blpop([WAKE_KEY], timeout=self.interval)
+                else:
+                    self._stop.wait(self.interval * 5)
+            except redis.RedisError as exc:
+                log.warning("dispatcher: Redis unavailable", extra={"error": str(exc)})
+                self._stop.wait(1.0)
+            except Exception:
+                log.exception("dispatcher pass failed")
+                self._stop.wait(1.0)
+
+    def _leader(self) -> bool:
+        r = self.deps.redis
+        ttl_ms = int(max(2.0, self.interval * 20) * 1000)
+        if r.set(LOCK_KEY, self.name, nx=True, px=ttl_ms):
+            return True
+        holder = r.get(LOCK_KEY)
+        if holder is not None and holder.decode() == self.name:
+            r.pexpire(LOCK_KEY, ttl_ms)
+            return True
+        return False

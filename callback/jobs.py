@@ -1,0 +1,161 @@
+"""RQ jobs that place callbacks. Module-level functions taking ids, each safe to run twice.
+
+`place_callback(request_id, attempt_no)` is the only code that dials. Before dialling it
+inserts the attempt row (UNIQUE request_id, attempt_no) and moves the request to `dialing` in
+the same transaction; a second run of the job (RQ is at-least-once: a killed worker's job is
+run again) fails that insert and returns without dialling.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+
+from callback import deps as runtime
+from callback import guard, line, rules
+from callback.errors import TelephonyError
+from callback.lifecycle import finish_attempt, release_agent_of, requeue
+from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
+
+log = logging.getLogger(__name__)
+AGENT_FIRST = "agent-first"
+CUSTOMER_FIRST = "customer-first"
+
+
+def release_request(request_id: int) -> str:
+    """A scheduled request's time has come: put it in line (the dispatcher takes it from there)."""
+    from callback.service import enqueue_request
+
+    enqueue_request(runtime.current(), request_id)
+    return "released"
+
+
+def place_callback(request_id: int, attempt_no: int) -> str:
+    """Claim an agent, write the attempt guard, and dial: at most once per attempt number."""
+    deps = runtime.current()
+    now = deps.now()
+    with deps.db.session() as session:
+        req = session.get(CallbackRequest, request_id)
+    if req is None or req.state.is_final:
+        return "gone"
+    if req.attempts >= attempt_no:
+        return "duplicate"  # this attempt was already made (the job ran before)
+    if req.state not in (CallbackStatus.DISPATCHED, CallbackStatus.WAITING):
+        return f"not ready ({req.status})"
+    window = rules.parse_window(deps.setting("CALLBACK_CALLING_WINDOW"))
+    from callback.service import earliest_call, hours_of
+
+    if not rules.is_allowed(now, number=req.phone, hours=hours_of(deps, req.queue),
+                            window=window):
+        _defer(deps, req, earliest_call(deps, req.phone, req.queue, now))
+        return "deferred"
+    from ivr.hold.agents import claim_agent
+
+    mode = str(deps.setting("CALLBACK_MODE"))
+    agent = claim_agent(deps.db, deps.redis, req.queue, now)
+    if agent is None:
+        requeue(deps, req.id, from_status=req.state)
+        return "no agent"
+    attempt = CallbackAttempt(
+        request_id=req.id, attempt_no=attempt_no, mode=mode, agent_id=agent.id,
+        agent_address=_dial_address(agent), status=AttemptStatus.CLAIMED.value, created_at=now,
+    )
+    try:
+        with deps.db.session() as session:
+            moved = session.execute(
+                update(CallbackRequest)
+                .where(CallbackRequest.id == req.id,
+                       CallbackRequest.attempts == attempt_no - 1,
+                       CallbackRequest.status.in_([CallbackStatus.DISPATCHED.value,
+                                                   CallbackStatus.WAITING.value]))
+                .values(attempts=attempt_no, status=CallbackStatus.DIALING.value,
+                        updated_at=now)
+            ).rowcount
+            if not moved:
+                raise _Raced()
+            session.add(attempt)
+    except (IntegrityError, _Raced):
+        release_agent_of(deps, attempt, "canceled")
+        return "duplicate"
+    line.leave_callback(deps.redis, req.queue, req.id)
+    if not guard.count_dial(deps.redis, deps.guard, now):
+        log.error("daily dial cap reached: callback deferred to tomorrow",
+                  extra={"callback_id": req.id})
+        finish_attempt(deps, attempt.id, AttemptStatus.LOST, error="daily dial cap reached")
+        release_agent_of(deps, attempt, "canceled")
+        return "capped"
+    return _dial(deps, req, attempt, mode)
+
+
+class _Raced(Exception):
+    """Another run of this job moved the request first."""
+
+
+def _dial(deps, req: CallbackRequest, attempt: CallbackAttempt, mode: str) -> str:
+    from_number = deps.config.get("TWILIO_FROM_NUMBER")
+    status_url = deps.url("/callbacks/status", attempt=attempt.id,
+                          leg="agent" if mode == AGENT_FIRST else "customer")
+    try:
+        if mode == CUSTOMER_FIRST:
+            sid = deps.telephony.place_call(
+                to=req.phone, from_=from_number,
+                url=deps.url("/callbacks/voice/customer", attempt=attempt.id),
+                status_callback=status_url, machine_detection="Enable",
+                timeout=int(deps.setting("CALLBACK_RING_TIMEOUT")),
+            )
+        else:
+            sid = deps.telephony.place_call(
+                to=attempt.agent_address, from_=from_number,
+                url=deps.url("/callbacks/voice/agent", attempt=attempt.id),
+                status_callback=status_url, timeout=int(deps.setting("CALLBACK_RING_TIMEOUT")),
+            )
+    except TelephonyError as exc:
+        log.error("callback dial failed", extra={"callback_id": req.id, "error": str(exc)})
+        finish_attempt(deps, attempt.id, AttemptStatus.FAILED, error=str(exc)[:300])
+        release_agent_of(deps, attempt, "canceled")
+        return "provider error"
+    with deps.db.session() as session:
+        session.execute(
+            update(CallbackAttempt)
+            .where(CallbackAttempt.id == attempt.id)
+            .values(call_sid=sid, dialed_at=deps.now(),
+                    status=_dialing_unless_ended(session, attempt.id))
+        )
+    if mode == AGENT_FIRST:
+        from ivr.hold.agents import attach_call
+
+        attach_call(deps.redis, attempt.agent_id, sid)
+    log.info("callback dialled", extra={"callback_id": req.id, "attempt": attempt.attempt_no,
+                                        "call_sid": sid, "mode": mode})
+    return sid
+
+
+def _dialing_unless_ended(session, attempt_id: int) -> str:
+    # Status callbacks may have ended the attempt before the REST call returned.
+    current = session.get(CallbackAttempt, attempt_id)
+    if current.state is AttemptStatus.CLAIMED:
+        return AttemptStatus.DIALING.value
+    return current.status
+
+
+def _defer(deps, req: CallbackRequest, at) -> None:
+    from callback.service import enqueue_request
+
+    with deps.db.session() as session:
+        session.execute(
+            update(CallbackRequest)
+            .where(CallbackRequest.id == req.id, CallbackRequest.status == req.status)
+            .values(status=CallbackStatus.PENDING_ENQUEUE.value, scheduled_for=at,
+                    dispatched_at=None)
+        )
+    line.leave_callback(deps.redis, req.queue, req.id)
+    enqueue_request(deps, req.id)
+
+
+def _dial_address(agent) -> str:
+    """What to put in `To` for an agent: a number, a SIP URI or a Twilio Client identity."""
+    if agent.kind == "client" and not agent.address.startswith("client:"):
+        return f"client:{agent.address}"
+    return agent.address

@@ -1,0 +1,155 @@
+"""How an attempt ends and what the request does next: done, retry later, or back in line.
+
+Every transition is a compare-and-set on the row's status, so repeated or late status
+callbacks (Twilio retries, a job run twice) change nothing the second time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import redis
+from sqlalchemy import select, update
+
+from callback.deps import Deps
+from callback.errors import TelephonyError
+from callback.models import (
+    ACTIVE_STATUSES,
+    AttemptStatus,
+    CallbackAttempt,
+    CallbackRequest,
+    CallbackStatus,
+)
+
+log = logging.getLogger(__name__)
+OPEN_ATTEMPT = (AttemptStatus.CLAIMED, AttemptStatus.DIALING, AttemptStatus.ANSWERED)
+
+
+def backoff_seconds(deps: Deps, failures: int) -> int:
+    """Seconds to wait before the next try after `failures` customer failures (1-based)."""
+    raw = deps.setting("CALLBACK_RETRY_BACKOFF")
+    steps = [int(s) for s in str(raw).split(",") if s.strip()] if not isinstance(
+        raw, list | tuple) else [int(s) for s in raw]
+    if not steps:
+        return 0
+    return steps[min(failures, len(steps)) - 1]
+
+
+def get_attempt(deps: Deps, attempt_id: int) -> CallbackAttempt | None:
+    with deps.db.session() as session:
+        return session.get(CallbackAttempt, attempt_id)
+
+
+def mark_answered(deps: Deps, attempt_id: int, *, answered_by: str | None = None) -> None:
+    """The customer picked up: the request is connected."""
+    now = deps.now()
+    with deps.db.session() as session:
+        attempt = session.get(CallbackAttempt, attempt_id)
+        if attempt is None or attempt.state not in OPEN_ATTEMPT:
+            return
+        attempt.status = AttemptStatus.ANSWERED.value
+        attempt.answered_by = answered_by or attempt.answered_by
+        session.execute(
+            update(CallbackRequest)
+            .where(CallbackRequest.id == attempt.request_id,
+                   CallbackRequest.status == CallbackStatus.DIALING.value)
+            .values(status=CallbackStatus.CONNECTED.value, updated_at=now)
+        )
+
+
+def finish_attempt(deps: Deps, attempt_id: int, outcome: AttemptStatus, *,
+                   duration: int | None = None, answered_by: str | None = None,
+                   error: str | None = None) -> bool:
+    """Record how an attempt ended and move its request on; False if it had already ended."""
+    now = deps.now()
+    with deps.db.session() as session:
+        changed = session.execute(
+            update(CallbackAttempt)
+            .where(CallbackAttempt.id == attempt_id,
+                   CallbackAttempt.status.in_([s.value for s in OPEN_ATTEMPT]))
+            .values(status=outcome.value, ended_at=now, duration_seconds=duration,
+                    answered_by=answered_by, error=error)
+        ).rowcount
+        if not changed:
+            return False
+        attempt = session.get(CallbackAttempt, attempt_id)
+        req = session.get(CallbackRequest, attempt.request_id)
+        log.info("callback attempt ended", extra={"callback_id": req.id,
+                 "attempt": attempt.attempt_no, "outcome": outcome.value})
+        if req.state not in ACTIVE_STATUSES:
+            return True  # cancelled meanwhile: nothing more to do
+        if outcome is AttemptStatus.COMPLETED:
+            req.status = CallbackStatus.COMPLETED.value
+            req.outcome = "connected"
+            req.active_key = None
+            req.finished_at = now
+            return True
+        if outcome.counts_against_customer:
+            req.customer_failures += 1
+            if req.customer_failures >= req.max_attempts:
+                req.status = CallbackStatus.FAILED.value
+                req.outcome = outcome.value
+                req.active_key = None
+                req.finished_at = now
+                return True
+            from callback.service import earliest_call
+
+            wanted = now + dt.timedelta(seconds=backoff_seconds(deps, req.customer_failures))
+            req.scheduled_for = earliest_call(deps, req.phone, req.queue, wanted)
+        # Not the customer's doing (agent missed it, worker lost it): same place, at once.
+        req.status = CallbackStatus.PENDING_ENQUEUE.value
+        req.dispatched_at = None
+        request_id = req.id
+    from callback.service import enqueue_request
+
+    enqueue_request(deps, request_id)
+    return True
+
+
+def requeue(deps: Deps, request_id: int, *, from_status: CallbackStatus) -> bool:
+    """Put a dispatched request back in line (no agent after all); keeps its place."""
+    with deps.db.session() as session:
+        changed = session.execute(
+            update(CallbackRequest)
+            .where(CallbackRequest.id == request_id,
+                   CallbackRequest.status == from_status.value)
+            .values(status=CallbackStatus.WAITING.value, dispatched_at=None,
+                    updated_at=deps.now())
+        ).rowcount
+    return bool(changed)
+
+
+def hang_up_live_attempts(deps: Deps, request_id: int) -> None:
+    """End calls of a cancelled request that are ringing or in progress (best effort)."""
+    with deps.db.session() as session:
+        attempts = session.scalars(select(CallbackAttempt).where(
+            CallbackAttempt.request_id == request_id,
+            CallbackAttempt.status.in_([s.value for s in OPEN_ATTEMPT]))).all()
+    for attempt in attempts:
+        for sid in (attempt.call_sid, attempt.customer_call_sid):
+            if sid:
+                try:
+                    deps.telephony.hangup(sid)
+                except TelephonyError as exc:
+                    log.warning("hangup failed", extra={"call_sid": sid, "error": str(exc)})
+        finish_attempt(deps, attempt.id, AttemptStatus.CANCELLED)
+        release_agent_of(deps, attempt, "canceled")
+
+
+def release_agent_of(deps: Deps, attempt: CallbackAttempt, call_status: str) -> None:
+    """Tell the roster how the agent's part ended (presence policy lives in ivr.hold.agents)."""
+    if attempt.agent_id is None:
+        return
+    from ivr.hold.agents import AgentError, on_agent_call_status
+
+    try:
+        on_agent_call_status(deps.db, deps.redis, attempt.agent_id, call_status,
+                             call_sid=attempt.call_sid, now=deps.now())
+    except (AgentError, redis.RedisError) as exc:
+        log.warning("agent presence not updated", extra={"agent_id": attempt.agent_id,
+                                                         "error": str(exc)})
+    try:
+        deps.redis.lpush("ivr:cb:wake", "agent")
+    except redis.RedisError:
+        pass

@@ -1,0 +1,87 @@
+"""One line per queue, shared by live hold-queue callers and callbacks, ordered by first ask.
+
+Two Redis sorted sets per queue, scored by the epoch second a person first asked for help:
+`ivr:line:{queue}:callers` (CallSids of callers holding) and `ivr:line:{queue}:callbacks`
+(callback request ids that are due). A person's place is the number of entries of both sets
+with an earlier score, plus one: two ZCOUNTs, O(log n), so a lookup stays cheap with 10,000
+waiting. A hold caller who chooses a callback keeps their score, and so their place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+CALLERS = "ivr:line:{queue}:callers"
+CALLBACKS = "ivr:line:{queue}:callbacks"
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where someone stands: callers and callbacks with an earlier first ask."""
+
+    callers_ahead: int
+    callbacks_ahead: int
+
+    @property
+    def position(self) -> int:
+        """1 = next to be served."""
+        return self.callers_ahead + self.callbacks_ahead + 1
+
+
+def join_callback(r: redis.Redis, queue: str, request_id: int, first_asked: float) -> None:
+    """Put a due callback in line (keeps an existing place)."""
+    r.zadd(CALLBACKS.format(queue=queue), {str(request_id): first_asked}, nx=True)
+
+
+def leave_callback(r: redis.Redis, queue: str, request_id: int) -> None:
+    """Take a callback out of line (being dialled, done or cancelled)."""
+    r.zrem(CALLBACKS.format(queue=queue), str(request_id))
+
+
+def join_caller(r: redis.Redis, queue: str, call_sid: str, first_asked: float) -> None:
+    """Put a live hold-queue caller in line."""
+    r.zadd(CALLERS.format(queue=queue), {call_sid: first_asked}, nx=True)
+
+
+def leave_caller(r: redis.Redis, queue: str, call_sid: str) -> None:
+    """Take a live caller out of line (answered or hung up)."""
+    r.zrem(CALLERS.format(queue=queue), call_sid)
+
+
+def caller_score(r: redis.Redis, queue: str, call_sid: str) -> float | None:
+    """When a live caller first asked (epoch seconds), if they are in line."""
+    score = r.zscore(CALLERS.format(queue=queue), call_sid)
+    return None if score is None else float(score)
+
+
+def place_of(r: redis.Redis, queue: str, first_asked: float) -> Place:
+    """The place of someone who first asked at `first_asked`."""
+    pipe = r.pipeline(transaction=False)
+    bound = f"({first_asked!r}"
+    pipe.zcount(CALLERS.format(queue=queue), "-inf", bound)
+    pipe.zcount(CALLBACKS.format(queue=queue), "-inf", bound)
+    callers, callbacks = pipe.execute()
+    return Place(int(callers), int(callbacks))
+
+
+def head(r: redis.Redis, queue: str, n: int) -> list[tuple[str, str, float]]:
+    """The first `n` people in line as (kind, id, score), kind 'caller' or 'callback'."""
+    pipe = r.pipeline(transaction=False)
+    pipe.zrange(CALLERS.format(queue=queue), 0, n - 1, withscores=True)
+    pipe.zrange(CALLBACKS.format(queue=queue), 0, n - 1, withscores=True)
+    callers, callbacks = pipe.execute()
+    merged = [("caller", _text(m), s) for m, s in callers]
+    merged += [("callback", _text(m), s) for m, s in callbacks]
+    merged.sort(key=lambda e: (e[2], e[0] == "callback"))
+    return merged[:n]
+
+
+def waiting_callbacks(r: redis.Redis, queue: str) -> set[str]:
+    """Ids of every callback in line (for the sweeper's repair pass)."""
+    return {_text(m) for m in r.zrange(CALLBACKS.format(queue=queue), 0, -1)}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,72 @@
+"""Place in line and expected wait for a callback request, from the shared line and estimator."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import redis
+from sqlalchemy import func, select
+
+from callback import line
+from callback.deps import Deps
+from callback.models import CallbackRequest, CallbackStatus
+from ivr.hold.estimator import EstimateError, estimate_wait
+
+log = logging.getLogger(__name__)
+IN_LINE = (CallbackStatus.WAITING, CallbackStatus.DISPATCHED, CallbackStatus.PENDING_ENQUEUE)
+BEING_CALLED = (CallbackStatus.DIALING, CallbackStatus.CONNECTED)
+
+
+def position_of(deps: Deps, req: CallbackRequest) -> int | None:
+    """1 = next; 0 = being called now; None when not in line (scheduled later, or done)."""
+    state = req.state
+    if state in BEING_CALLED:
+        return 0
+    if state not in IN_LINE or req.scheduled_for > deps.now() + dt.timedelta(seconds=1):
+        return None
+    try:
+        return line.place_of(deps.redis, req.queue, req.first_asked_at.timestamp()).position
+    except redis.RedisError:
+        return _position_from_sql(deps, req)
+
+
+def _position_from_sql(deps: Deps, req: CallbackRequest) -> int:
+    """Without Redis: callbacks ahead only (live callers are not in SQL)."""
+    with deps.db.session() as session:
+        ahead = session.scalar(select(func.count()).where(
+            CallbackRequest.queue == req.queue,
+            CallbackRequest.status.in_([s.value for s in IN_LINE]),
+            CallbackRequest.first_asked_at < req.first_asked_at,
+        ))
+    return int(ahead or 0) + 1
+
+
+def estimated_wait(deps: Deps, req: CallbackRequest, position: int | None,
+                   now: dt.datetime) -> int | None:
+    """Seconds until we expect to call; None when nobody can say (no agent staffed)."""
+    if req.state.is_final:
+        return None
+    if position == 0:
+        return 0
+    until_due = max(0.0, (req.scheduled_for - now).total_seconds())
+    if position is None:
+        return int(until_due) if req.state is CallbackStatus.SCHEDULED else None
+    try:
+        place = line.place_of(deps.redis, req.queue, req.first_asked_at.timestamp())
+        from ivr.hold.agents import staffed_count
+
+        agents = staffed_count(deps.redis, req.queue, now)
+    except redis.RedisError:
+        return None
+    cfg = deps.flows().queues.get(req.queue)
+    history_of = deps.config.get("CALLBACK_HISTORY_HOOK")  # queue -> HistoryStats, if wired
+    try:
+        estimate = estimate_wait(
+            place.callers_ahead + 1, agents, history_of(req.queue) if history_of else None,
+            callbacks_ahead=place.callbacks_ahead,
+            default_handle_seconds=float(cfg.default_handle_seconds if cfg else 240),
+        )
+    except EstimateError:
+        return None
+    return int(round(max(until_due, estimate.seconds)))

@@ -1,0 +1,221 @@
+"""Twilio webhooks of callback calls: the TwiML each leg hears, and their status callbacks.
+
+Agent-first: we call the agent (`/callbacks/voice/agent`): a whisper of the context, then
+<Dial> the customer; `/callbacks/voice/dialed` learns how that leg ended.
+Customer-first: we call the customer with answering-machine detection
+(`/callbacks/voice/customer`); a person presses 1 (`/callbacks/voice/connect`) and is bridged
+to the claimed agent. `/callbacks/status` follows the leg we placed through the REST API.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, request
+from twilio.twiml.voice_response import Dial, VoiceResponse
+
+from callback.deps import deps_of
+from callback.lifecycle import finish_attempt, get_attempt, mark_answered, release_agent_of
+from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
+from ivr.security import twilio_signed
+
+log = logging.getLogger(__name__)
+bp = Blueprint("callback_voice", __name__, url_prefix="/callbacks")
+
+FINAL = {"completed", "busy", "no-answer", "failed", "canceled"}
+_DIAL_OUTCOME = {
+    "completed": AttemptStatus.COMPLETED,
+    "answered": AttemptStatus.COMPLETED,
+    "busy": AttemptStatus.BUSY,
+    "no-answer": AttemptStatus.NO_ANSWER,
+    "failed": AttemptStatus.FAILED,
+    "canceled": AttemptStatus.NO_ANSWER,
+}
+
+
+def _twiml(r: VoiceResponse) -> Response:
+    return Response(str(r), mimetype="text/xml")
+
+
+def _load() -> tuple[CallbackAttempt | None, CallbackRequest | None]:
+    deps = deps_of(current_app)
+    try:
+        attempt = get_attempt(deps, int(request.args.get("attempt", "")))
+    except ValueError:
+        return None, None
+    if attempt is None:
+        return None, None
+    with deps.db.session() as session:
+        req = session.get(CallbackRequest, attempt.request_id)
+    return attempt, req
+
+
+def _goodbye(text: str) -> Response:
+    r = VoiceResponse()
+    r.say(text)
+    r.hangup()
+    return _twiml(r)
+
+
+def _dial_target(dial: Dial, address: str) -> None:
+    if address.startswith("client:"):
+        dial.client(address.removeprefix("client:"))
+    elif address.startswith("sip:"):
+        dial.sip(address)
+    else:
+        dial.number(address)
+
+
+def whisper(req: CallbackRequest) -> str:
+    """What the agent hears before the customer is dialled."""
+    parts = [f"Callback for the {req.queue} line."]
+    if req.name:
+        parts.append(f"{req.name}.")
+    if req.reason:
+        parts.append(f"About: {req.reason}.")
+    said = (req.context or {}).get("speech") or (req.context or {}).get("said")
+    if said:
+        parts.append(f"They said '{said}'.")
+    minutes = max(0, int((req.updated_at - req.first_asked_at).total_seconds() // 60))
+    parts.append(f"They asked {minutes} minutes ago. Connecting you now.")
+    return " ".join(parts)
+
+
+@bp.post("/voice/agent")
+@twilio_signed
+def agent_answered():
+    """Agent-first: the agent picked up; whisper the context, then dial the customer."""
+    deps = deps_of(current_app)
+    attempt, req = _load()
+    if attempt is None or req is None or req.state is CallbackStatus.CANCELLED:
+        return _goodbye("This callback was cancelled. Thank you.")
+    r = VoiceResponse()
+    r.say(whisper(req))
+    dial = r.dial(caller_id=deps.config.get("TWILIO_FROM_NUMBER"),
+                  action=deps.url("/callbacks/voice/dialed", attempt=attempt.id),
+                  timeout=int(deps.setting("CALLBACK_RING_TIMEOUT")))
+    dial.number(req.phone)
+    return _twiml(r)
+
+
+@bp.post("/voice/dialed")
+@twilio_signed
+def dialed():
+    """How the <Dial> leg ended: the customer (agent-first) or the agent (customer-first)."""
+    deps = deps_of(current_app)
+    attempt, req = _load()
+    if attempt is None:
+        return _goodbye("Goodbye.")
+    status = request.form.get("DialCallStatus", "")
+    duration = _int(request.form.get("DialCallDuration"))
+    outcome = _DIAL_OUTCOME.get(status, AttemptStatus.FAILED)
+    if attempt.mode == "customer-first":
+        if outcome is not AttemptStatus.COMPLETED:
+            outcome = AttemptStatus.AGENT_UNAVAILABLE
+        finish_attempt(deps, attempt.id, outcome, duration=duration)
+        release_agent_of(deps, attempt, "completed" if outcome is AttemptStatus.COMPLETED
+                         else (status or "failed"))
+        if outcome is AttemptStatus.COMPLETED:
+            return _goodbye("Thank you for calling. Goodbye.")
+        return _goodbye("Sorry, nobody could take your call just now. We will call you back "
+                        "shortly.")
+    with deps.db.session() as session:
+        row = session.get(CallbackAttempt, attempt.id)
+        row.customer_call_sid = request.form.get("DialCallSid") or row.customer_call_sid
+    finish_attempt(deps, attempt.id, outcome, duration=duration)
+    if outcome is AttemptStatus.COMPLETED:
+        return _goodbye("The callback has ended. Thank you.")
+    return _goodbye(f"The customer did not answer ({status or 'no status'}). We will try "
+                    "again later.")
+
+
+@bp.post("/voice/customer")
+@twilio_signed
+def customer_answered():
+    """Customer-first: the customer's phone answered; a person presses 1 to be connected."""
+    deps = deps_of(current_app)
+    attempt, req = _load()
+    if attempt is None or req is None or req.state is CallbackStatus.CANCELLED:
+        return _goodbye("This callback was cancelled. Goodbye.")
+    answered_by = request.form.get("AnsweredBy", "")
+    if answered_by.startswith("machine") or answered_by == "fax":
+        finish_attempt(deps, attempt.id, AttemptStatus.MACHINE, answered_by=answered_by)
+        release_agent_of(deps, attempt, "canceled")
+        return _goodbye("Hello, we are returning your call request. We will try again later.")
+    mark_answered(deps, attempt.id, answered_by=answered_by or None)
+    r = VoiceResponse()
+    gather = r.gather(num_digits=1, timeout=8,
+                      action=deps.url("/callbacks/voice/connect", attempt=attempt.id))
+    greeting = f"Hello {req.name}. " if req.name else "Hello. "
+    gather.say(greeting + "You asked us to call you back. Press 1 to talk to a person now.")
+    r.say("We did not get your answer. We will try again later. Goodbye.")
+    r.hangup()
+    return _twiml(r)
+
+
+@bp.post("/voice/connect")
+@twilio_signed
+def connect():
+    """Customer-first: the customer pressed a key; 1 bridges them to the claimed agent."""
+    deps = deps_of(current_app)
+    attempt, req = _load()
+    if attempt is None or req is None or req.state is CallbackStatus.CANCELLED:
+        return _goodbye("This callback was cancelled. Goodbye.")
+    if request.form.get("Digits") != "1":
+        finish_attempt(deps, attempt.id, AttemptStatus.DECLINED)
+        release_agent_of(deps, attempt, "canceled")
+        return _goodbye("All right. We will try again later. Goodbye.")
+    r = VoiceResponse()
+    r.say("Connecting you now.")
+    dial = r.dial(caller_id=deps.config.get("TWILIO_FROM_NUMBER"),
+                  action=deps.url("/callbacks/voice/dialed", attempt=attempt.id),
+                  timeout=int(deps.setting("CALLBACK_RING_TIMEOUT")))
+    _dial_target(dial, attempt.agent_address or "")
+    return _twiml(r)
+
+
+@bp.post("/status")
+@twilio_signed
+def status():
+    """Status of the leg we placed; repeated or late callbacks change nothing twice."""
+    deps = deps_of(current_app)
+    attempt, _req = _load()
+    if attempt is None:
+        return Response("", status=204)
+    call_status = request.form.get("CallStatus", "")
+    sid = request.form.get("CallSid")
+    if sid and not attempt.call_sid:
+        # The worker died before saving the SID: the provider's word adopts the attempt.
+        with deps.db.session() as session:
+            row = session.get(CallbackAttempt, attempt.id)
+            row.call_sid = sid
+            if row.state is AttemptStatus.CLAIMED:
+                row.status = AttemptStatus.DIALING.value
+        attempt.call_sid = sid
+    leg = request.args.get("leg", "agent")
+    if call_status not in FINAL:
+        if leg == "agent" and call_status in ("ringing", "in-progress"):
+            release_agent_of(deps, attempt, call_status)  # keeps the agent busy
+        return Response("", status=204)
+    duration = _int(request.form.get("CallDuration"))
+    if leg == "agent":
+        # Ended before the customer leg reported: the agent missed it or hung up at the whisper.
+        finish_attempt(deps, attempt.id, AttemptStatus.AGENT_UNAVAILABLE, duration=duration)
+        release_agent_of(deps, attempt, call_status)
+        return Response("", status=204)
+    if call_status == "completed":
+        outcome = AttemptStatus.DECLINED  # answered, never bridged
+    else:
+        outcome = _DIAL_OUTCOME.get(call_status, AttemptStatus.FAILED)
+    # Only when this callback ends the attempt: the other endings released the agent already.
+    if finish_attempt(deps, attempt.id, outcome, duration=duration,
+                      answered_by=request.form.get("AnsweredBy")):
+        release_agent_of(deps, attempt, "canceled")
+    return Response("", status=204)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None

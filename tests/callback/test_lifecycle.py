@@ -1,0 +1,190 @@
+"""The whole life of a callback request through the API, RQ jobs, the real twilio Client and
+the REST stand-in: create, dial, answer, complete; no-answer and retry; cancel; duplicate."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from callback.models import CallbackAttempt, CallbackRequest
+from callback.simulated import CallScript
+from tests.callback.conftest import ACCOUNT_SID, AGENT_NUMBER, CUSTOMER
+from tests.conftest import BASE_URL
+
+
+def _row(deps, public_id: str) -> CallbackRequest:
+    from sqlalchemy import select
+
+    with deps.db.session() as s:
+        return s.scalar(select(CallbackRequest).where(CallbackRequest.public_id == public_id))
+
+
+def _attempts(deps, request_id: int) -> list[CallbackAttempt]:
+    from sqlalchemy import select
+
+    with deps.db.session() as s:
+        return list(s.scalars(select(CallbackAttempt).where(
+            CallbackAttempt.request_id == request_id).order_by(CallbackAttempt.attempt_no)))
+
+
+def test_create_dial_answer_complete(client, deps, agent, twilio_cloud, run_jobs):
+    resp = client.post("/callbacks", json={"phone": "(415) 555-0123", "name": "Mia",
+                                           "reason": "refund for order 1234",
+                                           "consent_text": "We may call you once."})
+    assert resp.status_code == 202
+    body = resp.get_json()
+    assert body["status"] == "waiting"
+    assert body["position"] == 1
+    assert body["estimated_wait_seconds"] is not None
+    assert body["cancel_token"]
+    row = _row(deps, body["id"])
+    assert row.phone == CUSTOMER
+    assert row.consent_text == "We may call you once."
+    assert row.consent_address == "127.0.0.1"
+    assert row.consent_at is not None
+
+    run_jobs()
+    assert len(twilio_cloud.placed) == 1
+    call = twilio_cloud.placed[0]
+    attempt = _attempts(deps, row.id)[0]
+    # Agent-first: the agent's phone rings first, from our number, with our URLs.
+    assert call.to == AGENT_NUMBER
+    assert call.from_ == "+18005550100"
+    assert call.url == f"{BASE_URL}/callbacks/voice/agent?attempt={attempt.id}"
+    assert call.status_callback == f"{BASE_URL}/callbacks/status?attempt={attempt.id}&leg=agent"
+    create = twilio_cloud.creates()[0]
+    assert create.authorized
+    assert create.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"
+    assert create.form["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
+    assert client.get(f"/callbacks/{body['id']}").get_json()["status"] == "dialing"
+
+    twilio_cloud.drive_pending()
+    # The agent heard the context, then the customer was dialled.
+    assert any("refund for order 1234" in s for s in call.said)
+    assert f"<Number>{CUSTOMER}</Number>" in call.documents[0]
+    final = client.get(f"/callbacks/{body['id']}").get_json()
+    assert final["status"] == "completed"
+    assert final["outcome"] == "connected"
+    assert _attempts(deps, row.id)[0].status == "completed"
+    assert _attempts(deps, row.id)[0].call_sid == call.sid
+
+
+def test_no_answer_is_retried_then_fails_after_max_attempts(client, deps, agent, twilio_cloud,
+                                                           run_jobs):
+    twilio_cloud.default_script = CallScript(dial_status="no-answer")
+    body = client.post("/callbacks", json={"phone": CUSTOMER}).get_json()
+    row = _row(deps, body["id"])
+    for attempt_no in (1, 2, 3):
+        run_jobs()
+        assert len(twilio_cloud.placed) == attempt_no
+        twilio_cloud.drive_pending()
+    attempts = _attempts(deps, row.id)
+    assert [a.attempt_no for a in attempts] == [1, 2, 3]
+    assert [a.status for a in attempts] == ["no-answer"] * 3
+    final = _row(deps, body["id"])
+    assert final.status == "failed"
+    assert final.outcome == "no-answer"
+    run_jobs()
+    assert len(twilio_cloud.placed) == 3  # no fourth call
+
+
+def test_retry_waits_for_backoff(callback_app, client, deps, agent, twilio_cloud, run_jobs,
+                                 clock):
+    callback_app.config["CALLBACK_RETRY_BACKOFF"] = "600"
+    # Agent-first: the agent's call carries the <Dial> to the customer, who is busy once.
+    twilio_cloud.script(AGENT_NUMBER, CallScript(dial_status="busy"), CallScript())
+    body = client.post("/callbacks", json={"phone": CUSTOMER}).get_json()
+    run_jobs()
+    twilio_cloud.drive_pending()
+    row = _row(deps, body["id"])
+    assert row.status == "scheduled"
+    assert row.scheduled_for == clock.at + dt.timedelta(seconds=600)
+    assert client.get(f"/callbacks/{body['id']}").get_json()["estimated_wait_seconds"] == 600
+    # Due in RQ's scheduled registry; the sweeper releases it once its time has passed.
+    from callback.dispatch import sweep
+
+    clock.advance(600 + 31)
+    assert sweep(deps)["released"] == 1
+    run_jobs()
+    assert len(twilio_cloud.placed) == 2
+    twilio_cloud.drive_pending()
+    assert _row(deps, body["id"]).status == "completed"
+
+
+def test_cancel_with_token(client, deps, agent, twilio_cloud, run_jobs):
+    body = client.post("/callbacks", json={"phone": CUSTOMER}).get_json()
+    bad = client.delete(f"/callbacks/{body['id']}", json={"cancel_token": "nope"})
+    assert bad.status_code == 403
+    assert "not valid" in bad.get_json()["message"]
+    ok = client.post(f"/callbacks/{body['id']}/cancel", json={"cancel_token": body["cancel_token"]})
+    assert ok.status_code == 200
+    assert ok.get_json()["status"] == "cancelled"
+    run_jobs()
+    assert twilio_cloud.placed == []
+    # Cancelled requests free the number: a new request is not merged.
+    again = client.post("/callbacks", json={"phone": CUSTOMER}).get_json()
+    assert again["id"] != body["id"] and again["merged"] is False
+
+
+def test_cancel_while_dialing_hangs_up(client, deps, agent, twilio_cloud, run_jobs):
+    body = client.post("/callbacks", json={"phone": CUSTOMER}).get_json()
+    run_jobs()
+    sid = twilio_cloud.placed[0].sid
+    resp = client.delete(f"/callbacks/{body['id']}?token={body['cancel_token']}")
+    assert resp.get_json()["status"] == "cancelled"
+    updates = twilio_cloud.updates(sid)
+    assert [u.value("Status") for u in updates] == ["completed"]
+    twilio_cloud.drive_pending()
+    assert _row(deps, body["id"]).status == "cancelled"
+    assert _attempts(deps, _row(deps, body["id"]).id)[0].status == "cancelled"
+
+
+def test_duplicate_pending_request_is_merged(client, deps, agent, twilio_cloud, run_jobs):
+    first = client.post("/callbacks", json={"phone": CUSTOMER, "name": "Mia"}).get_json()
+    second = client.post("/callbacks", json={"phone": "+1 415-555-0123"})
+    assert second.status_code == 202
+    body = second.get_json()
+    assert body["id"] == first["id"]
+    assert body["merged"] is True
+    assert body["cancel_token"] is None  # never hand out someone else's token
+    run_jobs()
+    assert len(twilio_cloud.placed) == 1
+
+
+def test_customer_first_press_1_connects(callback_app, client, deps, agent, twilio_cloud,
+                                         run_jobs):
+    callback_app.config["CALLBACK_MODE"] = "customer-first"
+    body = client.post("/callbacks", json={"phone": CUSTOMER, "name": "Mia"}).get_json()
+    run_jobs()
+    call = twilio_cloud.placed[0]
+    attempt = _attempts(deps, _row(deps, body["id"]).id)[0]
+    assert call.to == CUSTOMER
+    assert call.machine_detection == "Enable"
+    assert call.url == f"{BASE_URL}/callbacks/voice/customer?attempt={attempt.id}"
+    assert call.status_callback == (
+        f"{BASE_URL}/callbacks/status?attempt={attempt.id}&leg=customer")
+    twilio_cloud.drive_pending()
+    assert f"<Number>{AGENT_NUMBER}</Number>" in call.documents[1]
+    assert _row(deps, body["id"]).status == "completed"
+
+
+def test_customer_first_answering_machine_is_retried(callback_app, client, deps, agent,
+                                                      twilio_cloud, run_jobs):
+    callback_app.config["CALLBACK_MODE"] = "customer-first"
+    twilio_cloud.script(CUSTOMER, CallScript(answer="machine"), CallScript())
+    body = client.post("/callbacks", json={"phone": CUSTOMER}).get_json()
+    run_jobs()
+    twilio_cloud.drive_pending()
+    row = _row(deps, body["id"])
+    assert [a.status for a in _attempts(deps, row.id)] == ["machine"]
+    assert row.status == "waiting"
+    run_jobs()
+    twilio_cloud.drive_pending()
+    assert [a.status for a in _attempts(deps, row.id)] == ["machine", "completed"]
+    assert _row(deps, body["id"]).status == "completed"
+
+
+def test_no_free_agent_keeps_request_waiting(client, deps, twilio_cloud, run_jobs):
+    body = client.post("/callbacks", json={"phone": CUSTOMER}).get_json()
+    run_jobs()
+    assert twilio_cloud.placed == []
+    assert _row(deps, body["id"]).status == "waiting"
