@@ -20,6 +20,7 @@ from ivr.engine.engine import Engine
 from ivr.engine.phrasebook import phrase
 from ivr.engine.types import CallbackOutcome, Input, Step
 from ivr.errors import StateUnavailable
+from ivr.flows.registry import UnknownFlowVersion
 from ivr.flows.schema import FlowFile
 from ivr.hours import is_open
 from ivr.state import CallState, StateStore
@@ -111,8 +112,8 @@ def start_call(form: dict) -> VoiceResponse:
         _save(store, step, meta={"caller": caller, "called": state.called, "flow": flow,
                                  "flow_version": loaded.version})
         return step.twiml
-    except StateUnavailable:
-        log.exception("call state unavailable at call start")
+    except StateUnavailable as exc:
+        log.error("call state unavailable at call start: %s", exc)
         return safe_twiml(app, "state_unavailable")
     except Exception:
         log.exception("call start failed")
@@ -127,9 +128,11 @@ def resume_call(form: dict, args: dict, given: Input) -> VoiceResponse:
         store = _store(app)
         state = store.load(sid)
         registry = app.extensions["ivr.flows"]
-        loaded = registry.get(state.version) if state else None
-        if loaded is None:
-            # State expired or version unknown here: carry on with the current flows.
+        try:
+            loaded = registry.get(state.version) if state else registry.current()
+        except UnknownFlowVersion:
+            # A version neither this process nor Redis knows: carry on with the current flows.
+            log.warning("flow version %s unknown; using the current one", state.version)
             loaded = registry.current()
         if state is None:
             state = CallState(
@@ -142,8 +145,8 @@ def resume_call(form: dict, args: dict, given: Input) -> VoiceResponse:
         step = Engine(loaded.file, WebPorts(app, loaded.file)).resume(state, flow, node, given)
         _save(store, step, first_elapsed_ms=waited_ms)
         return step.twiml
-    except StateUnavailable:
-        log.exception("call state unavailable")
+    except StateUnavailable as exc:
+        log.error("call state unavailable: %s", exc)
         return safe_twiml(app, "state_unavailable")
     except Exception:
         log.exception("call step failed")

@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parents[2]
 OPEN = dt.datetime(2026, 11, 24, 16, 0, tzinfo=dt.UTC)
 # A Sunday night: both closed.
 CLOSED = dt.datetime(2026, 11, 29, 23, 30, tzinfo=dt.UTC)
+# Christmas Day at noon in London and New York: a holiday.
+HOLIDAY = dt.datetime(2026, 12, 25, 16, 0, tzinfo=dt.UTC)
+UK_CALLER = "+447700900123"
 FLOW_FILES = {
     "sample": (ROOT / "flows.yaml", "+18005550100", ["+18005550199"]),
     "second": (DATA / "second_flows.yaml", "+18005550111", []),
@@ -100,29 +103,23 @@ def make_app(app_config, when: dt.datetime):
     return create_app({**app_config, "CLOCK": lambda: when})
 
 
-@pytest.mark.parametrize("when", [OPEN, CLOSED], ids=["open", "closed"])
-def test_every_node_escapes_to_a_person_or_a_callback(flow_case, app_config, when):
-    name, number, extra_numbers = flow_case
+def walk_and_escape(app_config, when: dt.datetime, name: str, number: str,
+                    extra_numbers: list[str], caller: str = "+14155550123"
+                    ) -> set[tuple[str, str]]:
+    """Reach every node a caller can reach at `when`, press the escape there, check where it
+    leads; return the nodes reached."""
     app = make_app(app_config, when)
     if when is OPEN:
-        with app.app_context():
-            staff(app, ["support", "billing", "frontdesk", "sales"])
+        staff(app, ["support", "billing", "frontdesk", "sales"])
     flows = app.extensions["ivr.flows"].current().file
-    paths = {}
+    paths: dict[tuple[str, str], tuple[str, list[str]]] = {}
     for n in [number, *extra_numbers]:
-        paths.update(explore(app, n))
-    speaking = {(f, n) for f, flow in flows.flows.items() for n, node in flow.nodes.items()
-                if node.type in ("message", "menu", "collect", "hangup", "voicemail", "callback")}
-    reached = {p for p in paths if not p[1].startswith("@")}
-    if when is OPEN:
-        # Open and staffed, every node that speaks is reachable by a caller.
-        assert speaking - reached == set()
-    assert reached, "the walk reached no node"
-
+        for where, actions in explore(app, n, caller).items():
+            paths.setdefault(where, (n, actions))
     client = app.test_client()
-    for (flow, node), actions in sorted(paths.items()):
+    for (flow, node), (dialled, actions) in sorted(paths.items()):
         call = SimulatedCall(flask_transport(client, BASE_URL), BASE_URL, AUTH_TOKEN,
-                             called=number if flow != "korean" else "+18005550199")
+                             called=dialled, caller=caller)
         call.dial()
         for a in actions:
             act(call, a)
@@ -134,9 +131,30 @@ def test_every_node_escapes_to_a_person_or_a_callback(flow_case, app_config, whe
             assert turn.waiting == "queue", where
             assert turn.queue in ("support", "frontdesk"), where
         else:
+            # Closed: nobody can answer, so the escape offers a callback. Never a hang-up.
             assert turn.waiting == "gather", where
             assert node_of(turn)[1] == "@callback", where
-            assert "call you back" in turn.text, where
+            # The offer reads back the caller ID's last four digits (+14155550123), any language.
+            assert "0 1 2 3" in turn.text, where
+    app.extensions["ivr.db"].dispose()
+    return {p for p in paths if not p[1].startswith("@")}
+
+
+def test_every_node_escapes_to_a_person_or_a_callback(flow_case, app_config, redis_client):
+    name, number, extra_numbers = flow_case
+    reached = set()
+    for when, caller in ((OPEN, "+14155550123"), (CLOSED, "+14155550123"),
+                         (HOLIDAY, "+14155550123"), (OPEN, UK_CALLER)):
+        redis_client.flushdb()
+        found = walk_and_escape(app_config, when, name, number, extra_numbers, caller)
+        assert found, (when, caller)
+        reached |= found
+    flows = load_flows(app_config["IVR_FLOWS"]).file
+    speaking = {(f, n) for f, flow in flows.flows.items() for n, node in flow.nodes.items()
+                if node.type in ("message", "menu", "collect", "hangup", "voicemail", "callback")}
+    # Across opening hours, closed hours, a holiday and a UK caller, every node that speaks
+    # is reached by a caller, and the escape was tried at each.
+    assert speaking - reached == set()
 
 
 def test_journey_is_written_to_sql(app, twilio_post):
@@ -164,8 +182,3 @@ def test_journey_is_written_to_sql(app, twilio_post):
         assert row.outcome == "abandoned_in_ivr"
         assert kinds[0] == "call_start"
         assert "enter" in kinds and kinds[-1] == "call_end"
-
-
-def test_loaded_flows_are_the_shipped_file():
-    loaded = load_flows(ROOT / "flows.yaml")
-    assert set(loaded.file.flows) == {"main", "korean"}

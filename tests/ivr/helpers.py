@@ -1,0 +1,19 @@
+"""Helpers shared by the voice tests."""
+
+from __future__ import annotations
+
+from ivr.hold.agents import AgentConflict, add_agent, find_agent, set_presence
+
+AGENT_PHONE = "+14155550100"
+
+
+def staff(app, queues: list[str], *, status: str = "available") -> int:
+    """Put one agent serving `queues` on duty (creating it once); returns its id."""
+    db, r = app.extensions["ivr.db"], app.extensions["ivr.redis"]
+    try:
+        agent, _token = add_agent(db, r, name="Dana", kind="phone", address=AGENT_PHONE,
+                                  queues=queues)
+    except AgentConflict:
+        agent = find_agent(db, AGENT_PHONE)
+    set_presence(db, r, agent.id, status)
+    return agent.id
