@@ -267,7 +267,9 @@ class Condition(Model):
         n_var = sum(t is not None for t in var_tests)
         n_caller = sum(t is not None for t in caller_tests)
         if self.var is not None and n_var != 1:
-            raise ValueError("a 'var' condition needs exactly one of equals, one_of, matches, present")
+            raise ValueError(
+                "a 'var' condition needs exactly one of equals, one_of, matches, present"
+            )
         if self.var is None and (n_var or n_caller != 1):
             raise ValueError(
                 "a condition tests either a 'var' or exactly one of "
