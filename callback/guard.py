@@ -91,9 +91,11 @@ def normalize_number(text: str, config: GuardConfig, *, region: str | None = Non
             "or in international form starting with +."
         ) from None
     if not phonenumbers.is_valid_number(number):
-        if shortnumberinfo.is_valid_short_number(number) or len(
-            str(number.national_number)
-        ) < 7:
+        digits = str(number.national_number)
+        # Typed with a +country code it is a full number missing digits, not a short code.
+        if not raw.startswith("+") and (
+            shortnumberinfo.is_valid_short_number(number) or len(digits) <= 6
+        ):
             raise NumberRefused(
                 f"'{raw}' is a short code or service number; we can only call a full phone "
                 "number with its area code."
