@@ -84,6 +84,11 @@ def _send_job(deps: Deps, request_id: int, attempt_no: int) -> None:
 def sweep(deps: Deps, now: dt.datetime | None = None) -> dict[str, int]:
     """One repair pass; returns how many rows each step touched."""
     now = now or deps.now()
+    from ivr.hold.agents import restore_presence
+
+    # An emptied Redis (restart without persistence) forgets who is available: rebuild it
+    # from SQL once per dataset, or no callback could ever be dispatched again.
+    restore_presence(deps.db, deps.redis, now)
     counts = {"enqueued": 0, "released": 0, "rejoined": 0, "resent": 0, "lost": 0}
     grace = dt.timedelta(seconds=float(deps.setting("CALLBACK_DISPATCH_GRACE")))
     lost_after = dt.timedelta(seconds=float(deps.setting("CALLBACK_LOST_AFTER")))

@@ -188,3 +188,33 @@ def test_no_free_agent_keeps_request_waiting(client, deps, twilio_cloud, run_job
     run_jobs()
     assert twilio_cloud.placed == []
     assert _row(deps, body["id"]).status == "waiting"
+
+
+def test_attempt_lost_before_the_dial_is_swept_and_redialled(client, deps, agent, twilio_cloud,
+                                                             run_jobs, clock):
+    """A worker that dies after writing the guard row but before dialling loses nothing."""
+    from callback.dispatch import dispatch_once, sweep
+    from callback.models import AttemptStatus
+    from ivr.hold.agents import claim_agent, get_presence
+
+    body = client.post("/callbacks", json={"phone": CUSTOMER}).get_json()
+    row = _row(deps, body["id"])
+    dispatch_once(deps)
+    # What the job had done when it died: agent claimed, guard row written, request dialing.
+    claimed = claim_agent(deps.db, deps.redis, "support", clock())
+    with deps.db.session() as s:
+        s.add(CallbackAttempt(request_id=row.id, attempt_no=1, mode="agent-first",
+                              agent_id=claimed.id, agent_address=claimed.address,
+                              status=AttemptStatus.CLAIMED.value, created_at=clock()))
+        s.get(CallbackRequest, row.id).attempts = 1
+        s.get(CallbackRequest, row.id).status = "dialing"
+    run_jobs(dispatch=False)  # RQ runs the same job again: the guard stops it
+    assert twilio_cloud.placed == []
+    clock.advance(121)
+    assert sweep(deps)["lost"] == 1
+    assert get_presence(deps.db, deps.redis, agent.id).status == "available"
+    run_jobs()
+    assert len(twilio_cloud.placed) == 1
+    twilio_cloud.drive_pending()
+    assert [a.status for a in _attempts(deps, row.id)] == ["lost", "completed"]
+    assert _row(deps, body["id"]).status == "completed"

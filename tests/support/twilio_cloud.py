@@ -73,6 +73,8 @@ class TwilioCloud:
         self.placed: list[PlacedCall] = []
         self.calls: dict[str, PlacedCall] = {}
         self.fail_creates = 0  # answer this many creates with a 500 (provider trouble)
+        self.create_delay = 0.0  # seconds to hold each create's answer (a slow provider)
+        self.interrupted = 0  # answers the client never read (it died while waiting)
         self._pending: list[PlacedCall] = []
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -207,6 +209,8 @@ class TwilioCloud:
             with self._lock:
                 self._threads.append(thread)
             thread.start()
+        if self.create_delay:
+            time.sleep(self.create_delay)
         return 201, self._resource(call)
 
     def _drive_later(self, call: PlacedCall) -> None:
@@ -294,8 +298,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            with self.owner._lock:
+                self.owner.interrupted += 1
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         self._handle("POST")
