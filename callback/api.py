@@ -125,7 +125,7 @@ def cancel(public_id: str):
 @bp.get("/info")
 def info():
     """What the widget shows before anyone asks: our number, consent text, the wait now."""
-    return jsonify(widget_info(current_app))
+    return jsonify(widget_info(current_app, request.args.get("queue") or None))
 
 
 def widget_info(app: Flask, queue: str | None = None) -> dict:

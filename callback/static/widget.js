@@ -1,0 +1,137 @@
+/* Click-to-call widget. Include on any page:
+ *   <div data-ivr-callback></div>
+ *   <script src="https://YOUR-IVR-HOST/callbacks/static/widget.js" async></script>
+ * Optional attributes on the div: data-ivr-base (the service's URL; default: where this
+ * script came from) and data-ivr-queue. It shows the number to call, the expected wait, a
+ * form with the consent text (sent along with the request), and the confirmation.
+ */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  var defaultBase = script ? new URL(script.src, location.href).origin : location.origin;
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text) node.textContent = text;
+    return node;
+  }
+
+  function waitText(seconds) {
+    if (seconds === null || seconds === undefined) return "";
+    if (seconds < 60) return "less than a minute";
+    var minutes = Math.round(seconds / 60);
+    if (minutes < 60) return "about " + minutes + (minutes === 1 ? " minute" : " minutes");
+    var hours = Math.round(minutes / 60);
+    return "about " + hours + (hours === 1 ? " hour" : " hours");
+  }
+
+  function whenText(iso) {
+    return new Date(iso).toLocaleString([], { weekday: "long", hour: "numeric", minute: "2-digit" });
+  }
+
+  function render(root, base, info) {
+    root.textContent = "";
+    root.classList.add("ivr-cb");
+    var call = el("p", { "class": "ivr-cb-call" }, "Call us free: ");
+    var phone = el("a", { "class": "ivr-cb-phone", href: "tel:" + info.phone_number }, info.phone_display);
+    call.appendChild(phone);
+    root.appendChild(call);
+    var wait = el("p", { "class": "ivr-cb-wait" });
+    if (!info.open_now && info.next_call_at) {
+      wait.textContent = "We're closed now. Ask for a callback and we'll call you from " +
+        whenText(info.next_call_at) + ".";
+    } else if (info.estimated_wait_seconds !== null) {
+      wait.textContent = "Or let us call you: expected wait " + waitText(info.estimated_wait_seconds) + ".";
+    } else {
+      wait.textContent = "Or let us call you back.";
+    }
+    root.appendChild(wait);
+
+    var form = el("form", { "class": "ivr-cb-form", novalidate: "novalidate" });
+    var fields = [["phone", "Your phone number", "tel", true], ["name", "Your name", "text", false],
+                  ["reason", "What is it about?", "text", false]];
+    fields.forEach(function (f) {
+      var label = el("label", {}, f[1] + " ");
+      var input = el("input", { name: f[0], type: f[2], autocomplete: f[0] === "phone" ? "tel" : "on" });
+      if (f[3]) input.required = true;
+      label.appendChild(input);
+      form.appendChild(label);
+    });
+    var consent = el("label", { "class": "ivr-cb-consent" });
+    var box = el("input", { type: "checkbox", name: "consent" });
+    var consentText = el("span", {}, info.consent_text);
+    consent.appendChild(box);
+    consent.appendChild(consentText);
+    form.appendChild(consent);
+    var error = el("p", { "class": "ivr-cb-error", role: "alert" });
+    form.appendChild(error);
+    form.appendChild(el("button", { type: "submit" }, "Call me back"));
+    root.appendChild(form);
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      error.textContent = "";
+      if (!box.checked) {
+        error.textContent = "Please tick the box to agree that we may call you.";
+        return;
+      }
+      var body = {
+        phone: form.phone.value, name: form.name.value, reason: form.reason.value,
+        preferred_time: "asap", consent_text: consentText.textContent, queue: info.queue
+      };
+      fetch(base + "/callbacks", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
+      }).then(function (resp) {
+        return resp.json().then(function (data) { return { ok: resp.ok, data: data }; });
+      }).then(function (result) {
+        if (!result.ok) { error.textContent = result.data.message || "Something went wrong."; return; }
+        confirm(root, base, result.data, info);
+      }).catch(function () {
+        error.textContent = "We couldn't reach our server. Please call us instead.";
+      });
+    });
+  }
+
+  function confirm(root, base, data, info) {
+    var box = el("div", { "class": "ivr-cb-confirmation", role: "status" });
+    var text = "Thank you! We'll call you back at " + data.phone + ".";
+    if (data.position) text += " You are number " + data.position + " in line.";
+    if (data.status === "scheduled" && data.scheduled_for) {
+      text += " We'll call you from " + whenText(data.scheduled_for) + ".";
+    } else if (data.estimated_wait_seconds !== null && data.estimated_wait_seconds !== undefined) {
+      text += " Expected wait: " + waitText(data.estimated_wait_seconds) + ".";
+    }
+    if (data.merged) text += " (You had already asked; we kept your place.)";
+    box.appendChild(el("p", {}, text));
+    if (data.cancel_token) {
+      var cancel = el("button", { type: "button", "class": "ivr-cb-cancel" }, "Cancel the callback");
+      cancel.addEventListener("click", function () {
+        fetch(base + "/callbacks/" + data.id + "/cancel", {
+          method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ cancel_token: data.cancel_token })
+        }).then(function (r) { return r.json(); }).then(function () {
+          box.textContent = "";
+          box.appendChild(el("p", {}, "Your callback is cancelled. You can still call us at " +
+            info.phone_display + "."));
+        });
+      });
+      box.appendChild(cancel);
+    }
+    var form = root.querySelector(".ivr-cb-form");
+    if (form) form.replaceWith(box);
+  }
+
+  function mount(root) {
+    var base = (root.getAttribute("data-ivr-base") || defaultBase).replace(/\/$/, "");
+    var queue = root.getAttribute("data-ivr-queue");
+    fetch(base + "/callbacks/info" + (queue ? "?queue=" + encodeURIComponent(queue) : ""))
+      .then(function (r) { return r.json(); })
+      .then(function (info) { render(root, base, info); })
+      .catch(function () { root.textContent = "Please call us."; });
+  }
+
+  function start() { document.querySelectorAll("[data-ivr-callback]").forEach(mount); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
