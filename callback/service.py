@@ -308,4 +308,13 @@ def _first_asked(deps: Deps, queue: str, context: dict) -> dt.datetime:
             score = None
         if score is not None:
             return dt.datetime.fromtimestamp(score, dt.UTC)
+    # The hold queue takes a caller out of the live line before the offer and passes their
+    # place as `first_asked` (epoch seconds); never later than now.
+    try:
+        kept = float(context.get("first_asked") or "nan")
+    except (TypeError, ValueError):
+        kept = float("nan")
+    if kept == kept and (not context.get("first_asked_queue") or
+                         context.get("first_asked_queue") == queue):
+        return min(deps.now(), dt.datetime.fromtimestamp(kept, dt.UTC))
     return deps.now()
