@@ -103,7 +103,7 @@ def import_all_models() -> None:
     """Import every models module so their tables are registered on `Base`."""
     import importlib
 
-    for name in ("ivr.models", "ivr.hold.models", "callback.models"):
+    for name in ("ivr.models", "ivr.hold.models", "ivr.hold.queue_models", "callback.models"):
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:

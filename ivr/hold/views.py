@@ -40,6 +40,9 @@ def init_app(app: Flask) -> None:
     """Register the agent blueprints and rebuild presence if Redis lost it."""
     app.register_blueprint(admin_bp)
     app.register_blueprint(agent_bp)
+    from ivr.hold import webhooks
+
+    webhooks.init_app(app)  # the hold queue's own Twilio webhooks (keys, agent calls)
     try:
         restored = ag.restore_presence(app.extensions["ivr.db"], app.extensions["ivr.redis"])
         if restored:

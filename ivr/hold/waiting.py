@@ -1,24 +1,287 @@
-"""The hold-queue wait handler: position, an estimate, hold music, a callback offer."""
+"""The hold-queue wait handler: place in line, an honest estimate, hold music, a callback offer.
+
+Twilio requests the wait URL when the caller joins and again each time our TwiML ends, so the
+TwiML is one `<Gather numDigits=1>` holding the announcement (when one is due) and the music:
+the caller can press 1 to leave for a callback that keeps their place, or 0 to hear that they
+are already waiting for a person. Announcements come on entry and then whenever at least
+`announce_every` seconds of waiting have passed (set the queue's hold music to a clip about
+that long). Position comes from our shared line (`callback.line`), so callbacks ahead count.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+from typing import Any
+
+import redis
+from flask import Flask, current_app, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
+from callback import line
+from ivr.flows.schema import Queue
+from ivr.hold import holding, presence
+from ivr.hold.estimator import Estimate, EstimateError, estimate_wait
+from ivr.hold.holding import Holder
+
+log = logging.getLogger(__name__)
+
 DEFAULT_MUSIC = "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
+# Twilio comes back a little before `announce_every` if the clip is a touch short: allow it.
+ANNOUNCE_SLACK_SECONDS = 5
+CALLBACK_KEY, OPERATOR_KEY = "1", "0"
+
+SAY: dict[str, str] = {
+    "next": "You are next in line.",
+    "position": "You are number {position} in line.",
+    "wait": "Your estimated wait is {band}.",
+    "overdue": "We're sorry, this is taking longer than we said.",
+    "offer": "To have us call you back instead, without losing your place, press 1.",
+    "offer_first": "If you'd rather not wait, press 1 at any time and we'll call you back, "
+                   "keeping your place in line.",
+    "max_wait": "We're sorry you've waited so long. Press 1 and we'll call you back as soon as "
+                "someone is free, keeping your place, or stay on the line.",
+    "unstaffed": "Nobody on this team can answer right now. Press 1 and we'll call you back "
+                 "when someone is free, keeping your place, or stay on the line.",
+    "already": "You're already waiting for a person, and you keep your place in line. "
+               "To be called back instead, press 1.",
+    "thanks": "Thank you for calling. Goodbye.",
+}
+
+
+def clock(app: Flask) -> dt.datetime:
+    """The app's clock (tests set CLOCK), aware UTC."""
+    now = app.config.get("CLOCK")
+    return now() if now else dt.datetime.now(dt.UTC)
+
+
+def public_url(app: Flask, endpoint: str, **params: Any) -> str:
+    """The absolute URL Twilio should request (and signs) for one of our endpoints."""
+    path = url_for(endpoint, **params)
+    base = app.config.get("PUBLIC_BASE_URL")
+    return base.rstrip("/") + path if base else path
+
+
+def queue_config(app: Flask, queue: str) -> Queue:
+    """The queue's settings from the current flows (defaults for an unknown queue)."""
+    return app.extensions["ivr.flows"].current().file.queues.get(queue) or Queue()
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
 
 
 def wait_twiml(form, args) -> VoiceResponse:
-    """TwiML played to a waiting caller (Twilio loops it while they wait)."""
-    r = VoiceResponse()
-    position = form.get("QueuePosition", "")
-    if position.isdigit():
-        r.say(f"You are number {int(position)} in line.")
-    r.play(DEFAULT_MUSIC)
-    return r
+    """TwiML played to a waiting caller (Twilio requests it again when it ends)."""
+    app = current_app._get_current_object()
+    queue = args.get("queue", "")
+    sid = form.get("CallSid", "")
+    cfg = queue_config(app, queue)
+    response = VoiceResponse()
+    gather = response.gather(
+        input="dtmf", num_digits=1, timeout=1, method="POST", action_on_empty_result=False,
+        action=public_url(app, "hold_voice.hold_key", queue=queue),
+    )
+    try:
+        available = _announce(app, gather, sid, queue, cfg, form)
+    except redis.RedisError as exc:
+        # Without Redis we cannot say where they are; music and the keys still work.
+        log.warning("hold announcement skipped: Redis unavailable", extra={"error": str(exc)})
+        available = 0
+    gather.play(cfg.hold_music or DEFAULT_MUSIC)
+    if available > 0:
+        from ivr.hold.connect import connect_agents
+
+        try:
+            connect_agents(app, queue)
+        except Exception:  # the caller's music must not wait on an agent dial failing
+            log.exception("connecting an agent failed", extra={"queue": queue})
+    return response
+
+
+def _announce(app: Flask, gather, sid: str, queue: str, cfg: Queue, form) -> int:
+    """Add the announcement when due; return how many agents are free now."""
+    r = app.extensions["ivr.redis"]
+    now = clock(app)
+    holder = holding.load(r, sid) or _join(app, sid, queue, form, now)
+    queue_time = _int(form.get("QueueTime"))
+    elapsed = float(queue_time if queue_time is not None else now.timestamp() - holder.joined_at)
+    staffed, available = presence.counts(r, queue, now)
+    due = holder.last_announced < 0 or (
+        elapsed - holder.last_announced >= cfg.announce_every - ANNOUNCE_SLACK_SECONDS
+    )
+    if not due:
+        return available
+    place = line.place_of(r, queue, holder.first_asked)
+    said: list[str] = []
+    item: dict[str, Any] = {"kind": "announce", "at": now.timestamp(), "elapsed": elapsed,
+                            "position": place.position, "detail": {"staffed": staffed}}
+    items = [item]
+    if place.position <= 1:
+        said.append(SAY["next"])
+    else:
+        said.append(SAY["position"].format(position=place.position))
+    estimate = _estimate(r, queue, cfg, place, staffed, elapsed)
+    long_wait = elapsed >= cfg.max_wait
+    if estimate is None:
+        said.append(SAY["unstaffed"])
+    else:
+        announcement = estimate.announce(holder.announcement)
+        if announcement.is_overdue:
+            said.append(SAY["overdue"])
+        said.append(SAY["wait"].format(band=announcement.band.phrase))
+        if long_wait:
+            said.append(SAY["max_wait"])
+        elif estimate.seconds > cfg.offer_callback_after or announcement.is_overdue:
+            said.append(SAY["offer"])
+        elif holder.announced == 0:
+            said.append(SAY["offer_first"])
+        holder.announcement = announcement
+        item["detail"]["band"] = announcement.band.phrase
+        items.append(_estimate_item(now, estimate, announcement))
+        log.info("hold estimate", extra={"call_sid": sid, "queue": queue,
+                                         "explanation": estimate.explanation,
+                                         "said": announcement.band.phrase})
+    if long_wait and not holder.max_wait_offered:
+        holder.max_wait_offered = True
+        items.append({"kind": "max_wait", "at": now.timestamp(), "elapsed": elapsed})
+    for text in said:
+        gather.say(text)
+    holder.announced += 1
+    holder.last_announced = elapsed
+    holding.save(r, holder, *items)
+    return available
+
+
+def _estimate(r: redis.Redis, queue: str, cfg: Queue, place: line.Place, staffed: int,
+              elapsed: float) -> Estimate | None:
+    try:
+        return estimate_wait(
+            place.callers_ahead + 1, staffed, holding.history(r, queue),
+            elapsed_seconds=elapsed, callbacks_ahead=place.callbacks_ahead,
+            default_handle_seconds=float(cfg.default_handle_seconds),
+        )
+    except EstimateError:
+        return None  # nobody staffed: no honest number exists, offer a callback instead
+
+
+def _estimate_item(now: dt.datetime, est: Estimate, ann) -> dict[str, Any]:
+    return {
+        "kind": "estimate", "at": now.timestamp(), "elapsed": est.elapsed_seconds,
+        "position": est.position, "agents": est.agents, "expected": est.seconds,
+        "upper": est.upper_seconds, "band": ann.band.phrase,
+        "band_lower": ann.band.lower_seconds, "band_upper": ann.band.upper_seconds,
+        "overdue": ann.is_overdue, "cold": est.is_cold_start, "explanation": est.explanation,
+    }
+
+
+def _join(app: Flask, sid: str, queue: str, form, now: dt.datetime) -> Holder:
+    """First wait-URL request of a visit: take (or keep) a place in the shared line."""
+    from ivr.state import StateStore
+
+    r = app.extensions["ivr.redis"]
+    queue_time = _int(form.get("QueueTime")) or 0
+    joined = now.timestamp() - queue_time
+    first = joined
+    state = StateStore(r, int(app.config["CALL_STATE_TTL"])).load(sid)
+    kept = (state.vars.get("first_asked") if state else None) or ""
+    if kept and state is not None and state.vars.get("first_asked_queue") == queue:
+        first = min(first, float(kept))  # back from a callback offer: same place as before
+    holder = Holder(call_sid=sid, queue=queue, first_asked=first, joined_at=joined,
+                    caller=form.get("From", "") or (state.caller if state else ""))
+    holding.join(r, holder, {"kind": "join", "at": now.timestamp(), "elapsed": queue_time,
+                             "detail": {"kept_place": first < joined}})
+    return holder
+
+
+def key_twiml(form, args) -> VoiceResponse:
+    """A key pressed while holding: 1 leaves for a callback offer, 0 reassures, others resume."""
+    app = current_app._get_current_object()
+    queue = args.get("queue", "")
+    sid = form.get("CallSid", "")
+    digits = form.get("Digits", "")
+    r = app.extensions["ivr.redis"]
+    response = VoiceResponse()
+    now = clock(app)
+    try:
+        holder = holding.load(r, sid)
+        item = {"kind": "key", "at": now.timestamp(), "detail": {"digits": digits}}
+        if holder is not None and digits == CALLBACK_KEY:
+            holder.leaving = "callback"
+            holding.save(r, holder, item)
+        elif holder is not None:
+            holding.log_item(r, sid, item)
+    except redis.RedisError as exc:
+        log.warning("hold key not recorded: Redis unavailable", extra={"error": str(exc)})
+    if digits == CALLBACK_KEY:
+        # Out of Twilio's queue; the <Enqueue> action (left_twiml) then makes the offer.
+        response.leave()
+        return response
+    if digits == OPERATOR_KEY:
+        response.say(SAY["already"])
+    response.redirect(public_url(app, "voice.queue_wait", queue=queue), method="POST")
+    return response
 
 
 def left_twiml(form, args) -> VoiceResponse:
-    """TwiML after the caller leaves the queue without being bridged."""
-    r = VoiceResponse()
-    r.hangup()
-    return r
+    """The <Enqueue> action: record the visit; a caller who left (not answered) is offered a
+    callback, never hung up on."""
+    from ivr.hold import tracking
+
+    app = current_app._get_current_object()
+    queue = args.get("queue", "")
+    sid = form.get("CallSid", "")
+    result = form.get("QueueResult", "")
+    now = clock(app)
+    r = app.extensions["ivr.redis"]
+    outcome = tracking.OUTCOMES.get(result, tracking.LEFT)
+    holder: Holder | None = None
+    try:
+        holder, items = holding.finish(r, sid)
+    except redis.RedisError as exc:
+        log.warning("hold visit not recorded: Redis unavailable", extra={"error": str(exc)})
+        items = []
+    if holder is not None:
+        if outcome == tracking.LEFT and holder.leaving == "callback":
+            outcome = tracking.CALLBACK
+        _record(app, holder, items, outcome, result, form, now)
+    if outcome == tracking.ANSWERED:
+        response = VoiceResponse()
+        response.say(SAY["thanks"])
+        response.hangup()
+        return response
+    if outcome == tracking.ABANDONED or result == "redirected":
+        return VoiceResponse()  # nobody is listening, or the call already has new TwiML
+    from ivr.hold.offer import callback_offer
+
+    return callback_offer(app, form, queue, holder)
+
+
+def _record(app: Flask, holder: Holder, items: list[dict], outcome: str, result: str, form,
+            now: dt.datetime) -> None:
+    from ivr.hold import tracking
+
+    answer = next((i for i in reversed(items) if i.get("kind") == "answer"), None)
+    queue_time = _int(form.get("QueueTime"))
+    if answer is not None and answer.get("elapsed") is not None:
+        wait = float(answer["elapsed"])  # the wait ended at the bridge, not at hang-up
+    elif queue_time is not None:
+        wait = float(queue_time)
+    else:
+        wait = max(0.0, now.timestamp() - holder.joined_at)
+    agent_id = answer.get("detail", {}).get("agent_id") if answer else None
+    try:
+        tracking.record_visit(app.extensions["ivr.db"], holder, items, outcome=outcome,
+                              queue_result=result or None, left_at=now, wait_seconds=wait,
+                              agent_id=agent_id)
+    except Exception:
+        log.exception("hold visit not written", extra={"call_sid": holder.call_sid})
+    try:
+        if outcome == tracking.ANSWERED:
+            holding.learn(app.extensions["ivr.redis"], holder.queue,
+                          lambda s: s.record_answered(wait))
+        elif outcome == tracking.ABANDONED:
+            holding.learn(app.extensions["ivr.redis"], holder.queue,
+                          lambda s: s.record_abandoned(wait))
+    except redis.RedisError:
+        log.warning("hold history not updated: Redis unavailable")

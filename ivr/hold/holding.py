@@ -1,0 +1,160 @@
+"""Who is holding, in Redis: one record per waiting caller, their event log, queue history.
+
+The wait URL is hit by every holding caller every `announce_every` seconds, so it touches only
+Redis: the caller's record (a hash), a log of what happened (a list of JSON items: events and
+estimates) and the queue's learned history. The log goes to SQL once, when the caller leaves
+(`ivr.hold.tracking.record_visit`). Keys expire, so a caller whose leave was never reported
+does not linger.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+
+from callback import line
+from ivr.hold.bands import Announcement
+from ivr.hold.history import HistoryStats
+
+RECORD = "ivr:hold:caller:{sid}"
+LOG = "ivr:hold:caller:{sid}:log"
+HISTORY = "ivr:hold:history:{queue}"
+TTL_SECONDS = 6 * 3600
+_ANN = "ann_"  # prefix of the stored Announcement's fields in the record hash
+
+
+@dataclass
+class Holder:
+    """A caller waiting in a queue (or who just left it)."""
+
+    call_sid: str
+    queue: str
+    first_asked: float  # epoch seconds: their place in the shared line
+    joined_at: float  # epoch seconds this visit began
+    caller: str = ""
+    announced: int = 0  # announcements heard
+    last_announced: float = -1.0  # elapsed wait at the last announcement; -1: none yet
+    announcement: Announcement | None = None
+    leaving: str = ""  # why we asked Twilio to take them out: "callback"
+    max_wait_offered: bool = False
+
+    @classmethod
+    def from_hash(cls, sid: str, raw: dict) -> Holder:
+        """Rebuild from HGETALL output (bytes keys and values)."""
+        f = {_s(k): _s(v) for k, v in raw.items()}
+        ann = {k[len(_ANN):]: v for k, v in f.items() if k.startswith(_ANN)}
+        return cls(
+            call_sid=sid,
+            queue=f.get("queue", ""),
+            first_asked=float(f.get("first_asked") or 0),
+            joined_at=float(f.get("joined_at") or 0),
+            caller=f.get("caller", ""),
+            announced=int(f.get("announced") or 0),
+            last_announced=float(f.get("last_announced") or -1),
+            announcement=Announcement.from_dict(ann) if ann else None,
+            leaving=f.get("leaving", ""),
+            max_wait_offered=f.get("max_wait_offered") == "1",
+        )
+
+    def to_hash(self) -> dict[str, str]:
+        """Flat string fields for HSET."""
+        out = {
+            "queue": self.queue,
+            "first_asked": repr(self.first_asked),
+            "joined_at": repr(self.joined_at),
+            "caller": self.caller,
+            "announced": str(self.announced),
+            "last_announced": repr(self.last_announced),
+            "leaving": self.leaving,
+            "max_wait_offered": "1" if self.max_wait_offered else "0",
+        }
+        if self.announcement is not None:
+            out.update({_ANN + k: str(v) for k, v in self.announcement.to_dict().items()})
+        return out
+
+
+def load(r: redis.Redis, call_sid: str) -> Holder | None:
+    """The caller's hold record, or None if they are not (or no longer) holding."""
+    raw = r.hgetall(RECORD.format(sid=call_sid))
+    return Holder.from_hash(call_sid, raw) if raw else None
+
+
+def join(r: redis.Redis, holder: Holder, event: dict) -> None:
+    """Start a visit: the record, the first log item, and a place in the shared line."""
+    key = RECORD.format(sid=holder.call_sid)
+    pipe = r.pipeline(transaction=True)
+    pipe.delete(key, LOG.format(sid=holder.call_sid))
+    pipe.hset(key, mapping=holder.to_hash())
+    pipe.expire(key, TTL_SECONDS)
+    _push(pipe, holder.call_sid, event)
+    pipe.zadd(line.CALLERS.format(queue=holder.queue), {holder.call_sid: holder.first_asked},
+              nx=True)
+    pipe.execute()
+
+
+def save(r: redis.Redis, holder: Holder, *items: dict) -> None:
+    """Write the record back and append log items, in one round trip."""
+    pipe = r.pipeline(transaction=False)
+    pipe.hset(RECORD.format(sid=holder.call_sid), mapping=holder.to_hash())
+    for item in items:
+        _push(pipe, holder.call_sid, item)
+    pipe.execute()
+
+
+def log_item(r: redis.Redis, call_sid: str, item: dict) -> None:
+    """Append one item to a holding caller's log."""
+    pipe = r.pipeline(transaction=False)
+    _push(pipe, call_sid, item)
+    pipe.execute()
+
+
+def finish(r: redis.Redis, call_sid: str) -> tuple[Holder | None, list[dict]]:
+    """End a visit: take the record and its log out of Redis and the caller out of the line."""
+    key, log_key = RECORD.format(sid=call_sid), LOG.format(sid=call_sid)
+    pipe = r.pipeline(transaction=True)
+    pipe.hgetall(key)
+    pipe.lrange(log_key, 0, -1)
+    pipe.delete(key, log_key)
+    raw, items, _ = pipe.execute()
+    if not raw:
+        return None, []
+    holder = Holder.from_hash(call_sid, raw)
+    line.leave_caller(r, holder.queue, call_sid)
+    return holder, [json.loads(x) for x in items]
+
+
+def _push(pipe, call_sid: str, item: dict) -> None:
+    key = LOG.format(sid=call_sid)
+    pipe.rpush(key, json.dumps(item, separators=(",", ":"), default=str))
+    pipe.expire(key, TTL_SECONDS)
+
+
+# --- what the queue learned --------------------------------------------------------------------
+
+
+def history(r: redis.Redis, queue: str) -> HistoryStats:
+    """The queue's learned handle time and abandonment (cold start when Redis has none)."""
+    return HistoryStats.from_dict(r.hgetall(HISTORY.format(queue=queue)))
+
+
+def learn(r: redis.Redis, queue: str, change: Callable[[HistoryStats], None]) -> HistoryStats:
+    """Apply `change` to the queue's history atomically (WATCH/MULTI, retried on conflict)."""
+    key = HISTORY.format(queue=queue)
+    result: list[HistoryStats] = []
+
+    def update(pipe: redis.client.Pipeline) -> None:
+        stats = HistoryStats.from_dict(pipe.hgetall(key))
+        change(stats)
+        pipe.multi()
+        pipe.hset(key, mapping={k: repr(v) for k, v in stats.to_dict().items()})
+        result[:] = [stats]
+
+    r.transaction(update, key)
+    return result[0]
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

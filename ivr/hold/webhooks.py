@@ -1,0 +1,191 @@
+"""Twilio webhooks of the hold queue beyond the wait URL: keys pressed while holding, and the
+calls we place to agents (whisper, accept, status) and the bridge to the waiting caller.
+
+    /voice/hold/key              a key pressed while holding (the wait TwiML's <Gather>)
+    /voice/hold/agent            the agent picked up: whisper, "press 1 to take the call"
+    /voice/hold/agent/answer     1 -> <Dial><Queue> bridges the longest-waiting caller
+    /voice/hold/agent/status     status callbacks of the agent call -> presence
+    /voice/hold/agent/dialed     the <Dial><Queue> ended
+    /voice/hold/bridging         <Queue url>: played to the caller just before the bridge
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, Response, current_app, request
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.hold import connect, holding
+from ivr.hold.waiting import clock, key_twiml, public_url
+from ivr.security import twilio_signed
+
+log = logging.getLogger(__name__)
+bp = Blueprint("hold_voice", __name__, url_prefix="/voice/hold")
+
+ACCEPT_KEY = "1"
+FINAL = ("completed", "busy", "no-answer", "failed", "canceled")
+
+
+def init_app(app: Flask) -> None:
+    """Register the hold-queue webhooks."""
+    app.register_blueprint(bp)
+
+
+def _twiml(r: VoiceResponse) -> Response:
+    return Response(str(r), mimetype="text/xml")
+
+
+def _agent_id() -> int | None:
+    value = request.args.get("agent", "")
+    return int(value) if value.isdigit() else None
+
+
+def _goodbye(text: str) -> Response:
+    r = VoiceResponse()
+    r.say(text)
+    r.hangup()
+    return _twiml(r)
+
+
+@bp.post("/key")
+@twilio_signed
+def hold_key():
+    """A key pressed while holding."""
+    return _twiml(key_twiml(request.form, request.args))
+
+
+@bp.post("/agent")
+@twilio_signed
+def agent_answered():
+    """The agent picked up: tell them who is waiting and ask them to accept."""
+    app = current_app._get_current_object()
+    r = app.extensions["ivr.redis"]
+    queue = request.args.get("queue", "")
+    sid = request.form.get("CallSid", "")
+    offer = connect.offer_of(r, sid)
+    if not connect.someone_waiting(r, queue):
+        connect.close_offer(r, queue, sid)
+        return _goodbye("The caller has already been helped. Thank you.")
+    text = connect.whisper(app, queue, offer.get("caller_sid", ""), clock(app))
+    params = {"queue": queue, "agent": request.args.get("agent", "")}
+    response = VoiceResponse()
+    gather = response.gather(input="dtmf", num_digits=1, timeout=6, method="POST",
+                             action=public_url(app, "hold_voice.agent_accept", **params))
+    gather.say(f"{text} Press 1 to take the call, or 2 to pass.")
+    response.redirect(public_url(app, "hold_voice.agent_accept", **params, silent=1),
+                      method="POST")
+    return _twiml(response)
+
+
+@bp.post("/agent/answer")
+@twilio_signed
+def agent_accept():
+    """1: bridge the longest-waiting caller. Anything else (or nothing): pass to the next agent."""
+    app = current_app._get_current_object()
+    db, r = app.extensions["ivr.db"], app.extensions["ivr.redis"]
+    queue = request.args.get("queue", "")
+    sid = request.form.get("CallSid", "")
+    agent_id = _agent_id()
+    if request.form.get("Digits") == ACCEPT_KEY and "silent" not in request.args:
+        if not connect.someone_waiting(r, queue):
+            connect.close_offer(r, queue, sid)
+            return _goodbye("The caller has already been helped. Thank you.")
+        params = {"queue": queue, "agent": agent_id or ""}
+        response = VoiceResponse()
+        dial = response.dial(action=public_url(app, "hold_voice.agent_dialed", **params),
+                             method="POST")
+        dial.queue(queue, url=public_url(app, "hold_voice.bridging", **params), method="POST")
+        return _twiml(response)
+    from ivr.hold.agents import decline_agent
+
+    connect.close_offer(r, queue, sid, declined="1")
+    if agent_id is not None:
+        decline_agent(db, r, agent_id, now=clock(app), call_sid=sid)
+    _connect_next(app, queue)
+    return _goodbye("Okay, we'll offer this caller to someone else.")
+
+
+@bp.post("/bridging")
+@twilio_signed
+def bridging():
+    """Played to the dequeued caller just before the bridge: record the answer."""
+    app = current_app._get_current_object()
+    r = app.extensions["ivr.redis"]
+    queue = request.args.get("queue", "")
+    caller_sid = request.form.get("CallSid", "")
+    agent_sid = request.form.get("DequeingCallSid", "")
+    now = clock(app)
+    holder = holding.load(r, caller_sid)
+    queue_time = request.form.get("QueueTime", "")
+    if holder is not None:
+        waited = (float(queue_time) if queue_time.isdigit()
+                  else max(0.0, now.timestamp() - holder.joined_at))
+        holding.log_item(r, caller_sid, {
+            "kind": "answer", "at": now.timestamp(), "elapsed": waited,
+            "detail": {"agent_id": _agent_id(), "agent_call_sid": agent_sid or None},
+        })
+        from callback import line
+
+        line.leave_caller(r, queue, caller_sid)  # answered: the people behind move up now
+    if agent_sid:
+        connect.close_offer(r, queue, agent_sid, bridged_at=repr(now.timestamp()),
+                            bridged_caller=caller_sid)
+    response = VoiceResponse()
+    response.say("Thank you for waiting. Connecting you now.")
+    return _twiml(response)
+
+
+@bp.post("/agent/dialed")
+@twilio_signed
+def agent_dialed():
+    """The agent's <Dial><Queue> ended (the conversation is over, or nobody was left)."""
+    if request.form.get("DialCallStatus") not in (None, "", "completed", "answered"):
+        return _goodbye("The caller hung up before we could connect you. Thank you.")
+    return _goodbye("Thank you. Goodbye.")
+
+
+@bp.post("/agent/status")
+@twilio_signed
+def agent_status():
+    """Status callback of a call placed to an agent: presence follows it."""
+    from ivr.hold.agents import AgentError, get_agent, on_agent_call_status
+
+    app = current_app._get_current_object()
+    db, r = app.extensions["ivr.db"], app.extensions["ivr.redis"]
+    queue = request.args.get("queue", "")
+    sid = request.form.get("CallSid", "")
+    status = request.form.get("CallStatus", "")
+    agent_id = _agent_id()
+    now = clock(app)
+    if agent_id is None:
+        return ("", 204)
+    try:
+        on_agent_call_status(db, r, agent_id, status, call_sid=sid, now=now)
+    except AgentError as exc:
+        log.warning("agent call status ignored", extra={"agent_id": agent_id,
+                                                        "status": status, "error": str(exc)})
+        return ("", 204)
+    if status not in FINAL:
+        return ("", 204)
+    offer = connect.offer_of(r, sid)
+    connect.close_offer(r, queue, sid)
+    bridged_at = offer.get("bridged_at")
+    if status == "completed" and bridged_at:
+        # Handle time: talk since the bridge plus the agent's wrap-up.
+        handle = max(0.0, now.timestamp() - float(bridged_at))
+        duration = request.form.get("CallDuration", "")
+        if handle <= 0 and duration.isdigit():
+            handle = float(duration)
+        handle += get_agent(db, agent_id).wrap_up_seconds
+        holding.learn(r, queue, lambda s: s.record_handled(handle))
+    _connect_next(app, queue)
+    return ("", 204)
+
+
+def _connect_next(app: Flask, queue: str) -> None:
+    """Someone may be free now (or the last try failed): try the next agent at once."""
+    try:
+        connect.connect_agents(app, queue)
+    except Exception:
+        log.exception("connecting the next agent failed", extra={"queue": queue})
