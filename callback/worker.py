@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
+import redis
 from flask import Flask
 from rq import SimpleWorker
 
@@ -20,6 +22,8 @@ from callback import deps as runtime
 from callback.deps import RQ_QUEUE, Deps, deps_of
 from callback.dispatch import Dispatcher
 from ivr.redis_conn import connect
+
+log = logging.getLogger(__name__)
 
 
 def worker_deps(app: Flask) -> Deps:
@@ -50,12 +54,18 @@ def main(argv: list[str] | None = None) -> int:
     runtime.bind(deps)
     dispatcher = None if args.no_dispatcher else Dispatcher(deps).start()
     try:
-        worker = SimpleWorker([RQ_QUEUE], connection=deps.redis, name=args.name)
-        worker.work(burst=args.burst, with_scheduler=True, logging_level="WARNING")
+        while True:
+            try:
+                worker = SimpleWorker([RQ_QUEUE], connection=deps.redis, name=args.name)
+                worker.work(burst=args.burst, with_scheduler=True, logging_level="WARNING")
+                return 0
+            except redis.ConnectionError as exc:
+                # Ride out a Redis outage: requests wait in SQL, the sweeper re-sends them.
+                log.warning("Redis unavailable; worker restarts", extra={"error": str(exc)})
+                time.sleep(1.0)
     finally:
         if dispatcher:
             dispatcher.stop()
-    return 0
 
 
 if __name__ == "__main__":
