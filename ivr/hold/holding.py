@@ -82,6 +82,17 @@ def load(r: redis.Redis, call_sid: str) -> Holder | None:
     return Holder.from_hash(call_sid, raw) if raw else None
 
 
+def load_with_history(r: redis.Redis, call_sid: str,
+                      queue: str) -> tuple[Holder | None, HistoryStats]:
+    """The caller's record and the queue's history in one round trip (the wait URL's read)."""
+    pipe = r.pipeline(transaction=False)
+    pipe.hgetall(RECORD.format(sid=call_sid))
+    pipe.hgetall(HISTORY.format(queue=queue))
+    raw, learned = pipe.execute()
+    holder = Holder.from_hash(call_sid, raw) if raw else None
+    return holder, HistoryStats.from_dict(learned)
+
+
 def join(r: redis.Redis, holder: Holder, event: dict) -> None:
     """Start a visit: the record, the first log item, and a place in the shared line."""
     key = RECORD.format(sid=holder.call_sid)

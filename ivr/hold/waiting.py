@@ -22,6 +22,7 @@ from callback import line
 from ivr.flows.schema import Queue
 from ivr.hold import holding, presence
 from ivr.hold.estimator import Estimate, EstimateError, estimate_wait
+from ivr.hold.history import HistoryStats
 from ivr.hold.holding import Holder
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,8 @@ def _announce(app: Flask, gather, sid: str, queue: str, cfg: Queue, form) -> int
     """Add the announcement when due; return how many agents are free now."""
     r = app.extensions["ivr.redis"]
     now = clock(app)
-    holder = holding.load(r, sid) or _join(app, sid, queue, form, now)
+    holder, learned = holding.load_with_history(r, sid, queue)
+    holder = holder or _join(app, sid, queue, form, now)
     queue_time = _int(form.get("QueueTime"))
     elapsed = float(queue_time if queue_time is not None else now.timestamp() - holder.joined_at)
     staffed, available = presence.counts(r, queue, now)
@@ -121,7 +123,7 @@ def _announce(app: Flask, gather, sid: str, queue: str, cfg: Queue, form) -> int
         said.append(SAY["next"])
     else:
         said.append(SAY["position"].format(position=place.position))
-    estimate = _estimate(r, queue, cfg, place, staffed, elapsed)
+    estimate = _estimate(learned, cfg, place, staffed, elapsed)
     long_wait = elapsed >= cfg.max_wait
     if estimate is None:
         said.append(SAY["unstaffed"])
@@ -153,11 +155,11 @@ def _announce(app: Flask, gather, sid: str, queue: str, cfg: Queue, form) -> int
     return available
 
 
-def _estimate(r: redis.Redis, queue: str, cfg: Queue, place: line.Place, staffed: int,
+def _estimate(learned: HistoryStats, cfg: Queue, place: line.Place, staffed: int,
               elapsed: float) -> Estimate | None:
     try:
         return estimate_wait(
-            place.callers_ahead + 1, staffed, holding.history(r, queue),
+            place.callers_ahead + 1, staffed, learned,
             elapsed_seconds=elapsed, callbacks_ahead=place.callbacks_ahead,
             default_handle_seconds=float(cfg.default_handle_seconds),
         )
