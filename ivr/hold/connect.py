@@ -61,7 +61,7 @@ def _connect(app: Flask, r: redis.Redis, queue: str, now: dt.datetime) -> list[s
     if free <= 0:
         return []
     front = line.head(r, queue, free + len(open_offers))
-    live = [ident for kind, ident, _score in front if kind == "caller"]
+    live = holding.drop_ghosts(r, queue, [i for kind, i, _score in front if kind == "caller"])
     offered = {_s(r.hget(OFFER.format(sid=s), "caller_sid") or b"") for s in open_offers}
     targets = [sid for sid in live if sid not in offered]
     placed: list[str] = []

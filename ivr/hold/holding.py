@@ -22,7 +22,9 @@ from ivr.hold.history import HistoryStats
 RECORD = "ivr:hold:caller:{sid}"
 LOG = "ivr:hold:caller:{sid}:log"
 HISTORY = "ivr:hold:history:{queue}"
-TTL_SECONDS = 6 * 3600
+# A holding caller's wait URL is requested at least once per hold-music clip; a record not
+# refreshed for this long belongs to a caller whose leave Twilio never reported.
+TTL_SECONDS = 30 * 60
 _ANN = "ann_"  # prefix of the stored Announcement's fields in the record hash
 
 
@@ -88,7 +90,9 @@ def load_with_history(r: redis.Redis, call_sid: str,
     pipe = r.pipeline(transaction=False)
     pipe.hgetall(RECORD.format(sid=call_sid))
     pipe.hgetall(HISTORY.format(queue=queue))
-    raw, learned = pipe.execute()
+    pipe.expire(RECORD.format(sid=call_sid), TTL_SECONDS)  # still here: keep the record
+    pipe.expire(LOG.format(sid=call_sid), TTL_SECONDS)
+    raw, learned, _, _ = pipe.execute()
     holder = Holder.from_hash(call_sid, raw) if raw else None
     return holder, HistoryStats.from_dict(learned)
 
@@ -120,6 +124,18 @@ def log_item(r: redis.Redis, call_sid: str, item: dict) -> None:
     pipe = r.pipeline(transaction=False)
     _push(pipe, call_sid, item)
     pipe.execute()
+
+
+def drop_ghosts(r: redis.Redis, queue: str, call_sids: list[str]) -> list[str]:
+    """Of `call_sids` in the line, those still holding; the others (records expired) leave."""
+    pipe = r.pipeline(transaction=False)
+    for sid in call_sids:
+        pipe.exists(RECORD.format(sid=sid))
+    present = pipe.execute()
+    ghosts = [sid for sid, here in zip(call_sids, present, strict=True) if not here]
+    if ghosts:
+        r.zrem(line.CALLERS.format(queue=queue), *ghosts)
+    return [sid for sid, here in zip(call_sids, present, strict=True) if here]
 
 
 def finish(r: redis.Redis, call_sid: str) -> tuple[Holder | None, list[dict]]:

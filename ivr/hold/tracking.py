@@ -66,9 +66,11 @@ def record_visit(
                 elapsed_seconds=item.get("elapsed"), position=item.get("position"),
                 detail=item.get("detail"),
             ))
+    answered_before = any(i.get("kind") == "answer" for i in items)
+    final = {ANSWERED: "call_end" if answered_before else "answer", ABANDONED: "abandon",
+             CALLBACK: "callback_chosen"}.get(outcome, "leave")
     visit.events.append(QueueEvent(
-        kind={ANSWERED: "answer", ABANDONED: "abandon", CALLBACK: "callback_chosen"}.get(
-            outcome, "leave"),
+        kind=final,
         at=left_at, elapsed_seconds=wait_seconds,
         detail={"queue_result": queue_result, "agent_id": agent_id},
     ))

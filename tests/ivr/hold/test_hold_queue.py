@@ -120,7 +120,7 @@ def test_join_hear_place_and_wait_then_answered(app, client, queues, twilio_clou
         (first.call.call_sid, "answered", "bridged", ana.id),
         (second.call.call_sid, "answered", "bridged", ana.id)]
     kinds = [e.kind for e in done[0].events]
-    assert kinds[0] == "join" and "announce" in kinds and kinds[-1] == "answer"
+    assert kinds[0] == "join" and "announce" in kinds and kinds[-2:] == ["answer", "call_end"]
     est = done[0].estimates[0]
     assert est.band == "about 5 minutes" and est.actual_seconds == pytest.approx(45)
     assert est.within_band is True and "QL-m" in est.explanation
@@ -256,3 +256,18 @@ def test_visit_events_are_in_sql(app, client, queues, clock):
     assert kinds == ["join", "announce", "key", "abandon"]
     assert len(estimates) == 1 and json.dumps(estimates[0].band)
     assert isinstance(estimates[0].given_at, dt.datetime)
+
+
+def test_caller_lost_without_a_leave_is_not_offered_to_agents(app, client, queues, twilio_cloud,
+                                                               clock):
+    from ivr.hold.connect import connect_agents
+
+    agent(app, clock, "Ana", ANA, status="busy")
+    caller = queues.enqueue(to_billing(client))
+    queues.wait_hit(caller)
+    r = app.extensions["ivr.redis"]
+    # Twilio never reported the leave and the wait URL stopped: the record expired.
+    r.delete(holding.RECORD.format(sid=caller.call.call_sid))
+    ana = agent(app, clock, "Ann", BEN)
+    assert ana.id and connect_agents(app, "billing") == []
+    assert twilio_cloud.placed == [] and r.zcard(line.CALLERS.format(queue="billing")) == 0
