@@ -133,6 +133,17 @@ def close_offer(r: redis.Redis, queue: str, agent_call_sid: str, **fields: str) 
     pipe.execute()
 
 
+def whisper_target(r: redis.Redis, queue: str, offer: dict[str, str]) -> str:
+    """The caller the agent will most likely get: the one rung for, if still in line, else
+    the front of the line (<Dial><Queue> bridges Twilio's longest-waiting caller)."""
+    key = line.CALLERS.format(queue=queue)
+    target = offer.get("caller_sid", "")
+    if target and r.zscore(key, target) is not None:
+        return target
+    front = r.zrange(key, 0, 0)
+    return _s(front[0]) if front else target
+
+
 def someone_waiting(r: redis.Redis, queue: str) -> bool:
     """True when a live caller is still in line for `queue`."""
     return r.zcard(line.CALLERS.format(queue=queue)) > 0

@@ -67,7 +67,7 @@ def agent_answered():
     if not connect.someone_waiting(r, queue):
         connect.close_offer(r, queue, sid)
         return _goodbye("The caller has already been helped. Thank you.")
-    text = connect.whisper(app, queue, offer.get("caller_sid", ""), clock(app))
+    text = connect.whisper(app, queue, connect.whisper_target(r, queue, offer), clock(app))
     params = {"queue": queue, "agent": request.args.get("agent", "")}
     response = VoiceResponse()
     gather = response.gather(input="dtmf", num_digits=1, timeout=6, method="POST",

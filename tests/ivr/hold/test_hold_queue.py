@@ -271,3 +271,28 @@ def test_caller_lost_without_a_leave_is_not_offered_to_agents(app, client, queue
     ana = agent(app, clock, "Ann", BEN)
     assert ana.id and connect_agents(app, "billing") == []
     assert twilio_cloud.placed == [] and r.zcard(line.CALLERS.format(queue="billing")) == 0
+
+
+def test_whisper_carries_order_number_and_returning_caller(app, client, queues, twilio_cloud,
+                                                           clock):
+    agent(app, clock, "Ana", ANA, queues=("support",))
+    earlier = SimulatedCall(flask_transport(client, BASE_URL), BASE_URL, AUTH_TOKEN,
+                            caller="+14155550199", called=MAIN_LINE)
+    earlier.dial()
+    earlier.hang_up()
+    call = SimulatedCall(flask_transport(client, BASE_URL), BASE_URL, AUTH_TOKEN,
+                         caller="+14155550199", called=MAIN_LINE)
+    call.dial()
+    call.wait()
+    call.press("1")
+    call.press("12345")
+    assert call.press("0").queue == "support"
+    clock.advance(125)
+    holding_call = queues.enqueue(call)
+    holding_call.joined = clock() - dt.timedelta(seconds=125)
+    queues.wait_hit(holding_call)
+    twilio_cloud.drive_pending()
+    whisper = twilio_cloud.placed[0].said[0]
+    assert whisper.startswith("Support. Pressed 1, 1 2 3 4 5, 0. Order number 1 2 3 4 5.")
+    assert "Waited 2 minutes. Returning caller." in whisper
+    assert holding_call.bridged_to == twilio_cloud.placed[0].sid
