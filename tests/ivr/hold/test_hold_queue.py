@@ -185,12 +185,23 @@ def test_callback_while_holding_keeps_place(app, client, queues, clock):
     assert visit.outcome == "callback" and visit.call_sid == second.call.call_sid
 
 
-def test_no_agent_staffed_gets_a_callback_offer(app, client, queues, clock):
+@pytest.mark.parametrize("closed", [False, True], ids=["nobody-staffed", "closed"])
+def test_no_agent_or_closed_gets_a_callback_offer(app, client, queues, clock, closed):
+    if closed:
+        agent(app, clock, "Ana", ANA, queues=("support", "billing"))
+        clock.at = dt.datetime(2026, 11, 29, 23, 30, tzinfo=dt.UTC)  # Sunday night
     call = SimulatedCall(flask_transport(client, BASE_URL), BASE_URL, AUTH_TOKEN,
                          called=MAIN_LINE)
     call.dial()
     turn = call.press("0")
     assert turn.waiting == "gather" and "call you back" in turn.text
+    assert nobody_in_line(app)
+
+
+def nobody_in_line(app) -> bool:
+    """Nobody joined a hold queue: no caller is in any line."""
+    r = app.extensions["ivr.redis"]
+    return all(r.zcard(line.CALLERS.format(queue=q)) == 0 for q in ("support", "billing"))
 
 
 def test_agents_sign_out_while_caller_waits_then_max_wait(app, client, queues, clock):
