@@ -30,11 +30,13 @@ def serve(host: str, port: int, no_worker: bool) -> None:
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
-def worker(burst: bool) -> None:
-    """Run an RQ worker with the scheduler (production: one or more of these)."""
+@click.option("--dispatch-only", is_flag=True,
+              help="Only place due callbacks when agents are free (beside `rq worker`).")
+def worker(burst: bool, dispatch_only: bool) -> None:
+    """Run an RQ worker with the scheduler and the callback dispatcher."""
     from ivr.serve import run_worker
 
-    run_worker(burst=burst)
+    run_worker(burst=burst, dispatch_only=dispatch_only)
 
 
 @main.command()
@@ -73,3 +75,7 @@ def _register_optional() -> None:
 
 
 _register_optional()
+
+
+if __name__ == "__main__":
+    main()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import signal
 import threading
 
 import click
-from rq import SimpleWorker, Worker
-
-from ivr.config import load_config
+from rq import SimpleWorker
 
 log = logging.getLogger(__name__)
 
@@ -39,28 +39,49 @@ def run(*, host: str, port: int, with_worker: bool) -> None:
     base = (cfg.get("PUBLIC_BASE_URL") or f"http://{host}:{port}").rstrip("/")
     click.echo(_banner(cfg, base))
     if with_worker:
-        thread = threading.Thread(target=_work_in_thread, args=(os.environ["REDIS_URL"],),
+        from callback.worker import start_dispatcher, worker_deps
+
+        start_dispatcher(app)
+        thread = threading.Thread(target=_work_in_thread, args=(worker_deps(app).redis,),
                                   name="rq-worker", daemon=True)
         thread.start()
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    # RQ's helpers may leave SIGINT/SIGTERM ignored; Ctrl-C and `kill` must stop the server.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        # RQ runs its scheduler in a child process: stop it too, then end the daemon threads
+        # (worker, dispatcher, journey writer) with the process.
+        for child in multiprocessing.active_children():
+            child.terminate()
+            child.join(5)
+        click.echo("IVR service stopped.")
+        os._exit(0)
 
 
-def run_worker(*, burst: bool = False) -> None:
-    """Run a forking RQ worker with the scheduler, as the Procfile's worker line does."""
-    from ivr.redis_conn import connect
+def run_worker(*, burst: bool = False, dispatch_only: bool = False) -> None:
+    """Production worker: RQ jobs with the scheduler, plus the callback dispatcher/sweeper."""
+    if dispatch_only:
+        from callback.worker import start_dispatcher
+        from ivr import create_app
 
-    cfg = load_config()
-    if not cfg.get("REDIS_URL"):
-        raise click.UsageError("REDIS_URL is not set: `ivr worker` needs the shared Redis.")
-    conn = connect(cfg["REDIS_URL"], timeout=30)
-    Worker(list(QUEUES), connection=conn).work(burst=burst, with_scheduler=True)
+        start_dispatcher(create_app())
+        threading.Event().wait()
+    from callback.worker import main as worker_main
+
+    raise SystemExit(worker_main(["--burst"] if burst else []))
 
 
-def _work_in_thread(redis_url: str) -> None:
-    from ivr.redis_conn import connect
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
-    conn = connect(redis_url, timeout=30)
-    ThreadWorker(list(QUEUES), connection=conn).work(with_scheduler=True)
+
+def _work_in_thread(conn) -> None:
+    ThreadWorker(list(QUEUES), connection=conn).work(with_scheduler=True,
+                                                     logging_level="WARNING")
 
 
 def _banner(cfg, base: str) -> str:
