@@ -9,6 +9,7 @@ hangs up, or waits for input.
 
 from __future__ import annotations
 
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -68,6 +69,9 @@ class SimulatedCall:
         }
         self.turn: Turn | None = None
         self.log: list[Turn] = []
+        # While the caller is in a hold queue: (queue, wait URL, Enqueue action URL).
+        self.queue: tuple[str, str, str] | None = None
+        self.queued_at = 0.0
 
     @property
     def call_sid(self) -> str:
@@ -94,9 +98,11 @@ class SimulatedCall:
                            {"SpeechResult": text, "Confidence": f"{confidence:.2f}"})
 
     def wait(self) -> Turn:
-        """Stay silent until the <Gather> times out."""
+        """Stay silent until the <Gather> times out (in a hold queue: the wait URL again)."""
         turn = self._require("gather")
-        return self._fetch(turn.continue_url, {}) if turn.continue_url else turn
+        if turn.continue_url:
+            return self._fetch(turn.continue_url, {})
+        return self.hold() if self.queue else turn
 
     def dial_result(self, status: str = "completed") -> Turn:
         """Finish a <Dial> with DialCallStatus `status`."""
@@ -117,13 +123,16 @@ class SimulatedCall:
         status, _ = self._post(self.base_url + "/voice/status", {"CallDuration": str(duration)})
         return status
 
-    def hold(self, position: int = 1, queue_time: int = 0) -> Turn:
-        """Request the hold queue's wait URL as Twilio does while the caller waits."""
-        turn = self._require("queue")
-        return self._fetch(turn.queue_wait_url, {
+    def hold(self, position: int = 1, queue_time: int | None = None) -> Turn:
+        """Request the hold queue's wait URL, as Twilio does while the caller waits."""
+        if self.queue is None:
+            raise RuntimeError("the call is not in a hold queue")
+        if queue_time is None:
+            queue_time = int(time.monotonic() - self.queued_at)
+        return self._fetch(self.queue[1], {
             "QueuePosition": str(position), "QueueTime": str(queue_time),
             "AvgQueueTime": "0", "CurrentQueueSize": str(position), "QueueSid": "QU" + "0" * 32,
-        }, keep_waiting=True)
+        })
 
     # --- following TwiML ---------------------------------------------------------------------
 
@@ -138,28 +147,34 @@ class SimulatedCall:
         signature = self.validator.compute_signature(url, form)
         return self.transport(url, form, signature)
 
-    def _fetch(self, url: str, extra: dict, keep_waiting: bool = False) -> Turn:
+    def _fetch(self, url: str, extra: dict) -> Turn:
         turn = Turn()
         for _ in range(MAX_REDIRECTS):
+            if self.queue and url == self.queue[2]:
+                self.queue = None  # the Enqueue action: the caller has left the queue
             status, body = self._post(url, extra)
             turn.status = status
             turn.documents.append(body)
             if status != 200:
                 turn.waiting = "error"
                 break
-            next_url = self._run(ET.fromstring(body), url, turn)
-            if next_url is None:
+            following = self._run(ET.fromstring(body), url, turn)
+            if following is None:
                 break
-            url, extra = next_url, {}
-        if keep_waiting and self.turn is not None and turn.waiting in ("", "queue"):
+            url, extra = following
+        if self.queue and turn.waiting == "end":
+            # A wait-URL document that runs out just loops: the caller is still holding.
             turn.waiting = "queue"
-            turn.queue, turn.queue_wait_url = self.turn.queue, self.turn.queue_wait_url
+        elif turn.waiting == "end":
+            turn.waiting = "hangup"  # Twilio hangs up when a document ends without waiting.
+        if self.queue and turn.waiting == "queue":
+            turn.queue, turn.queue_wait_url = self.queue[0], self.queue[1]
         self.turn = turn
         self.log.append(turn)
         return turn
 
-    def _run(self, doc: ET.Element, url: str, turn: Turn) -> str | None:
-        """Play one TwiML document; return the next URL to fetch, or None when waiting."""
+    def _run(self, doc: ET.Element, url: str, turn: Turn) -> tuple[str, dict] | None:
+        """Play one TwiML document; return the next (URL, form) to fetch, or None to stop."""
         verbs = list(doc)
         for i, verb in enumerate(verbs):
             tag = verb.tag
@@ -181,12 +196,21 @@ class SimulatedCall:
                 turn.continue_url = self._continue_after(verbs[i + 1:], url)
                 return None
             elif tag == "Redirect":
-                return urljoin(url, (verb.text or "").strip())
+                return urljoin(url, (verb.text or "").strip()), {}
             elif tag == "Enqueue":
                 turn.waiting = "queue"
                 turn.queue = (verb.text or "").strip()
                 turn.queue_wait_url = urljoin(url, verb.get("waitUrl") or "")
+                self.queue = (turn.queue, turn.queue_wait_url,
+                              urljoin(url, verb.get("action") or ""))
+                self.queued_at = time.monotonic()
                 return None
+            elif tag == "Leave" and self.queue:
+                # Twilio takes the caller out of the queue and requests the Enqueue action.
+                _, _, action = self.queue
+                waited = int(time.monotonic() - self.queued_at)
+                self.queue = None
+                return action, {"QueueResult": "leave", "QueueTime": str(waited)}
             elif tag == "Dial":
                 turn.waiting = "dial"
                 turn.dial_number = "".join(verb.itertext()).strip()
@@ -199,8 +223,7 @@ class SimulatedCall:
             elif tag == "Hangup":
                 turn.waiting = "hangup"
                 return None
-        # Twilio hangs up when a document ends without a waiting verb.
-        turn.waiting = turn.waiting or "hangup"
+        turn.waiting = turn.waiting or "end"
         return None
 
     @staticmethod
