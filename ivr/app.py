@@ -47,6 +47,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(voice.bp)
     app.register_blueprint(ops.bp)
     _register_optional_blueprints(app)
+    if app.config.get("JOURNEY_WRITER_THREAD", True):
+        # Each web process moves journey events from Redis to SQL in the background.
+        from ivr.calls import start_journey_writer
+
+        start_journey_writer(app)
     return app
 
 

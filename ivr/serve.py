@@ -27,14 +27,12 @@ class ThreadWorker(SimpleWorker):
 def run(*, host: str, port: int, with_worker: bool) -> None:
     """Start the web app with embedded defaults, an in-process worker, and print the Twilio URLs."""
     from ivr import create_app
-    from ivr.calls import start_journey_writer
     from ivr.redis_conn import embedded_redis_url
 
     if not os.environ.get("REDIS_URL"):
         # One embedded Valkey shared by the app, the worker and any `ivr simulate --url`.
         os.environ["REDIS_URL"] = embedded_redis_url()
     app = create_app()
-    start_journey_writer(app)
     cfg = app.config
     base = (cfg.get("PUBLIC_BASE_URL") or f"http://{host}:{port}").rstrip("/")
     click.echo(_banner(cfg, base))

@@ -182,3 +182,26 @@ def test_journey_is_written_to_sql(app, twilio_post):
         assert row.outcome == "abandoned_in_ivr"
         assert kinds[0] == "call_start"
         assert "enter" in kinds and kinds[-1] == "call_end"
+
+
+def test_journey_writer_thread_moves_events_without_help(app_config):
+    """In a web process the background writer, not the test, puts the journey in SQL."""
+    import time
+
+    from sqlalchemy import select
+
+    from ivr import create_app
+    from ivr.models import Call
+
+    app = create_app({**app_config, "JOURNEY_WRITER_THREAD": True})
+    call = SimulatedCall(flask_transport(app.test_client(), BASE_URL), BASE_URL, AUTH_TOKEN)
+    call.dial()
+    db = app.extensions["ivr.db"]
+    deadline = time.monotonic() + 10
+    row = None
+    while row is None and time.monotonic() < deadline:
+        with db.session() as s:
+            row = s.scalars(select(Call).where(Call.call_sid == call.call_sid)).first()
+        time.sleep(0.05)
+    app.extensions["ivr.journey_writer"].stop()
+    assert row is not None and row.last_node == "welcome"
