@@ -7,6 +7,10 @@ import sys
 import click
 
 from ivr.flows.cli import flows_group
+from ivr.hold.cli import agents_group
+from ivr.hold.report import report_command
+from ivr.hold.staffing import staffing_command
+from speech.cli import speech_group
 
 
 @click.group()
@@ -56,25 +60,10 @@ def simulate(called: str | None, caller: str, url: str | None, script: str | Non
                             as_json=as_json))
 
 
-def _register_optional() -> None:
-    import importlib
-
-    for module_name, attr in (
-        ("speech.cli", "speech_group"),
-        ("ivr.hold.staffing", "staffing_command"),
-        ("ivr.hold.cli", "agents_group"),
-        ("ivr.hold.report", "report_command"),
-    ):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        main.add_command(getattr(module, attr))
-
-
-_register_optional()
+main.add_command(speech_group)
+main.add_command(staffing_command)
+main.add_command(agents_group)
+main.add_command(report_command)
 
 
 if __name__ == "__main__":
