@@ -34,6 +34,7 @@ ENDPOINTS = {
     "recorded": "voice.recorded",
     "queue_wait": "voice.queue_wait",
     "queue_left": "voice.queue_left",
+    "speech_status": "speech_fallback.stream_status",
 }
 SEEN_CALLERS = "ivr:callers:seen"
 
@@ -169,8 +170,7 @@ def end_call(form: dict) -> None:
                       node=state.node if state else None, detail={"status": status}),
         meta={"duration": form.get("CallDuration")},
     )
-    store.client.rpush(journey.QUEUE_KEY, row)
-    store.delete(sid)
+    store.finish(sid, extra=[(journey.QUEUE_KEY, row)])
 
 
 def safe_twiml(app: Flask, kind: str) -> VoiceResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import redis
 
@@ -35,7 +35,8 @@ class CallState:
     step: str = ""
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
+        # vars(self), not dataclasses.asdict: no deep copy on every webhook.
+        return json.dumps(vars(self), separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> CallState:
@@ -67,8 +68,13 @@ class StateStore:
         except redis.RedisError as exc:
             raise StateUnavailable(str(exc)) from exc
 
-    def delete(self, call_sid: str) -> None:
+    def finish(self, call_sid: str, *, extra: list[tuple[str, str]] = ()) -> None:
+        """Drop a finished call's state, and RPUSH `extra` in the same round trip."""
         try:
-            self.client.delete(KEY.format(sid=call_sid))
+            pipe = self.client.pipeline(transaction=False)
+            for key, value in extra:
+                pipe.rpush(key, value)
+            pipe.delete(KEY.format(sid=call_sid))
+            pipe.execute()
         except redis.RedisError as exc:
             raise StateUnavailable(str(exc)) from exc
