@@ -49,6 +49,8 @@ def gather():
             text=args.get("transcript") or form.get("SpeechResult", ""),
             confidence=_float(args.get("confidence") or form.get("Confidence")),
             choice=choice,
+            needs_confirmation=args.get("confirm") == "1",
+            decision_ms=_float(args.get("decision_ms")),
         )
     else:
         given = Input(InputKind.DIGITS, digits=form.get("Digits", ""))

@@ -1,6 +1,13 @@
 """Local speech recognition for voice menus: Vosk models, telephone audio, choice matching."""
 
-from speech.errors import AudioError, ModelInstallError, ModelLoadError, ModelNotFound, SpeechError
+from speech.errors import (
+    AudioError,
+    ModelInstallError,
+    ModelLoadError,
+    ModelNotFound,
+    SpeechError,
+    StreamMessageError,
+)
 from speech.matcher import MatchResult, match_choice
 from speech.models import LoadedModel, ModelInfo, find_model, get_model, install_model, list_models
 from speech.recognizer import Decision, EndpointConfig, SpeechSession, recognize_file
@@ -17,6 +24,7 @@ __all__ = [
     "ModelNotFound",
     "SpeechError",
     "SpeechSession",
+    "StreamMessageError",
     "find_model",
     "get_model",
     "install_model",

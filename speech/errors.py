@@ -21,3 +21,7 @@ class ModelLoadError(SpeechError):
 
 class ModelInstallError(SpeechError):
     """A model could not be downloaded, unpacked or installed."""
+
+
+class StreamMessageError(SpeechError):
+    """A Media Streams websocket message was malformed, out of order, or for another stream."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from speech.audio import MULAW_SUFFIXES, TELEPHONE_RATE, Resampler, mulaw_decode, read_audio
+from speech.audio import TELEPHONE_RATE, Audio, Resampler, mulaw_decode, read_audio
 from speech.errors import AudioError
 from speech.matcher import (
     DEFAULT_ACCEPT,
@@ -260,6 +260,27 @@ class SpeechSession:
         )
 
 
+def recognize_audio(
+    audio: Audio,
+    choices: Mapping[str, Sequence[str]],
+    model: LoadedModel,
+    *,
+    restricted: bool = True,
+) -> Decision:
+    """Recognise a whole recording as a live call would hear it: 20 ms frames, then the end."""
+    if not choices:
+        raise AudioError("no choices to listen for")
+    session = SpeechSession(model, choices, input_rate=audio.rate, restricted=restricted)
+    frame = audio.rate * FRAME_MS // 1000
+    pcm = audio.samples
+    for start in range(0, len(pcm), frame):
+        if session.feed_pcm16(pcm[start:start + frame]) is not None:
+            break
+    session.finish()
+    assert session.decision is not None
+    return session.decision
+
+
 def recognize_file(
     path: str | Path,
     choices: Mapping[str, Sequence[str]] | Sequence[str],
@@ -282,28 +303,12 @@ def recognize_file(
         raise AudioError("no choices to listen for")
     audio = read_audio(path)  # validates the file before a model is loaded
     loaded = model or load_model(find_model(language, model_setting))
-    session = SpeechSession(loaded, choices, input_rate=audio.rate, restricted=restricted)
-    if path.suffix.lower() in MULAW_SUFFIXES and audio.rate == TELEPHONE_RATE \
-            and path.read_bytes()[:4] != b"RIFF":
-        # Raw mu-law goes in exactly as Twilio frames it: 160-byte, 20 ms payloads.
-        data = path.read_bytes()
-        frame = TELEPHONE_RATE * FRAME_MS // 1000
-        for start in range(0, len(data), frame):
-            if session.feed_mulaw(data[start:start + frame]) is not None:
-                break
-    else:
-        pcm = audio.samples
-        frame = audio.rate * FRAME_MS // 1000
-        for start in range(0, len(pcm), frame):
-            if session.feed_pcm16(pcm[start:start + frame]) is not None:
-                break
-    session.finish()
-    assert session.decision is not None
-    out = session.decision.as_dict()
+    # Raw mu-law decodes to the same samples `feed_mulaw` would make of Twilio's frames.
+    out = recognize_audio(audio, choices, loaded, restricted=restricted).as_dict()
     out.update(file=str(path), language=language or loaded.info.language,
                model=loaded.info.name)
     return out
 
 
 __all__ = ["Decision", "EndpointConfig", "SpeechSession", "choices_from_list", "grammar_for",
-           "recognize_file"]
+           "recognize_audio", "recognize_file"]

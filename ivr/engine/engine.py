@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import re
 
-from speech.matcher import MatchResult, match_choice
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.engine import callback_offer as offer
@@ -40,6 +39,7 @@ from ivr.flows.schema import (
 )
 from ivr.hours import HoursState, state_at
 from ivr.state import CallState
+from speech.matcher import MatchResult, match_choice
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,8 @@ class Engine:
             case MenuNode():
                 stream = self.ports.speech_stream_url(st, st.node)
                 if stream:
-                    render.speech_stream(r, stream, st, self._menu_choices(node, st.language))
+                    render.speech_stream(r, stream, st, self._menu_choices(node, st.language),
+                                         self.ports.url("speech_status", **render._at(st)))
                 render.listening(
                     self, r, st, spk, [*lead, node.prompt], timeout=self._no_input(node).timeout
                 )
@@ -413,22 +414,22 @@ class Engine:
         return False
 
     def _match(self, node: MenuNode, st: CallState, given: Input) -> MatchResult | None:
-        if given.choice:
-            return MatchResult(given.choice, given.text, given.confidence or 1.0, False)
+        if given.choice is not None:
+            # The recogniser already matched with its word confidences: do not match its
+            # transcript again. "" (heard no option) or a key this menu lacks is invalid.
+            if not any(o.digit == given.choice for o in node.options):
+                return None
+            return MatchResult(given.choice, given.text, given.confidence or 1.0,
+                               given.needs_confirmation)
         if not given.text:
             return None
         return match_choice(given.text, self._menu_choices(node, st.language))
 
     def _menu_choices(self, node: MenuNode, language: str) -> dict[str, list[str]]:
-        choices = {o.digit: phrases_for(o.say, language) for o in node.options}
-        choices[OPERATOR_KEY] = self._operator_phrases(language)
-        return choices
+        return menu_choices(self.flows, node, language)
 
     def _operator_phrases(self, language: str) -> list[str]:
-        op = self.defaults.operator
-        if op is None or not op.enabled:
-            return []
-        return phrases_for(op.phrases, language) or phrases_for(op.phrases, self.defaults.language)
+        return operator_phrases(self.flows, language)
 
     def _is_operator_digit(self, digits: str) -> bool:
         op = self.defaults.operator
@@ -442,9 +443,12 @@ class Engine:
         if given.kind is InputKind.DIGITS:
             step.events.append(Event("digits", flow=st.flow, node=st.node, digits=given.digits))
         elif given.kind is InputKind.SPEECH:
+            detail = {"choice": given.choice} if given.choice else {}
+            if given.decision_ms is not None:
+                detail["decision_ms"] = given.decision_ms
             step.events.append(Event("speech", flow=st.flow, node=st.node,
                                      speech_text=given.text, confidence=given.confidence,
-                                     detail={"choice": given.choice} if given.choice else None))
+                                     detail=detail or None))
 
     # --- small lookups -----------------------------------------------------------------------
 
@@ -464,3 +468,18 @@ class Engine:
     def _operator_queue(self) -> str:
         op = self.defaults.operator
         return op.queue if op else next(iter(self.flows.queues), "support")
+
+
+def operator_phrases(flows: FlowFile, language: str) -> list[str]:
+    """The operator escape's spoken phrases in `language` (else the default language's)."""
+    op = flows.defaults.operator
+    if op is None or not op.enabled:
+        return []
+    return phrases_for(op.phrases, language) or phrases_for(op.phrases, flows.defaults.language)
+
+
+def menu_choices(flows: FlowFile, node: MenuNode, language: str) -> dict[str, list[str]]:
+    """What a recogniser listens for at a menu: phrases by digit, plus key 'operator'."""
+    choices = {o.digit: phrases_for(o.say, language) for o in node.options}
+    choices[OPERATOR_KEY] = operator_phrases(flows, language)
+    return choices

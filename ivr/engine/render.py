@@ -69,10 +69,15 @@ def collecting(
     r.redirect(eng.ports.url("continue", **_at(st)), method="POST")
 
 
-def speech_stream(r: VoiceResponse, url: str, st: CallState, choices: dict[str, list[str]]) -> None:
+def speech_stream(r: VoiceResponse, url: str, st: CallState, choices: dict[str, list[str]],
+                  status_callback: str | None = None) -> None:
     """Fork the caller's audio to our recogniser for this menu (<Start><Stream>)."""
     start = r.start()
-    stream = start.stream(url=url, track="inbound_track", name=f"{st.call_sid}:{st.node}")
+    kwargs = {"status_callback": status_callback, "status_callback_method": "POST"} \
+        if status_callback else {}
+    # Stream names must be unique while streams run: a re-prompt of the menu gets a new one.
+    stream = start.stream(url=url, track="inbound_track",
+                          name=f"{st.call_sid}:{st.node}:{st.no_input}:{st.invalid}", **kwargs)
     stream.parameter(name="flow", value=st.flow)
     stream.parameter(name="node", value=st.node)
     stream.parameter(name="language", value=st.language)

@@ -28,7 +28,9 @@ class Input:
     digits: str = ""
     text: str = ""
     confidence: float | None = None
-    choice: str | None = None  # key decided by the speech recogniser, if it decided
+    choice: str | None = None  # key decided by the speech recogniser ("" = heard no option)
+    needs_confirmation: bool = False  # the recogniser was unsure of `choice`: ask the caller
+    decision_ms: float | None = None  # recogniser compute time for its decision
     status: str = ""  # DialCallStatus
     recording_url: str = ""
     recording_seconds: int | None = None

@@ -39,6 +39,8 @@ from callback.simulated import (
 
 API = "/2010-04-01/Accounts/"
 _CALLS = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Calls(?:/(?P<sid>CA\w+))?\.json$")
+_RECORDING = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Recordings/(?P<sid>RE\w+)"
+                        r"\.wav$")
 
 
 @dataclass
@@ -75,6 +77,7 @@ class TwilioCloud:
         self.fail_creates = 0  # answer this many creates with a 500 (provider trouble)
         self.create_delay = 0.0  # seconds to hold each create's answer (a slow provider)
         self.interrupted = 0  # answers the client never read (it died while waiting)
+        self.recordings: dict[str, bytes] = {}  # RecordingSid -> WAV bytes
         self._pending: list[PlacedCall] = []
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -150,6 +153,20 @@ class TwilioCloud:
         deadline = time.monotonic() + timeout
         for thread in list(self._threads):
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+    def inbound_call(self, sid: str, *, to: str, from_: str) -> PlacedCall:
+        """Know a call that came in (dialled by a test through webhooks), so it can be updated."""
+        call = PlacedCall(sid=sid, to=to, from_=from_, url="", status="in-progress")
+        with self._lock:
+            self.calls[sid] = call
+        return call
+
+    def add_recording(self, wav: bytes) -> str:
+        """Serve `wav` as a new recording; returns its RecordingUrl (without `.wav`)."""
+        sid = "RE" + new_call_sid()[2:]
+        with self._lock:
+            self.recordings[sid] = wav
+        return f"{self.base_url}{API}{self.account_sid}/Recordings/{sid}"
 
     # --- queries --------------------------------------------------------------------------
 
@@ -274,6 +291,9 @@ class _Handler(BaseHTTPRequestHandler):
             form = parse_qs(parts.query, keep_blank_values=True)
         authorized = self._authorized()
         self.owner._record(RecordedRequest(method, parts.path, form, authorized))
+        recording = _RECORDING.match(parts.path)
+        if recording and method == "GET":
+            return self._send_recording(recording["sid"] if authorized else None)
         match = _CALLS.match(parts.path)
         if not authorized:
             status, payload = 401, _error(20003, "Authenticate", 401)
@@ -305,6 +325,19 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             with self.owner._lock:
                 self.owner.interrupted += 1
+
+    def _send_recording(self, sid: str | None) -> None:
+        # Twilio's media URLs need HTTP basic auth when the account enforces it, as here.
+        data = self.owner.recordings.get(sid) if sid else None
+        status = 200 if data is not None else (404 if sid else 401)
+        error = (_error(20404, "The requested resource was not found", 404) if sid
+                 else _error(20003, "Authenticate", 401))
+        body = data if data is not None else json.dumps(error).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "audio/x-wav" if data is not None else "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         self._handle("POST")
