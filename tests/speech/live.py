@@ -46,6 +46,14 @@ def serve(app) -> Iterator[str]:
         thread.join(timeout=10)
 
 
+def fixture_for(key: str) -> bytes:
+    """The first committed utterance (raw mu-law) of choice `key`."""
+    from tests.speech.conftest import MANIFEST
+
+    name = next(f for f, meta in sorted(MANIFEST["files"].items()) if meta["key"] == key)
+    return (FIXTURES / name).read_bytes()
+
+
 def dial(app, cloud: TwilioCloud, number: str = KOREAN_NUMBER) -> SimulatedCall:
     """A caller dials `number` through signed webhooks; Twilio's API knows the live call."""
     call = SimulatedCall(flask_transport(app.test_client(), BASE_URL), BASE_URL, AUTH_TOKEN,

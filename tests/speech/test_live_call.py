@@ -16,13 +16,12 @@ from simple_websocket import ConnectionError as RefusedError
 from ivr import journey
 from tests.conftest import AUTH_TOKEN, BASE_URL
 from tests.ivr.helpers import staff
-from tests.speech.conftest import MANIFEST
 from tests.speech.live import (
     ACCOUNT_SID,
-    FIXTURES,
     STREAM_URL,
     TwilioStream,
     dial,
+    fixture_for,
     gather_node,
     serve,
     stream_spec,
@@ -33,12 +32,6 @@ from tests.support.twilio_cloud import TwilioCloud
 
 # A Tuesday at 11:00 in New York: the shop's queues are open.
 OPEN = dt.datetime(2026, 11, 24, 16, 0, tzinfo=dt.UTC)
-
-
-def fixture_for(key: str) -> bytes:
-    """The first committed utterance of choice `key`."""
-    name = next(f for f, meta in sorted(MANIFEST["files"].items()) if meta["key"] == key)
-    return (FIXTURES / name).read_bytes()
 
 
 @pytest.fixture
