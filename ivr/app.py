@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr import logs
+from ivr import hours, logs
 from ivr.config import load_config
 from ivr.db import Database
 from ivr.redis_conn import connect
@@ -36,11 +37,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from ivr.flows.registry import FlowRegistry
 
-    app.extensions["ivr.flows"] = FlowRegistry(
+    app.extensions["ivr.flows"] = registry = FlowRegistry(
         app.config["IVR_FLOWS"],
         redis_client,
         check_interval=float(app.config["FLOWS_RELOAD_INTERVAL"]),
     )
+    hours.warm(registry.current().file.hours, dt.datetime.now(dt.UTC))
 
     from ivr import ops, voice
 

@@ -66,6 +66,15 @@ def next_open(hours: Hours | None, after: dt.datetime) -> dt.datetime | None:
     return None
 
 
+def warm(calendars: dict[str, Hours], at: dt.datetime) -> None:
+    """Build the country holiday tables now, not on the first caller's webhook (~0.2 s each)."""
+    for hours in calendars.values():
+        if hours.holiday_country:
+            local = at.astimezone(ZoneInfo(hours.timezone)).date()
+            is_holiday(hours, local)
+            is_holiday(hours, local + dt.timedelta(days=366))
+
+
 def _open_on_local(hours: Hours, local: dt.datetime) -> bool:
     day_ranges = hours.weekly.get(WEEKDAYS[local.weekday()], [])
     now = local.time().replace(tzinfo=None)
