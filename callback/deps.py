@@ -87,7 +87,8 @@ class Deps:
             telephony=app.extensions["ivr.telephony"],
             config=app.config,
             flows=lambda: registry.current().file,
-            now=app.config.get("CALLBACK_CLOCK") or utcnow,
+            # One clock for the whole app (tests set CLOCK); CALLBACK_CLOCK only for callbacks.
+            now=app.config.get("CALLBACK_CLOCK") or app.config.get("CLOCK") or utcnow,
         )
 
 
