@@ -51,10 +51,14 @@ class WebPorts:
         return clock() if clock else dt.datetime.now(dt.UTC)
 
     def url(self, endpoint: str, **params: str) -> str:
-        path = url_for(ENDPOINTS[endpoint])
-        if params:
-            path += "?" + urlencode(params)
+        prefix = _url_prefixes(self.app).get(endpoint)
+        if prefix is None:
+            prefix = _url_prefixes(self.app)[endpoint] = self._prefix(endpoint)
+        return prefix + "?" + urlencode(params) if params else prefix
+
+    def _prefix(self, endpoint: str) -> str:
         base = self.app.config.get("PUBLIC_BASE_URL")
+        path = url_for(ENDPOINTS[endpoint])
         return base.rstrip("/") + path if base else path
 
     def queue_available(self, queue: str) -> bool:
@@ -80,6 +84,11 @@ class WebPorts:
     def speech_stream_url(self, state: CallState, node: str) -> str | None:
         hook = self.app.extensions.get("ivr.speech_stream_url")
         return hook(state, node) if hook else None
+
+
+def _url_prefixes(app: Flask) -> dict[str, str]:
+    # url_for costs more than the rest of building a URL; the routes never change at run time.
+    return app.extensions.setdefault("ivr.url_prefixes", {})
 
 
 def staffed(app: Flask, queue: str, now: dt.datetime) -> bool:
