@@ -19,7 +19,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import calls
-from ivr.engine.engine import menu_choices
+from ivr.engine.answers import menu_choices
 from ivr.engine.prompts import Speaker
 from ivr.engine.types import Input, InputKind
 from ivr.flows.registry import UnknownFlowVersion

@@ -9,7 +9,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.engine.phrasebook import phrase
 from ivr.engine.prompts import Speaker
-from ivr.engine.types import Event, Input, InputKind, Step
+from ivr.engine.types import HANGUP, OPERATOR, VOICEMAIL, Event, Input, InputKind, Step
 from ivr.state import CallState
 
 if TYPE_CHECKING:
@@ -50,8 +50,6 @@ def resume(eng: Engine, step: Step, given: Input, nxt: str | None) -> None:
     """Handle the caller's answer to the offer or their typed number."""
     st = step.state
     spk = Speaker(eng.defaults, st.language)
-    from ivr.engine.engine import OPERATOR, VOICEMAIL
-
     queue = st.vars.get("_queue") or eng._operator_queue()
     if given.kind is InputKind.DIGITS and eng._is_operator_digit(given.digits) and (
         eng.ports.queue_available(queue)
@@ -92,14 +90,10 @@ def _request(eng: Engine, step: Step, spk: Speaker, number: str, queue: str, nxt
         wait = phrase(st.language, "callback_wait", minutes=minutes)
     taken = phrase(st.language, "callback_taken", last4=_spaced(outcome.number[-4:]), wait=wait)
     step.outcome = "callback"
-    from ivr.engine.engine import HANGUP
-
     return eng._goto(step, nxt or HANGUP, lead_in=[taken])
 
 
 def _invalid(eng: Engine, step: Step, spk: Speaker, lead: list) -> None:
-    from ivr.engine.engine import VOICEMAIL
-
     st = step.state
     st.invalid += 1
     step.events.append(Event("invalid", flow=st.flow, node=st.node, detail={"count": st.invalid}))

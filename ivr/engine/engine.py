@@ -11,25 +11,30 @@ queue in `state.vars['_queue']`), '@voicemail' and '@hangup'.
 from __future__ import annotations
 
 import logging
-import re
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from ivr.engine import answers, instant, render
 from ivr.engine import callback_offer as offer
-from ivr.engine import render
 from ivr.engine.phrasebook import phrase
 from ivr.engine.prompts import Speaker
-from ivr.engine.types import Event, Input, InputKind, Ports, Step
+from ivr.engine.types import (
+    CALLBACK,
+    HANGUP,
+    OPERATOR,
+    VOICEMAIL,
+    Event,
+    Input,
+    InputKind,
+    Ports,
+    Step,
+)
 from ivr.flows.schema import (
-    BranchNode,
     CallbackNode,
     CollectNode,
-    Condition,
     DialNode,
     FlowFile,
-    GotoFlowNode,
     HangupNode,
-    HoursNode,
     MenuNode,
     MessageNode,
     Node,
@@ -37,19 +42,13 @@ from ivr.flows.schema import (
     VoicemailNode,
     phrases_for,
 )
-from ivr.hours import HoursState, state_at
 from ivr.state import CallState
-from speech.matcher import MatchResult, match_choice
+from speech.matcher import MatchResult
 
 log = logging.getLogger(__name__)
 
-OPERATOR = "@operator"
-CALLBACK = "@callback"
-VOICEMAIL = "@voicemail"
-HANGUP = "@hangup"
 # More instant hops (branch, hours, goto_flow) than this in one webhook means a loop.
 MAX_HOPS = 50
-OPERATOR_KEY = "operator"
 
 
 class Engine:
@@ -119,7 +118,7 @@ class Engine:
                 step.events.append(Event("error", flow=st.flow, node=target))
                 target = OPERATOR
                 continue
-            nxt = self._instant_next(st, node)
+            nxt = instant.next_node(self.flows, st, node, self.ports.now())
             if nxt is None:
                 self._render(step, node, lead_in)
                 return
@@ -127,50 +126,6 @@ class Engine:
         log.error("flow loop without input", extra={"call_sid": st.call_sid, "node": target})
         step.events.append(Event("error", flow=st.flow, node=target, detail={"loop": True}))
         self._enter_builtin(step, OPERATOR, lead_in)
-
-    def _instant_next(self, st: CallState, node: Node) -> str | None:
-        """For nodes that decide without the caller, the node they lead to; else None."""
-        match node:
-            case HoursNode():
-                hours = self.flows.hours.get(node.hours)
-                if hours is None:
-                    return node.closed
-                state = state_at(hours, self.ports.now())
-                if state is HoursState.OPEN:
-                    return node.open
-                if state is HoursState.HOLIDAY and node.holiday:
-                    return node.holiday
-                return node.closed
-            case BranchNode():
-                for rule in node.rules:
-                    if self._holds(rule.when, st):
-                        return rule.goto
-                return node.otherwise
-            case GotoFlowNode():
-                flow = self.flows.flows[node.flow]
-                st.flow = node.flow
-                if flow.language:
-                    st.language = flow.language
-                return flow.start
-        return None
-
-    def _holds(self, cond: Condition, st: CallState) -> bool:
-        if cond.var is not None:
-            value = st.vars.get(cond.var)
-            if cond.present is not None:
-                return (value is not None and value != "") == cond.present
-            if value is None:
-                return False
-            if cond.equals is not None:
-                return value == cond.equals
-            if cond.one_of is not None:
-                return value in cond.one_of
-            return re.fullmatch(cond.matches or "", value) is not None
-        if cond.returning_caller is not None:
-            return st.returning == cond.returning_caller
-        if cond.caller_id is not None:
-            return st.caller in cond.caller_id
-        return bool(cond.caller_prefix) and st.caller.startswith(cond.caller_prefix or "")
 
     # --- rendering ---------------------------------------------------------------------------
 
@@ -395,48 +350,16 @@ class Engine:
     # --- input helpers -----------------------------------------------------------------------
 
     def _is_escape(self, node: Node, given: Input, language: str) -> bool:
-        op = self.defaults.operator
-        if op is None or not op.enabled:
-            return False
-        if given.kind is InputKind.DIGITS:
-            if isinstance(node, CollectNode):
-                return op.collect_digit in given.digits
-            return given.digits == op.digit and not self._menu_uses_digit(node, op.digit)
-        if given.kind is InputKind.SPEECH:
-            if given.choice is not None:
-                return given.choice == OPERATOR_KEY
-            if isinstance(node, MenuNode):
-                choices = self._menu_choices(node, language)
-            else:
-                choices = {OPERATOR_KEY: self._operator_phrases(language)}
-            result = match_choice(given.text, choices)
-            return result.key == OPERATOR_KEY and not result.needs_confirmation
-        return False
+        return answers.is_escape(self.flows, node, given, language)
 
     def _match(self, node: MenuNode, st: CallState, given: Input) -> MatchResult | None:
-        if given.choice is not None:
-            # The recogniser already matched with its word confidences: do not match its
-            # transcript again. "" (heard no option) or a key this menu lacks is invalid.
-            if not any(o.digit == given.choice for o in node.options):
-                return None
-            return MatchResult(given.choice, given.text, given.confidence or 1.0,
-                               given.needs_confirmation)
-        if not given.text:
-            return None
-        return match_choice(given.text, self._menu_choices(node, st.language))
+        return answers.match_menu(self.flows, node, st.language, given)
 
     def _menu_choices(self, node: MenuNode, language: str) -> dict[str, list[str]]:
-        return menu_choices(self.flows, node, language)
-
-    def _operator_phrases(self, language: str) -> list[str]:
-        return operator_phrases(self.flows, language)
+        return answers.menu_choices(self.flows, node, language)
 
     def _is_operator_digit(self, digits: str) -> bool:
-        op = self.defaults.operator
-        return bool(op and op.enabled and digits == op.digit)
-
-    def _menu_uses_digit(self, node: Node, digit: str) -> bool:
-        return isinstance(node, MenuNode) and any(o.digit == digit for o in node.options)
+        return answers.is_operator_digit(self.flows, digits)
 
     def _record_input(self, step: Step, given: Input) -> None:
         st = step.state
@@ -469,17 +392,3 @@ class Engine:
         op = self.defaults.operator
         return op.queue if op else next(iter(self.flows.queues), "support")
 
-
-def operator_phrases(flows: FlowFile, language: str) -> list[str]:
-    """The operator escape's spoken phrases in `language` (else the default language's)."""
-    op = flows.defaults.operator
-    if op is None or not op.enabled:
-        return []
-    return phrases_for(op.phrases, language) or phrases_for(op.phrases, flows.defaults.language)
-
-
-def menu_choices(flows: FlowFile, node: MenuNode, language: str) -> dict[str, list[str]]:
-    """What a recogniser listens for at a menu: phrases by digit, plus key 'operator'."""
-    choices = {o.digit: phrases_for(o.say, language) for o in node.options}
-    choices[OPERATOR_KEY] = operator_phrases(flows, language)
-    return choices

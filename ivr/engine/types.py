@@ -11,6 +11,12 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.state import CallState
 
+# Built-in targets a flow can lead to besides its own nodes.
+OPERATOR = "@operator"  # the escape to a person (or a callback offer when nobody can answer)
+CALLBACK = "@callback"  # offer a callback for the queue in state.vars["_queue"]
+VOICEMAIL = "@voicemail"
+HANGUP = "@hangup"
+
 
 class InputKind(StrEnum):
     DIGITS = "digits"  # keys pressed (Gather action)

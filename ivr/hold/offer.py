@@ -17,9 +17,9 @@ from twilio.twiml.voice_response import VoiceResponse
 from ivr import journey
 from ivr.calls import WebPorts, safe_twiml
 from ivr.engine.callback_offer import render_offer
-from ivr.engine.engine import CALLBACK, Engine
+from ivr.engine.engine import Engine
 from ivr.engine.prompts import Speaker
-from ivr.engine.types import Event
+from ivr.engine.types import CALLBACK, Event
 from ivr.flows.registry import UnknownFlowVersion
 from ivr.hold.holding import Holder
 from ivr.state import CallState, StateStore
