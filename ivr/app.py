@@ -44,28 +44,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     hours.warm(registry.current().file.hours, dt.datetime.now(dt.UTC))
 
+    from callback import api as callbacks
     from ivr import ops, voice
+    from ivr.hold import views as hold
+    from speech import stream as speech
 
     app.register_blueprint(voice.bp)
     app.register_blueprint(ops.bp)
-    _register_optional_blueprints(app)
+    # Each package binds its own blueprints, settings and clients.
+    hold.init_app(app)
+    callbacks.init_app(app)
+    speech.init_app(app)
     if app.config.get("JOURNEY_WRITER_THREAD", True):
         # Each web process moves journey events from Redis to SQL in the background.
         from ivr.calls import start_journey_writer
 
         start_journey_writer(app)
     return app
-
-
-def _register_optional_blueprints(app: Flask) -> None:
-    """Blueprints of the hold queue, callbacks and speech, each with its own `init_app`."""
-    import importlib
-
-    for module_name in ("ivr.hold.views", "callback.api", "speech.stream"):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        module.init_app(app)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
 
-from ivr.flows.schema import WEEKDAYS, Hours
+from ivr.flows.timetable import WEEKDAYS, Hours
 
 MAX_SEARCH_DAYS = 400
 
