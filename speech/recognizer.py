@@ -27,8 +27,11 @@ from speech.matcher import (
     tokenize,
 )
 from speech.models import LoadedModel, find_model, load_model
+from speech.nbest import combine, vote
 
 FRAME_MS = 20  # Twilio sends 20 ms media frames; voice activity is judged per frame
+DEFAULT_ALTERNATIVES = 10  # n-best size scored per option (speech.nbest)
+DEFAULT_TEMPOS = (1.0,)  # tempo variants decoded and averaged; each costs one more decoder
 
 
 @dataclass(frozen=True)
@@ -136,8 +139,41 @@ def grammar_for(model: LoadedModel, choices: Mapping[str, Sequence[str]]) -> lis
     return phrases
 
 
+class _Decoder:
+    """One Vosk recogniser, fed the call's audio at one tempo."""
+
+    def __init__(self, model: LoadedModel, input_rate: int, tempo: float, grammar: str | None,
+                 alternatives: int) -> None:
+        import vosk
+
+        # Vosk resamples to the model's rate itself; a tempo variant is the same audio
+        # resampled and then declared at the input rate, so it plays slower or faster.
+        self.tempo = tempo
+        self.resampler = (Resampler(input_rate, round(input_rate * tempo))
+                          if tempo != 1.0 else None)
+        args = (model.model, input_rate, grammar) if grammar else (model.model, input_rate)
+        self.rec = vosk.KaldiRecognizer(*args)
+        self.rec.SetWords(True)
+        if alternatives:
+            self.rec.SetMaxAlternatives(alternatives)
+
+    def accept(self, frame: np.ndarray) -> bool:
+        data = self.resampler.process(frame) if self.resampler else frame
+        return bool(self.rec.AcceptWaveform(data.astype("<i2").tobytes()))
+
+    def final(self) -> dict:
+        if self.resampler is not None:
+            self.rec.AcceptWaveform(self.resampler.flush().astype("<i2").tobytes())
+        return json.loads(self.rec.FinalResult())
+
+
 class SpeechSession:
-    """One call's recogniser: feed audio frames, get a `MatchResult` when the answer ends."""
+    """One call's recogniser: feed audio frames, get a `MatchResult` when the answer ends.
+
+    By default each option is scored from Vosk's n-best alternatives, averaged over the audio
+    decoded at a few tempos (speech.nbest); `alternatives=0, tempos=(1.0,)` gives the plain
+    single best transcript weighed by per-word confidence.
+    """
 
     def __init__(
         self,
@@ -149,38 +185,29 @@ class SpeechSession:
         endpoint: EndpointConfig | None = None,
         accept_threshold: float = DEFAULT_ACCEPT,
         confirm_threshold: float = DEFAULT_CONFIRM,
+        alternatives: int = DEFAULT_ALTERNATIVES,
+        tempos: Sequence[float] = DEFAULT_TEMPOS,
     ) -> None:
         self.model = model
         self.input_rate = input_rate
         self.restricted = restricted
         self.endpoint_config = endpoint or EndpointConfig()
-        self.thresholds = {"accept_threshold": accept_threshold,
-                           "confirm_threshold": confirm_threshold}
+        self.accept_threshold = accept_threshold
+        self.confirm_threshold = confirm_threshold
+        self.alternatives = alternatives
+        self.tempos = tuple(tempos) or (1.0,)
         self._frame = input_rate * FRAME_MS // 1000
-        self._recognizer: Any = None
         self.listen(choices)
 
     def listen(self, choices: Mapping[str, Sequence[str]]) -> None:
-        """Start listening for a (new) menu's choices; keeps the recogniser's speaker adaptation."""
-        import vosk
-
+        """Start listening for a (new) menu's choices with fresh recognisers."""
         self.choices = {k: list(v) for k, v in choices.items()}
         self.phrases = grammar_for(self.model, self.choices) if self.restricted else []
         # A grammar with no usable phrase would only ever say [unk]: listen freely instead.
         restrict = self.restricted and any(p != "[unk]" for p in self.phrases)
-        rate = self.model.sample_rate
-        if self._recognizer is None:
-            if restrict:
-                grammar = json.dumps(self.phrases, ensure_ascii=False)
-                self._recognizer = vosk.KaldiRecognizer(self.model.model, rate, grammar)
-            else:
-                self._recognizer = vosk.KaldiRecognizer(self.model.model, rate)
-            self._recognizer.SetWords(True)
-        else:
-            if restrict:
-                self._recognizer.SetGrammar(json.dumps(self.phrases, ensure_ascii=False))
-            self._recognizer.Reset()
-        self._resampler = Resampler(self.input_rate, rate)
+        grammar = json.dumps(self.phrases, ensure_ascii=False) if restrict else None
+        self._decoders = [_Decoder(self.model, self.input_rate, t, grammar, self.alternatives)
+                          for t in self.tempos]
         self._endpointer = Endpointer(self.endpoint_config, self.input_rate)
         self._pending = np.zeros(0, dtype=np.int16)
         self.decision: Decision | None = None
@@ -207,16 +234,19 @@ class SpeechSession:
             samples = np.frombuffer(samples, dtype="<i2")
         buf = np.concatenate([self._pending, np.asarray(samples, dtype=np.int16)])
         whole = len(buf) - len(buf) % self._frame
+        primary = self._decoders[0]
         for start in range(0, whole, self._frame):
             frame = buf[start:start + self._frame]
-            kaldi_endpoint = self._recognizer.AcceptWaveform(
-                self._resampler.process(frame).tobytes())
+            kaldi_endpoint = primary.accept(frame)
+            for other in self._decoders[1:]:
+                other.accept(frame)
             reason = self._endpointer.update(frame)
             if kaldi_endpoint and reason is None:
                 # Kaldi closed a segment on its own rules; keep it only if it heard words.
-                result = json.loads(self._recognizer.Result())
-                if result.get("text"):
-                    self._decide("vosk_endpoint", result, time.perf_counter())
+                started = time.perf_counter()
+                result = json.loads(primary.rec.Result())
+                if _best_text(result):
+                    self._decide("vosk_endpoint", result, started)
                     break
             elif reason is not None:
                 self._decide(reason)
@@ -230,21 +260,28 @@ class SpeechSession:
             if len(self._pending):
                 frame = self._pending
                 self._pending = np.zeros(0, dtype=np.int16)
-                self._recognizer.AcceptWaveform(self._resampler.process(frame).tobytes())
+                for decoder in self._decoders:
+                    decoder.accept(frame)
                 self._endpointer.update(frame)
             self._decide("end_of_audio")
         assert self.decision is not None
         return self.decision.match
 
-    def _decide(self, reason: str, result: dict | None = None, started: float | None = None,
+    def _decide(self, reason: str, primary: dict | None = None, started: float | None = None,
                 ) -> None:
         started = started if started is not None else time.perf_counter()
-        if result is None:
-            result = json.loads(self._recognizer.FinalResult())
-        words = tuple((w["word"], float(w.get("conf", 1.0))) for w in result.get("result", []))
-        text = result.get("text", "")
-        match = match_choice(text, self.choices, word_confidences=words or None,
-                             **self.thresholds)
+        results = [primary if primary is not None else self._decoders[0].final()]
+        results += [d.final() for d in self._decoders[1:]]
+        if self.alternatives:
+            match, words = self._match_nbest(results)
+        else:
+            result = results[0]
+            words = tuple((w["word"], float(w.get("conf", 1.0)))
+                          for w in result.get("result", []))
+            match = match_choice(result.get("text", ""), self.choices,
+                                 word_confidences=words or None,
+                                 accept_threshold=self.accept_threshold,
+                                 confirm_threshold=self.confirm_threshold)
         elapsed = (time.perf_counter() - started) * 1000
         ep = self._endpointer
         self.decision = Decision(
@@ -259,6 +296,22 @@ class SpeechSession:
             phrases=tuple(self.phrases),
         )
 
+    def _match_nbest(self, results: list[dict]) -> tuple[MatchResult, tuple]:
+        key, share, text = combine([vote(r, self.choices) for r in results])
+        confidence = round(share, 4)
+        # Per-word confidences are not given with alternatives: each word carries the share.
+        words = tuple((w, confidence) for w in text.split())
+        if key is None or confidence < self.accept_threshold:
+            return MatchResult(None, text, confidence, False), words
+        return MatchResult(key, text, confidence, confidence < self.confirm_threshold), words
+
+
+def _best_text(result: dict) -> str:
+    alternatives = result.get("alternatives")
+    if alternatives:
+        return str(alternatives[0].get("text", ""))
+    return str(result.get("text", ""))
+
 
 def recognize_audio(
     audio: Audio,
@@ -266,11 +319,16 @@ def recognize_audio(
     model: LoadedModel,
     *,
     restricted: bool = True,
+    **options: Any,
 ) -> Decision:
-    """Recognise a whole recording as a live call would hear it: 20 ms frames, then the end."""
+    """Recognise a whole recording as a live call would hear it: 20 ms frames, then the end.
+
+    `options` go to `SpeechSession` (thresholds, alternatives, tempos).
+    """
     if not choices:
         raise AudioError("no choices to listen for")
-    session = SpeechSession(model, choices, input_rate=audio.rate, restricted=restricted)
+    session = SpeechSession(model, choices, input_rate=audio.rate, restricted=restricted,
+                            **options)
     frame = audio.rate * FRAME_MS // 1000
     pcm = audio.samples
     for start in range(0, len(pcm), frame):
