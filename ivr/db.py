@@ -1,9 +1,10 @@
 """SQL database: declarative base, engine set-up and sessions.
 
-Schema story: every table is declared with SQLAlchemy 2.0 typed models on `Base`, and
-`Database.create_schema()` creates what is missing at start-up (idempotent). Columns are only
-ever added in new tables, so create_all is enough until the first in-place change; that change
-brings an Alembic environment with it.
+Schema story: every table is declared with SQLAlchemy 2.0 typed models on `Base`; Alembic
+migrations in `ivr/migrations/versions` build that schema, and `Database.create_schema()` brings
+a database to the newest revision at start-up. A change to a model comes with a new revision:
+`alembic -c ivr/migrations/alembic.ini revision --autogenerate -m "..."` (a test fails while the
+migrations and the models disagree).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import DateTime, create_engine, event
+from sqlalchemy import DateTime, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -64,9 +65,22 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_schema(self) -> None:
-        """Create every table declared on `Base` that does not exist yet."""
+        """Bring the database to the newest migration (idempotent; safe to run at every start)."""
+        from alembic import command
+        from sqlalchemy import inspect
+
         import_all_models()
-        Base.metadata.create_all(self.engine)
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Web processes start together: one migrates, the others wait, then find it done.
+                conn.execute(text("SELECT pg_advisory_xact_lock(7262013)"))
+            cfg = alembic_config(self.url)
+            cfg.attributes["connection"] = conn
+            inspector = inspect(conn)
+            if not inspector.has_table("alembic_version") and inspector.has_table("calls"):
+                # Tables made by metadata.create_all (older installs, test fixtures): adopt them.
+                command.stamp(cfg, "head")
+            command.upgrade(cfg, "head")
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -81,8 +95,6 @@ class Database:
 
     def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""
-        from sqlalchemy import text
-
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
@@ -101,6 +113,16 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA busy_timeout=15000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def alembic_config(url: str):
+    """An Alembic configuration for this project's migrations and `url`."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", "ivr:migrations")
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
 
 
 def import_all_models() -> None:

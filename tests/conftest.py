@@ -51,7 +51,9 @@ def _postgres_schema() -> Iterator[str | None]:
     import_all_models()
     db = Database(url)
     Base.metadata.drop_all(db.engine)
-    Base.metadata.create_all(db.engine)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    db.create_schema()  # the migrations, as the service runs them
     db.dispose()
     yield url
 
