@@ -8,8 +8,10 @@ connects them to a person: never a 500 that makes Twilio play its error message.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from flask import Flask, current_app, url_for
@@ -70,12 +72,8 @@ class WebPorts:
         return staffed(self.app, queue, self.now())
 
     def request_callback(self, *, number: str, queue: str, state: CallState) -> CallbackOutcome:
-        try:
-            from callback.service import request_from_call
-        except ModuleNotFoundError as exc:
-            if exc.name not in ("callback.service",):
-                raise
-            return CallbackOutcome(accepted=False, reason="callbacks are not available")
+        from callback.service import request_from_call
+
         context = {k: v for k, v in state.vars.items() if not k.startswith("_")}
         context.update(flow=state.flow, node=state.node, call_sid=state.call_sid)
         return request_from_call(self.app, number=number, caller=state.caller, queue=queue,
@@ -93,74 +91,78 @@ def _url_prefixes(app: Flask) -> dict[str, str]:
 
 def staffed(app: Flask, queue: str, now: dt.datetime) -> bool:
     """True when at least one agent serving `queue` is not offline."""
-    try:
-        from ivr.hold.agents import staffed_count
-    except ImportError:
-        return True
+    from ivr.hold.agents import staffed_count
+
     return staffed_count(app.extensions["ivr.redis"], queue, now) > 0
 
 
+def answers_safely(handler: Callable[..., VoiceResponse]) -> Callable[..., VoiceResponse]:
+    """Whatever fails inside `handler`, the caller gets TwiML that reaches a person."""
+
+    @functools.wraps(handler)
+    def wrapper(*args, **kwargs) -> VoiceResponse:
+        app = current_app._get_current_object()
+        try:
+            return handler(*args, **kwargs)
+        except StateUnavailable as exc:
+            log.error("call state unavailable in %s: %s", handler.__name__, exc)
+            return safe_twiml(app, "state_unavailable")
+        except Exception:
+            log.exception("%s failed", handler.__name__)
+            return safe_twiml(app, "engine_error")
+
+    return wrapper
+
+
+@answers_safely
 def start_call(form: dict) -> VoiceResponse:
     """Answer `POST /voice/incoming`."""
     app = current_app._get_current_object()
     sid = form.get("CallSid", "")
-    try:
-        loaded = app.extensions["ivr.flows"].current()
-        flow = loaded.file.flow_for_number(form.get("To", ""))
-        if flow is None:
-            log.error("no flow routes this number", extra={"to": form.get("To")})
-            return safe_twiml(app, "no_flow")
-        caller = form.get("From", "")
-        store = _store(app)
-        state = CallState(
-            call_sid=sid, flow=flow, version=loaded.version, node="",
-            language=loaded.file.flows[flow].language or loaded.file.defaults.language,
-            caller=caller, called=form.get("To", ""), returning=_seen_before(app, caller),
-        )
-        step = Engine(loaded.file, WebPorts(app, loaded.file)).start(state)
-        metrics.CALLS.labels(flow).inc()
-        _save(store, step, meta={"caller": caller, "called": state.called, "flow": flow,
-                                 "flow_version": loaded.version})
-        return step.twiml
-    except StateUnavailable as exc:
-        log.error("call state unavailable at call start: %s", exc)
-        return safe_twiml(app, "state_unavailable")
-    except Exception:
-        log.exception("call start failed")
-        return safe_twiml(app, "engine_error")
+    loaded = app.extensions["ivr.flows"].current()
+    flow = loaded.file.flow_for_number(form.get("To", ""))
+    if flow is None:
+        log.error("no flow routes this number", extra={"to": form.get("To")})
+        return safe_twiml(app, "no_flow")
+    caller = form.get("From", "")
+    store = _store(app)
+    state = CallState(
+        call_sid=sid, flow=flow, version=loaded.version, node="",
+        language=loaded.file.flows[flow].language or loaded.file.defaults.language,
+        caller=caller, called=form.get("To", ""), returning=_seen_before(app, caller),
+    )
+    step = Engine(loaded.file, WebPorts(app, loaded.file)).start(state)
+    metrics.CALLS.labels(flow).inc()
+    _save(store, step, meta={"caller": caller, "called": state.called, "flow": flow,
+                             "flow_version": loaded.version})
+    return step.twiml
 
 
+@answers_safely
 def resume_call(form: dict, args: dict, given: Input) -> VoiceResponse:
     """Answer a webhook reached from our own TwiML (gather, continue, dialed, recorded)."""
     app = current_app._get_current_object()
     sid = form.get("CallSid", "")
+    store = _store(app)
+    state = store.load(sid)
+    registry = app.extensions["ivr.flows"]
     try:
-        store = _store(app)
-        state = store.load(sid)
-        registry = app.extensions["ivr.flows"]
-        try:
-            loaded = registry.get(state.version) if state else registry.current()
-        except UnknownFlowVersion:
-            # A version neither this process nor Redis knows: carry on with the current flows.
-            log.warning("flow version %s unknown; using the current one", state.version)
-            loaded = registry.current()
-        if state is None:
-            state = CallState(
-                call_sid=sid, flow=args.get("flow", ""), version=loaded.version, node="",
-                language=loaded.file.defaults.language, caller=form.get("From", ""),
-                called=form.get("To", ""),
-            )
-        flow, node = args.get("flow") or state.flow, args.get("node") or state.node
-        waited_ms = int((time.time() - state.node_entered_at) * 1000)
-        step = Engine(loaded.file, WebPorts(app, loaded.file)).resume(state, flow, node, given)
-        _save(store, step, first_elapsed_ms=waited_ms)
-        return step.twiml
-    except StateUnavailable as exc:
-        log.error("call state unavailable: %s", exc)
-        return safe_twiml(app, "state_unavailable")
-    except Exception:
-        log.exception("call step failed")
-        return safe_twiml(app, "engine_error")
+        loaded = registry.get(state.version) if state else registry.current()
+    except UnknownFlowVersion:
+        # A version neither this process nor Redis knows: carry on with the current flows.
+        log.warning("flow version %s unknown; using the current one", state.version)
+        loaded = registry.current()
+    if state is None:
+        state = CallState(
+            call_sid=sid, flow=args.get("flow", ""), version=loaded.version, node="",
+            language=loaded.file.defaults.language, caller=form.get("From", ""),
+            called=form.get("To", ""),
+        )
+    flow, node = args.get("flow") or state.flow, args.get("node") or state.node
+    waited_ms = int((time.time() - state.node_entered_at) * 1000)
+    step = Engine(loaded.file, WebPorts(app, loaded.file)).resume(state, flow, node, given)
+    _save(store, step, first_elapsed_ms=waited_ms)
+    return step.twiml
 
 
 def end_call(form: dict) -> None:

@@ -316,22 +316,18 @@ class Engine:
     # --- retries -----------------------------------------------------------------------------
 
     def _retry_no_input(self, step: Step, node: Node) -> None:
-        st = step.state
-        cfg = self._no_input(node)
-        st.no_input += 1
-        step.events.append(Event("no_input", flow=st.flow, node=st.node,
-                                 detail={"count": st.no_input}))
-        if st.no_input > cfg.retries:
-            return self._fail(step, node)
-        return self._goto_same(step, node, [cfg.prompt])
+        self._retry(step, node, "no_input", self._no_input(node))
 
     def _retry_invalid(self, step: Step, node: Node) -> None:
+        self._retry(step, node, "invalid", node.invalid_input or self.defaults.invalid_input)
+
+    def _retry(self, step: Step, node: Node, counter: str, cfg) -> None:
+        """Count one more silence or wrong answer; re-prompt, or give up to `_fail`."""
         st = step.state
-        cfg = node.invalid_input or self.defaults.invalid_input
-        st.invalid += 1
-        step.events.append(Event("invalid", flow=st.flow, node=st.node,
-                                 detail={"count": st.invalid}))
-        if st.invalid > cfg.retries:
+        count = getattr(st, counter) + 1
+        setattr(st, counter, count)
+        step.events.append(Event(counter, flow=st.flow, node=st.node, detail={"count": count}))
+        if count > cfg.retries:
             return self._fail(step, node)
         return self._goto_same(step, node, [cfg.prompt])
 
