@@ -70,7 +70,7 @@ class Database:
         from sqlalchemy import inspect
 
         import_all_models()
-        with self.engine.begin() as conn:
+        with self._migration_lock(), self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # Web processes start together: one migrates, the others wait, then find it done.
                 conn.execute(text("SELECT pg_advisory_xact_lock(7262013)"))
@@ -81,6 +81,23 @@ class Database:
                 # Tables made by metadata.create_all (older installs, test fixtures): adopt them.
                 command.stamp(cfg, "head")
             command.upgrade(cfg, "head")
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """Serialise migrations of one SQLite file across processes (gunicorn workers start
+        together; SQLite's DDL would otherwise race: 'table ... already exists')."""
+        path = self.engine.url.database if self.engine.url.get_backend_name() == "sqlite" else None
+        if not path or path == ":memory:":
+            yield
+            return
+        import fcntl
+
+        with open(f"{path}.migrate-lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -111,8 +111,18 @@ def wait_ready(port: int, proc: subprocess.Popen) -> None:
 
 
 def serve(target: str, env: dict, port: int, cwd: str) -> subprocess.Popen:
-    proc = subprocess.Popen([*GUNICORN, "--bind", f"127.0.0.1:{port}", target], env=env, cwd=cwd)
-    wait_ready(port, proc)
+    # Each server gets its own control socket: one shutting down must not trip the next.
+    control = Path(cwd) / f"gunicorn-{port}.ctl"
+    log = Path(cwd) / f"gunicorn-{port}.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([*GUNICORN, "--bind", f"127.0.0.1:{port}",
+                                 "--control-socket", str(control), target],
+                                env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_ready(port, proc)
+    except RuntimeError:
+        print(log.read_text()[-3000:], file=sys.stderr)
+        raise
     return proc
 
 

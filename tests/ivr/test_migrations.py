@@ -42,3 +42,29 @@ def test_app_start_migrates_the_configured_database(app):
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == [], repr(diff)
+
+
+def _migrate(url: str, barrier) -> None:
+    db = Database(url)
+    import_all_models()
+    barrier.wait(30)  # everyone imported and connected: start at the same moment
+    db.create_schema()
+
+
+def test_processes_starting_together_migrate_a_fresh_sqlite_file_once(tmp_path):
+    """gunicorn boots its workers at the same moment; each runs create_schema."""
+    import multiprocessing
+
+    url = f"sqlite:///{tmp_path / 'together.sqlite3'}"
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(6)
+    procs = [ctx.Process(target=_migrate, args=(url, barrier)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0] * 6
+    db = Database(url)
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+    db.dispose()
