@@ -26,7 +26,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import redis
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ivr.db import Database, utcnow
@@ -45,6 +44,7 @@ from ivr.hold.agent_input import (
 )
 from ivr.hold.models import Agent, AgentPresenceEvent
 from ivr.hold.presence import AgentStatus, Presence, attach_call
+from ivr.hold.presence_log import record_promotions, restore_presence
 from ivr.hold.roster import (
     add_agent,
     agent_by_token,
@@ -171,7 +171,7 @@ def list_agents(
 ) -> list[RosterEntry]:
     """Every agent (or those serving `queue`) with live presence, ordered by id."""
     now = now or utcnow()
-    _record_promotions(db, presence.promote_expired(r, now))
+    record_promotions(db, presence.promote_expired(r, now))
     agents = roster(db, queue=queue)
     states = presence.read(r, [a.id for a in agents], now)
     return [RosterEntry(a, states[a.id]) for a in agents]
@@ -185,7 +185,7 @@ def get_presence(
 ) -> Presence:
     """An agent's presence now (ended wrap-ups are promoted and recorded first)."""
     now = now or utcnow()
-    _record_promotions(db, presence.promote_expired(r, now))
+    record_promotions(db, presence.promote_expired(r, now))
     return presence.read(r, [agent_id], now)[agent_id]
 
 
@@ -213,7 +213,7 @@ def claim_agent(db: Database, r: redis.Redis, queue: str, now: dt.datetime) -> A
     """
     while True:
         agent_id, promoted = presence.claim(r, queue, now)
-        _record_promotions(db, promoted)
+        record_promotions(db, promoted)
         if agent_id is None:
             return None
         with db.session() as session:
@@ -324,41 +324,6 @@ def available_count(r: redis.Redis, queue: str, now: dt.datetime) -> int:
     return presence.counts(r, queue, now)[1]
 
 
-def restore_presence(
-    db: Database, r: redis.Redis, now: dt.datetime | None = None, *, force: bool = False
-) -> int:
-    """Rebuild Redis presence from the last recorded change of each agent; return how many.
-
-    Runs once per Redis dataset (an embedded Valkey starts empty after every restart) unless
-    `force`; agents without history stay offline.
-    """
-    if not presence.mark_restored(r) and not force:
-        return 0
-    now = now or utcnow()
-    restored = 0
-    with db.session() as session:
-        agents = list(session.scalars(select(Agent).where(Agent.active.is_(True))))
-        for agent in agents:
-            last = session.scalar(
-                select(AgentPresenceEvent)
-                .where(AgentPresenceEvent.agent_id == agent.id)
-                .order_by(AgentPresenceEvent.id.desc())
-                .limit(1)
-            )
-            status = AgentStatus(last.to_status) if last else AgentStatus.OFFLINE
-            until = None
-            if status is AgentStatus.WRAP_UP:
-                until = last.at + dt.timedelta(seconds=agent.wrap_up_seconds)
-            moment = last.at if last else now
-            presence.apply(
-                r, agent.id, status, agent.queues, moment,
-                wrap_up_until=until, idle_mode="now",
-            )
-            restored += status is not AgentStatus.OFFLINE
-    _record_promotions(db, presence.promote_expired(r, now))
-    return restored
-
-
 def _change(
     db: Database,
     r: redis.Redis,
@@ -380,7 +345,7 @@ def _change(
         idle_mode=idle_mode, wrap_up_until=wrap_up_until, expect=expect,
         call_sid_guard=call_sid, set_call_sid=set_call_sid,
     )
-    _record_promotions(db, result.promoted)
+    record_promotions(db, result.promoted)
     if result.applied and result.previous is not target:
         with db.session() as session:
             session.add(
@@ -394,21 +359,3 @@ def _change(
                 )
             )
     return presence.read(r, [agent.id], now)[agent.id]
-
-
-def _record_promotions(db: Database, promoted: list[presence.Promotion]) -> None:
-    if not promoted:
-        return
-    with db.session() as session:
-        for item in promoted:
-            if session.get(Agent, item.agent_id) is None:
-                continue
-            session.add(
-                AgentPresenceEvent(
-                    agent_id=item.agent_id,
-                    from_status=AgentStatus.WRAP_UP.value,
-                    to_status=AgentStatus.AVAILABLE.value,
-                    at=item.at,
-                    reason="wrap-up ended",
-                )
-            )
