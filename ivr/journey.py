@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import logging
 import threading
-import time
+import uuid
 from collections.abc import Iterable
 
 import redis
@@ -44,7 +44,7 @@ def encode(call_sid: str, seq: int, at: float, elapsed_ms: int | None, event: Ev
 
 def flush(db: Database, r: redis.Redis, *, batch: int = BATCH) -> int:
     """Move queued events into SQL; returns how many were written. Safe to run concurrently."""
-    token = str(time.time())
+    token = uuid.uuid4().hex
     if not r.set(LOCK_KEY, token, nx=True, ex=30):
         return 0
     written = 0
