@@ -18,6 +18,7 @@ from callback.deps import deps_of
 from callback.lifecycle import finish_attempt, get_attempt, mark_answered, release_agent_of
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
 from ivr.security import twilio_signed
+from ivr.twiml import goodbye, twiml_response
 
 log = logging.getLogger(__name__)
 bp = Blueprint("callback_voice", __name__, url_prefix="/callbacks")
@@ -33,10 +34,6 @@ _DIAL_OUTCOME = {
 }
 
 
-def _twiml(r: VoiceResponse) -> Response:
-    return Response(str(r), mimetype="text/xml")
-
-
 def _load() -> tuple[CallbackAttempt | None, CallbackRequest | None]:
     deps = deps_of(current_app)
     try:
@@ -50,11 +47,15 @@ def _load() -> tuple[CallbackAttempt | None, CallbackRequest | None]:
     return attempt, req
 
 
-def _goodbye(text: str) -> Response:
+def _dial_leg(deps, attempt: CallbackAttempt, say: str, address: str):
+    """Say `say`, then ring the other side of the callback; its end comes back to 'dialed'."""
     r = VoiceResponse()
-    r.say(text)
-    r.hangup()
-    return _twiml(r)
+    r.say(say)
+    dial = r.dial(caller_id=deps.config.get("TWILIO_FROM_NUMBER"),
+                  action=deps.url("/callbacks/voice/dialed", attempt=attempt.id),
+                  timeout=int(deps.setting("CALLBACK_RING_TIMEOUT")))
+    _dial_target(dial, address)
+    return twiml_response(r)
 
 
 def _dial_target(dial: Dial, address: str) -> None:
@@ -88,14 +89,8 @@ def agent_answered():
     deps = deps_of(current_app)
     attempt, req = _load()
     if attempt is None or req is None or req.state is CallbackStatus.CANCELLED:
-        return _goodbye("This callback was cancelled. Thank you.")
-    r = VoiceResponse()
-    r.say(whisper(req))
-    dial = r.dial(caller_id=deps.config.get("TWILIO_FROM_NUMBER"),
-                  action=deps.url("/callbacks/voice/dialed", attempt=attempt.id),
-                  timeout=int(deps.setting("CALLBACK_RING_TIMEOUT")))
-    dial.number(req.phone)
-    return _twiml(r)
+        return goodbye("This callback was cancelled. Thank you.")
+    return _dial_leg(deps, attempt, whisper(req), req.phone)
 
 
 @bp.post("/voice/dialed")
@@ -105,7 +100,7 @@ def dialed():
     deps = deps_of(current_app)
     attempt, req = _load()
     if attempt is None:
-        return _goodbye("Goodbye.")
+        return goodbye("Goodbye.")
     status = request.form.get("DialCallStatus", "")
     duration = _int(request.form.get("DialCallDuration"))
     outcome = _DIAL_OUTCOME.get(status, AttemptStatus.FAILED)
@@ -116,16 +111,16 @@ def dialed():
         release_agent_of(deps, attempt, "completed" if outcome is AttemptStatus.COMPLETED
                          else (status or "failed"))
         if outcome is AttemptStatus.COMPLETED:
-            return _goodbye("Thank you for calling. Goodbye.")
-        return _goodbye("Sorry, nobody could take your call just now. We will call you back "
+            return goodbye("Thank you for calling. Goodbye.")
+        return goodbye("Sorry, nobody could take your call just now. We will call you back "
                         "shortly.")
     with deps.db.session() as session:
         row = session.get(CallbackAttempt, attempt.id)
         row.customer_call_sid = request.form.get("DialCallSid") or row.customer_call_sid
     finish_attempt(deps, attempt.id, outcome, duration=duration)
     if outcome is AttemptStatus.COMPLETED:
-        return _goodbye("The callback has ended. Thank you.")
-    return _goodbye(f"The customer did not answer ({status or 'no status'}). We will try "
+        return goodbye("The callback has ended. Thank you.")
+    return goodbye(f"The customer did not answer ({status or 'no status'}). We will try "
                     "again later.")
 
 
@@ -136,12 +131,12 @@ def customer_answered():
     deps = deps_of(current_app)
     attempt, req = _load()
     if attempt is None or req is None or req.state is CallbackStatus.CANCELLED:
-        return _goodbye("This callback was cancelled. Goodbye.")
+        return goodbye("This callback was cancelled. Goodbye.")
     answered_by = request.form.get("AnsweredBy", "")
     if answered_by.startswith("machine") or answered_by == "fax":
         finish_attempt(deps, attempt.id, AttemptStatus.MACHINE, answered_by=answered_by)
         release_agent_of(deps, attempt, "canceled")
-        return _goodbye("Hello, we are returning your call request. We will try again later.")
+        return goodbye("Hello, we are returning your call request. We will try again later.")
     mark_answered(deps, attempt.id, answered_by=answered_by or None)
     r = VoiceResponse()
     gather = r.gather(num_digits=1, timeout=8,
@@ -150,7 +145,7 @@ def customer_answered():
     gather.say(greeting + "You asked us to call you back. Press 1 to talk to a person now.")
     r.say("We did not get your answer. We will try again later. Goodbye.")
     r.hangup()
-    return _twiml(r)
+    return twiml_response(r)
 
 
 @bp.post("/voice/connect")
@@ -160,18 +155,12 @@ def connect():
     deps = deps_of(current_app)
     attempt, req = _load()
     if attempt is None or req is None or req.state is CallbackStatus.CANCELLED:
-        return _goodbye("This callback was cancelled. Goodbye.")
+        return goodbye("This callback was cancelled. Goodbye.")
     if request.form.get("Digits") != "1":
         finish_attempt(deps, attempt.id, AttemptStatus.DECLINED)
         release_agent_of(deps, attempt, "canceled")
-        return _goodbye("All right. We will try again later. Goodbye.")
-    r = VoiceResponse()
-    r.say("Connecting you now.")
-    dial = r.dial(caller_id=deps.config.get("TWILIO_FROM_NUMBER"),
-                  action=deps.url("/callbacks/voice/dialed", attempt=attempt.id),
-                  timeout=int(deps.setting("CALLBACK_RING_TIMEOUT")))
-    _dial_target(dial, attempt.agent_address or "")
-    return _twiml(r)
+        return goodbye("All right. We will try again later. Goodbye.")
+    return _dial_leg(deps, attempt, "Connecting you now.", attempt.agent_address or "")
 
 
 @bp.post("/status")

@@ -9,12 +9,9 @@ from flask import Blueprint, Response, current_app, request
 from ivr import calls, metrics
 from ivr.engine.types import Input, InputKind
 from ivr.security import twilio_signed
+from ivr.twiml import twiml_response
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
-
-
-def twiml(response) -> Response:
-    return Response(str(response), mimetype="text/xml")
 
 
 @bp.before_request
@@ -34,7 +31,7 @@ def _observe(response: Response) -> Response:
 @twilio_signed
 def incoming():
     """A new call: Twilio's voice URL for our numbers."""
-    return twiml(calls.start_call(request.form))
+    return twiml_response(calls.start_call(request.form))
 
 
 @bp.post("/gather")
@@ -54,14 +51,15 @@ def gather():
         )
     else:
         given = Input(InputKind.DIGITS, digits=form.get("Digits", ""))
-    return twiml(calls.resume_call(form, args, given))
+    return twiml_response(calls.resume_call(form, args, given))
 
 
 @bp.post("/continue")
 @twilio_signed
 def proceed():
     """A <Gather> ended without input, or a message finished playing."""
-    return twiml(calls.resume_call(request.form, request.args, Input(InputKind.NO_INPUT)))
+    given = Input(InputKind.NO_INPUT)
+    return twiml_response(calls.resume_call(request.form, request.args, given))
 
 
 @bp.post("/dialed")
@@ -69,7 +67,7 @@ def proceed():
 def dialed():
     """A <Dial> to an outside number ended."""
     given = Input(InputKind.DIAL_RESULT, status=request.form.get("DialCallStatus", ""))
-    return twiml(calls.resume_call(request.form, request.args, given))
+    return twiml_response(calls.resume_call(request.form, request.args, given))
 
 
 @bp.post("/recorded")
@@ -80,7 +78,7 @@ def recorded():
     seconds = form.get("RecordingDuration")
     given = Input(InputKind.RECORDED, recording_url=form.get("RecordingUrl", ""),
                   recording_seconds=int(seconds) if seconds and seconds.isdigit() else None)
-    return twiml(calls.resume_call(form, request.args, given))
+    return twiml_response(calls.resume_call(form, request.args, given))
 
 
 @bp.post("/status")
@@ -102,7 +100,7 @@ def fallback():
     current_app.logger.error(
         "twilio fallback", extra={"error_code": request.form.get("ErrorCode"),
                                   "error_url": request.form.get("ErrorUrl")})
-    return twiml(calls.safe_twiml(current_app, "twilio_fallback"))
+    return twiml_response(calls.safe_twiml(current_app, "twilio_fallback"))
 
 
 def _float(value: str | None) -> float | None:
@@ -118,7 +116,7 @@ def queue_wait():
     """Hold-queue wait URL: tell the caller where they are, then play hold music."""
     from ivr.hold.waiting import wait_twiml
 
-    return twiml(wait_twiml(request.form, request.args))
+    return twiml_response(wait_twiml(request.form, request.args))
 
 
 @bp.post("/queue/left")
@@ -127,4 +125,4 @@ def queue_left():
     """The caller left the hold queue (answered, hung up, or redirected)."""
     from ivr.hold.waiting import left_twiml
 
-    return twiml(left_twiml(request.form, request.args))
+    return twiml_response(left_twiml(request.form, request.args))

@@ -15,7 +15,7 @@ import time
 from urllib.parse import urlsplit
 
 import requests
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr import calls
@@ -26,6 +26,7 @@ from ivr.flows.registry import UnknownFlowVersion
 from ivr.flows.schema import FlowFile, MenuNode
 from ivr.security import twilio_signed
 from ivr.state import CallState
+from ivr.twiml import twiml_response
 from speech.audio import Audio, read_wav
 from speech.errors import AudioError, SpeechError
 from speech.media import heard_words
@@ -41,10 +42,6 @@ RECORD_SILENCE = 2  # seconds of silence that end the recording
 DOWNLOAD_TIMEOUT = 10
 DOWNLOAD_TRIES = 3  # Twilio can take a moment to make a new recording available
 TRUSTED_MEDIA_HOSTS = ("api.twilio.com",)
-
-
-def twiml(response: VoiceResponse) -> Response:
-    return Response(str(response), mimetype="text/xml")
 
 
 def redirect_to_record(app: Flask, call_sid: str, flow: str, node: str) -> bool:
@@ -106,7 +103,7 @@ def record():
     state = call_state(app, form.get("CallSid", ""))
     found = _menu(app, state, flow, node)
     if state is None or found is None:  # not at a menu any more: carry on where the call is
-        return twiml(calls.resume_call(form, args, Input(InputKind.NO_INPUT)))
+        return twiml_response(calls.resume_call(form, args, Input(InputKind.NO_INPUT)))
     flows, menu = found
     r = VoiceResponse()
     at = {"flow": flow, "node": node}
@@ -118,7 +115,7 @@ def record():
              trim="trim-silence", finish_on_key="0123456789*#")
     # Twilio runs the next verb when nothing was recorded: a menu's no-input path.
     r.redirect(public_url(app, "voice.proceed", **at), method="POST")
-    return twiml(r)
+    return twiml_response(r)
 
 
 @bp.post("/recorded")
@@ -132,7 +129,7 @@ def recorded():
         given = Input(InputKind.DIGITS, digits=digits)
     else:
         given = _recognised(app, form, args.get("flow", ""), args.get("node", ""))
-    return twiml(calls.resume_call(form, args, given))
+    return twiml_response(calls.resume_call(form, args, given))
 
 
 def _recognised(app: Flask, form, flow: str, node: str) -> Input:

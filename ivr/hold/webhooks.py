@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.hold import connect, holding
 from ivr.hold.waiting import clock, key_twiml, public_url
 from ivr.security import twilio_signed
+from ivr.twiml import goodbye, twiml_response
 
 log = logging.getLogger(__name__)
 bp = Blueprint("hold_voice", __name__, url_prefix="/voice/hold")
@@ -32,27 +33,16 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-def _twiml(r: VoiceResponse) -> Response:
-    return Response(str(r), mimetype="text/xml")
-
-
 def _agent_id() -> int | None:
     value = request.args.get("agent", "")
     return int(value) if value.isdigit() else None
-
-
-def _goodbye(text: str) -> Response:
-    r = VoiceResponse()
-    r.say(text)
-    r.hangup()
-    return _twiml(r)
 
 
 @bp.post("/key")
 @twilio_signed
 def hold_key():
     """A key pressed while holding."""
-    return _twiml(key_twiml(request.form, request.args))
+    return twiml_response(key_twiml(request.form, request.args))
 
 
 @bp.post("/agent")
@@ -66,7 +56,7 @@ def agent_answered():
     offer = connect.offer_of(r, sid)
     if not connect.someone_waiting(r, queue):
         connect.close_offer(r, queue, sid)
-        return _goodbye("The caller has already been helped. Thank you.")
+        return goodbye("The caller has already been helped. Thank you.")
     text = connect.whisper(app, queue, connect.whisper_target(r, queue, offer), clock(app))
     params = {"queue": queue, "agent": request.args.get("agent", "")}
     response = VoiceResponse()
@@ -75,7 +65,7 @@ def agent_answered():
     gather.say(f"{text} Press 1 to take the call, or 2 to pass.")
     response.redirect(public_url(app, "hold_voice.agent_accept", **params, silent=1),
                       method="POST")
-    return _twiml(response)
+    return twiml_response(response)
 
 
 @bp.post("/agent/answer")
@@ -90,20 +80,20 @@ def agent_accept():
     if request.form.get("Digits") == ACCEPT_KEY and "silent" not in request.args:
         if not connect.someone_waiting(r, queue):
             connect.close_offer(r, queue, sid)
-            return _goodbye("The caller has already been helped. Thank you.")
+            return goodbye("The caller has already been helped. Thank you.")
         params = {"queue": queue, "agent": agent_id or ""}
         response = VoiceResponse()
         dial = response.dial(action=public_url(app, "hold_voice.agent_dialed", **params),
                              method="POST")
         dial.queue(queue, url=public_url(app, "hold_voice.bridging", **params), method="POST")
-        return _twiml(response)
+        return twiml_response(response)
     from ivr.hold.agents import decline_agent
 
     connect.close_offer(r, queue, sid, declined="1")
     if agent_id is not None:
         decline_agent(db, r, agent_id, now=clock(app), call_sid=sid)
     _connect_next(app, queue)
-    return _goodbye("Okay, we'll offer this caller to someone else.")
+    return goodbye("Okay, we'll offer this caller to someone else.")
 
 
 @bp.post("/bridging")
@@ -133,7 +123,7 @@ def bridging():
                             bridged_caller=caller_sid)
     response = VoiceResponse()
     response.say("Thank you for waiting. Connecting you now.")
-    return _twiml(response)
+    return twiml_response(response)
 
 
 @bp.post("/agent/dialed")
@@ -141,8 +131,8 @@ def bridging():
 def agent_dialed():
     """The agent's <Dial><Queue> ended (the conversation is over, or nobody was left)."""
     if request.form.get("DialCallStatus") not in (None, "", "completed", "answered"):
-        return _goodbye("The caller hung up before we could connect you. Thank you.")
-    return _goodbye("Thank you. Goodbye.")
+        return goodbye("The caller hung up before we could connect you. Thank you.")
+    return goodbye("Thank you. Goodbye.")
 
 
 @bp.post("/agent/status")
