@@ -51,7 +51,7 @@ def place_callback(request_id: int, attempt_no: int) -> str:
                             window=window):
         _defer(deps, req, earliest_call(deps, req.phone, req.queue, now))
         return "deferred"
-    from ivr.hold.agents import claim_agent
+    from ivr.hold.agents import claim_agent, dial_address
 
     mode = str(deps.setting("CALLBACK_MODE"))
     agent = claim_agent(deps.db, deps.redis, req.queue, now)
@@ -60,7 +60,7 @@ def place_callback(request_id: int, attempt_no: int) -> str:
         return "no agent"
     attempt = CallbackAttempt(
         request_id=req.id, attempt_no=attempt_no, mode=mode, agent_id=agent.id,
-        agent_address=_dial_address(agent), status=AttemptStatus.CLAIMED.value, created_at=now,
+        agent_address=dial_address(agent), status=AttemptStatus.CLAIMED.value, created_at=now,
     )
     try:
         with deps.db.session() as session:
@@ -152,10 +152,3 @@ def _defer(deps, req: CallbackRequest, at) -> None:
         )
     line.leave_callback(deps.redis, req.queue, req.id)
     enqueue_request(deps, req.id)
-
-
-def _dial_address(agent) -> str:
-    """What to put in `To` for an agent: a number, a SIP URI or a Twilio Client identity."""
-    if agent.kind == "client" and not agent.address.startswith("client:"):
-        return f"client:{agent.address}"
-    return agent.address

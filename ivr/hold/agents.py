@@ -78,6 +78,7 @@ __all__ = [
     "presence_history",
     "release_agent",
     "remove_agent",
+    "dial_address",
     "restore_presence",
     "rotate_token",
     "roster",
@@ -317,6 +318,13 @@ def on_agent_call_status(
 def staffed_count(r: redis.Redis, queue: str, now: dt.datetime) -> int:
     """Agents serving `queue` who are not offline (available, busy or wrapping up)."""
     return presence.counts(r, queue, now)[0]
+
+
+def dial_address(agent: Agent) -> str:
+    """What to put in `To` for an agent: a number, a SIP URI or a Twilio Client identity."""
+    if agent.kind == "client" and not agent.address.startswith("client:"):
+        return f"client:{agent.address}"
+    return agent.address
 
 
 def available_count(r: redis.Redis, queue: str, now: dt.datetime) -> int:

@@ -23,7 +23,7 @@ from flask import Flask
 
 from callback import line
 from ivr.hold import holding, presence
-from ivr.hold.agents import attach_call, claim_agent, decline_agent
+from ivr.hold.agents import attach_call, claim_agent, decline_agent, dial_address
 from ivr.hold.models import Agent
 
 log = logging.getLogger(__name__)
@@ -110,13 +110,6 @@ def _ring(app: Flask, r: redis.Redis, agent: Agent, queue: str, caller_sid: str,
     log.info("ringing agent", extra={"agent_id": agent.id, "queue": queue, "call_sid": sid,
                                      "for_caller": caller_sid})
     return sid
-
-
-def dial_address(agent: Agent) -> str:
-    """What to put in `To` for an agent: a number, a SIP URI or a Twilio Client identity."""
-    if agent.kind == "client" and not agent.address.startswith("client:"):
-        return f"client:{agent.address}"
-    return agent.address
 
 
 def offer_of(r: redis.Redis, agent_call_sid: str) -> dict[str, str]:
