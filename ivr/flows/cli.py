@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ivr.errors import IvrError
 from ivr.flows.graph import has_graphviz, render_svg, to_dot, to_mermaid
 from ivr.flows.loader import LoadedFlows, check_file
 
@@ -72,24 +73,34 @@ def graph(file: str | None, output: str | None, fmt: str) -> None:
         sys.exit(1)
     out = output or Path(path).with_suffix(EXTENSIONS[fmt]).name
     if fmt == "svg" and not has_graphviz():
+        # What was asked for cannot be made here: say so, exit 1, and leave the two
+        # formats that need no Graphviz next to where the SVG would have been.
         base = Path(out).with_suffix("") if out != "-" else Path(Path(path).stem)
         dot_file, mmd_file = base.with_suffix(".dot"), base.with_suffix(".mmd")
         dot_file.write_text(to_dot(loaded.file), encoding="utf-8")
         mmd_file.write_text(to_mermaid(loaded.file), encoding="utf-8")
         click.echo(
-            f"Graphviz is not installed, so no SVG: wrote {dot_file} and {mmd_file}.\n"
+            f"Graphviz is not installed, so no SVG: wrote {dot_file} and {mmd_file} instead.\n"
             f"Render with `dot -Tsvg {dot_file} -o {base.with_suffix('.svg')}` after installing "
             "Graphviz (apt install graphviz / brew install graphviz), or paste "
-            f"{mmd_file} into https://mermaid.live."
+            f"{mmd_file} into https://mermaid.live.",
+            err=True,
         )
-        return
+        sys.exit(1)
     if fmt == "mermaid":
         text = to_mermaid(loaded.file)
     else:
         text = to_dot(loaded.file)
-        text = render_svg(text) if fmt == "svg" else text
+        if fmt == "svg":
+            try:
+                text = render_svg(text)
+            except IvrError as exc:
+                raise click.ClickException(f"no SVG written: {exc}") from None
     if out == "-":
         click.echo(text, nl=False)
         return
-    Path(out).write_text(text, encoding="utf-8")
+    try:
+        Path(out).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
     click.echo(f"wrote {out}")

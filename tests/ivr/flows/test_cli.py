@@ -106,12 +106,20 @@ def test_graph_without_graphviz_writes_dot_and_mermaid(
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))  # a machine without Graphviz
     out = tmp_path / "flows.svg"
     result = CliRunner().invoke(flows_group, ["graph", str(SAMPLE), "-o", str(out)])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # what was asked for was not written
     assert not out.exists()
     assert (tmp_path / "flows.dot").read_text(encoding="utf-8").startswith("digraph flows {")
     assert (tmp_path / "flows.mmd").read_text(encoding="utf-8").startswith("flowchart LR")
-    assert f"dot -Tsvg {tmp_path / 'flows.dot'} -o {out}" in result.stdout
-    assert "https://mermaid.live" in result.stdout
+    assert f"dot -Tsvg {tmp_path / 'flows.dot'} -o {out}" in result.stderr
+    assert "https://mermaid.live" in result.stderr
+
+
+def test_graph_to_an_unwritable_place_exits_1(tmp_path: Path) -> None:
+    out = tmp_path / "no-such-dir" / "x.dot"
+    result = CliRunner().invoke(flows_group, ["graph", str(SAMPLE), "-o", str(out),
+                                              "--format", "dot"])
+    assert result.exit_code == 1
+    assert f"cannot write {out}: No such file or directory" in result.stderr
 
 
 def test_graph_refuses_a_broken_file(tmp_path: Path) -> None:
