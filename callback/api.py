@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 
 import phonenumbers
 import redis
@@ -22,7 +21,6 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, render_templ
 from callback import line, service
 from callback.deps import DEFAULTS, deps_of
 from callback.errors import CallbackError, InvalidRequest, RateLimited
-from callback.telephony import make_telephony
 
 log = logging.getLogger(__name__)
 bp = Blueprint("callbacks", __name__, url_prefix="/callbacks", static_folder="static",
@@ -180,10 +178,8 @@ def hosted_page():
 def init_app(app: Flask) -> None:
     """Defaults for CALLBACK_* settings, the telephony adapter, and the blueprints."""
     for key, value in DEFAULTS.items():
-        # Explicit config wins, then the environment (workers read theirs), then the default.
-        app.config.setdefault(key, os.environ.get(key, value))
-    if "ivr.telephony" not in app.extensions:
-        app.extensions["ivr.telephony"] = make_telephony(app.config)
+        # Explicit config and the environment (see ivr.config) win over the default.
+        app.config.setdefault(key, value)
     from callback import webhooks
 
     app.register_blueprint(bp)

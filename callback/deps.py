@@ -1,23 +1,23 @@
-"""What the callback code needs from the world, gathered once: database, Redis, telephony,
-config and the current flows. Built from the Flask app; RQ jobs get the process's own copy."""
+"""What the callback code needs from the world: the shared `Services` (database, Redis,
+telephony, clock, URLs, flows) and the CALLBACK_* settings. RQ jobs get the process's own."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
 
 import redis
 from rq import Queue
 
 from callback.guard import GuardConfig
-from callback.telephony import Telephony
-from ivr.db import Database, utcnow
+from ivr.config import load_config
+from ivr.db import Database
 from ivr.flows.schema import FlowFile
+from ivr.services import Services, build_services, services_of
+from ivr.telephony import Telephony
 
 RQ_QUEUE = "callbacks"
 
@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "CALLBACK_LOST_AFTER": 120,
     "CALLBACK_DISPATCH_INTERVAL": 0.1,
     "CALLBACK_SWEEP_INTERVAL": 5.0,
+    # A request whose jobs raise this many times ends as failed (the error is kept).
+    "CALLBACK_MAX_JOB_FAILURES": 5,
     "CALLBACK_CONSENT_TEXT": (
         "By asking for a callback you agree that we may call this number once about your "
         "request, within our opening hours. We keep the number only for this callback."
@@ -47,20 +49,36 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-@dataclass
 class Deps:
-    """Everything the service, jobs and webhooks use; no Flask inside."""
+    """Everything the service, jobs and webhooks use, on top of the shared `Services`."""
 
-    db: Database
-    redis: redis.Redis
-    telephony: Telephony
-    config: Mapping[str, Any]
-    flows: Callable[[], FlowFile]
-    now: Callable[[], dt.datetime] = utcnow
-    guard: GuardConfig = field(init=False)
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.guard = GuardConfig.from_config(services.config)
 
-    def __post_init__(self) -> None:
-        self.guard = GuardConfig.from_config(self.config)
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    @property
+    def redis(self) -> redis.Redis:
+        return self.services.redis
+
+    @property
+    def telephony(self) -> Telephony:
+        return self.services.telephony
+
+    @property
+    def config(self) -> Mapping[str, Any]:
+        return self.services.config
+
+    def flows(self) -> FlowFile:
+        """The current flows."""
+        return self.services.flows.current().file
+
+    def now(self) -> dt.datetime:
+        """The service's clock."""
+        return self.services.now()
 
     def setting(self, key: str) -> Any:
         """A CALLBACK_* setting, falling back to its default."""
@@ -72,24 +90,13 @@ class Deps:
         return Queue(RQ_QUEUE, connection=self.redis)
 
     def url(self, path: str, **params: Any) -> str:
-        """The absolute URL Twilio should request for `path` (signed against this base)."""
-        base = (self.config.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
-        query = urlencode({k: v for k, v in params.items() if v is not None})
-        return f"{base}{path}" + (f"?{query}" if query else "")
+        """The absolute URL Twilio should request for `path` (signed against the public base)."""
+        return self.services.urls.url(path, **params)
 
     @classmethod
     def from_app(cls, app) -> Deps:
-        """Gather the app's extensions (init_app stores the telephony adapter)."""
-        registry = app.extensions["ivr.flows"]
-        return cls(
-            db=app.extensions["ivr.db"],
-            redis=app.extensions["ivr.redis"],
-            telephony=app.extensions["ivr.telephony"],
-            config=app.config,
-            flows=lambda: registry.current().file,
-            # One clock for the whole app (tests set CLOCK); CALLBACK_CLOCK only for callbacks.
-            now=app.config.get("CALLBACK_CLOCK") or app.config.get("CLOCK") or utcnow,
-        )
+        """The Deps of an app built by `create_app`."""
+        return cls(services_of(app))
 
 
 def deps_of(app_or_deps) -> Deps:
@@ -118,7 +125,8 @@ def bind(deps: Deps) -> None:
 
 
 def current() -> Deps:
-    """The Deps for a job: the bound ones, or built from the environment on first use.
+    """The Deps for a job: the bound ones, or built from the environment on first use (no
+    Flask app: a job needs the shared services, not the web layer).
 
     After a fork (RQ's forking worker runs each job in a child) pooled connections belong to
     the parent, so the child drops them and opens its own.
@@ -130,7 +138,5 @@ def current() -> Deps:
             _bound.redis.connection_pool.reset()
             _bound_pid = os.getpid()
         if _bound is None:
-            from ivr import create_app
-
-            _bound, _bound_pid = deps_of(create_app()), os.getpid()
+            _bound, _bound_pid = Deps(build_services(load_config())), os.getpid()
         return _bound

@@ -18,6 +18,7 @@ import socket
 import threading
 
 import redis
+from rq import Callback
 from sqlalchemy import select, update
 
 from callback import line
@@ -78,7 +79,8 @@ def _send_job(deps: Deps, request_id: int, attempt_no: int) -> None:
 
     deps.rq_queue().enqueue(jobs.place_callback, request_id, attempt_no,
                             job_id=f"cb-dial-{request_id}-{attempt_no}",
-                            result_ttl=600, failure_ttl=86400, job_timeout=120)
+                            result_ttl=600, failure_ttl=86400, job_timeout=120,
+                            on_failure=Callback(jobs.on_job_failure))
 
 
 def sweep(deps: Deps, now: dt.datetime | None = None) -> dict[str, int]:

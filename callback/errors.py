@@ -54,9 +54,3 @@ class BadToken(CallbackError):
     status = 403
     code = "bad_token"
 
-
-class TelephonyError(CallbackError):
-    """The telephony provider refused or failed to place or change a call."""
-
-    status = 502
-    code = "telephony_error"

@@ -15,13 +15,45 @@ from sqlalchemy.exc import IntegrityError
 
 from callback import deps as runtime
 from callback import guard, line, rules
-from callback.errors import TelephonyError
 from callback.lifecycle import finish_attempt, release_agent_of, requeue
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
+from ivr import metrics, paths
+from ivr.errors import TelephonyError
 
 log = logging.getLogger(__name__)
 AGENT_FIRST = "agent-first"
 CUSTOMER_FIRST = "customer-first"
+
+
+def on_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ's failure callback for every callback job: make the failure visible, once.
+
+    The request shows the trouble (`GET /callbacks/<id>`), the log says what broke, and
+    `/metrics` counts it. The sweeper sends the job again later; after
+    CALLBACK_MAX_JOB_FAILURES failures the request ends as failed, with the error kept.
+    """
+    request_id = int(job.args[0])
+    deps = runtime.current()
+    error = f"{exc_type.__name__}: {exc_value}"[:300]
+    metrics.CALLBACK_JOB_FAILURES.labels(job.func_name.rsplit(".", 1)[-1]).inc()
+    limit = int(deps.setting("CALLBACK_MAX_JOB_FAILURES"))
+    now = deps.now()
+    with deps.db.session() as session:
+        req = session.get(CallbackRequest, request_id)
+        if req is None:
+            return
+        req.job_failures = (req.job_failures or 0) + 1
+        req.last_error = error
+        gave_up = req.job_failures >= limit and not req.state.is_final
+        if gave_up:
+            req.status = CallbackStatus.FAILED.value
+            req.outcome = "error"
+            req.active_key = None
+            req.finished_at = now
+        failures = req.job_failures
+    log.error("callback job failed" + ("; the request is given up" if gave_up else ""),
+              extra={"callback_id": request_id, "job": job.id, "failures": failures,
+                     "error": error})
 
 
 def release_request(request_id: int) -> str:
@@ -95,20 +127,20 @@ class _Raced(Exception):
 
 def _dial(deps, req: CallbackRequest, attempt: CallbackAttempt, mode: str) -> str:
     from_number = deps.config.get("TWILIO_FROM_NUMBER")
-    status_url = deps.url("/callbacks/status", attempt=attempt.id,
+    status_url = deps.url(paths.CALLBACK_STATUS, attempt=attempt.id,
                           leg="agent" if mode == AGENT_FIRST else "customer")
     try:
         if mode == CUSTOMER_FIRST:
             sid = deps.telephony.place_call(
                 to=req.phone, from_=from_number,
-                url=deps.url("/callbacks/voice/customer", attempt=attempt.id),
+                url=deps.url(paths.CALLBACK_CUSTOMER, attempt=attempt.id),
                 status_callback=status_url, machine_detection="Enable",
                 timeout=int(deps.setting("CALLBACK_RING_TIMEOUT")),
             )
         else:
             sid = deps.telephony.place_call(
                 to=attempt.agent_address, from_=from_number,
-                url=deps.url("/callbacks/voice/agent", attempt=attempt.id),
+                url=deps.url(paths.CALLBACK_AGENT, attempt=attempt.id),
                 status_callback=status_url, timeout=int(deps.setting("CALLBACK_RING_TIMEOUT")),
             )
     except TelephonyError as exc:

@@ -13,7 +13,6 @@ import redis
 from sqlalchemy import select, update
 
 from callback.deps import Deps
-from callback.errors import TelephonyError
 from callback.models import (
     ACTIVE_STATUSES,
     AttemptStatus,
@@ -21,6 +20,7 @@ from callback.models import (
     CallbackRequest,
     CallbackStatus,
 )
+from ivr.errors import TelephonyError
 
 log = logging.getLogger(__name__)
 OPEN_ATTEMPT = (AttemptStatus.CLAIMED, AttemptStatus.DIALING, AttemptStatus.ANSWERED)

@@ -108,6 +108,10 @@ class CallbackRequest(Base):
     customer_failures: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     job_id: Mapped[str | None] = mapped_column(String(80))
+    # RQ jobs for this request that raised (a bug or an outage, never the customer's doing),
+    # and the newest such error: shown by the API as trouble, logged and counted in /metrics.
+    job_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(String(300))
     cancel_token_hash: Mapped[str] = mapped_column(String(64))
     client_address: Mapped[str | None] = mapped_column(String(64))
     # Consent as shown and given: when, from where, and the exact words on the screen.

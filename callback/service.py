@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from rq import Callback
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -206,7 +207,8 @@ def enqueue_request(deps: Deps, request_id: int) -> bool:
 
             job_id = f"cb-release-{req.id}-{req.attempts}"
             deps.rq_queue().enqueue_at(req.scheduled_for, jobs.release_request, req.id,
-                                       job_id=job_id, result_ttl=600, failure_ttl=86400)
+                                       job_id=job_id, result_ttl=600, failure_ttl=86400,
+                                       on_failure=Callback(jobs.on_job_failure))
             new = CallbackStatus.SCHEDULED
     except redis.RedisError as exc:
         log.warning("Redis unavailable: callback saved for the sweeper",
@@ -241,7 +243,19 @@ def describe(app_or_deps, req: CallbackRequest) -> dict[str, Any]:
         "phone": mask_number(req.phone),
         "attempts": req.attempts,
         "outcome": req.outcome,
+        "problem": _problem(req),
     }
+
+
+def _problem(req: CallbackRequest) -> str | None:
+    """What went wrong on our side, in words for the person waiting (details are logged)."""
+    if not req.job_failures:
+        return None
+    if req.outcome == "error":
+        return (f"We could not place this call: our system failed {req.job_failures} times. "
+                "Please call us, or ask again later.")
+    return (f"Placing this call failed {req.job_failures} time"
+            f"{'s' if req.job_failures != 1 else ''} on our side; we keep trying.")
 
 
 def cancel(app_or_deps, request_id: str, token: str) -> CallbackRequest:

@@ -17,11 +17,12 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 from callback.deps import deps_of
 from callback.lifecycle import finish_attempt, get_attempt, mark_answered, release_agent_of
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
+from ivr import paths
 from ivr.security import twilio_signed
 from ivr.twiml import goodbye, twiml_response
 
 log = logging.getLogger(__name__)
-bp = Blueprint("callback_voice", __name__, url_prefix="/callbacks")
+bp = Blueprint("callback_voice", __name__)
 
 FINAL = {"completed", "busy", "no-answer", "failed", "canceled"}
 _DIAL_OUTCOME = {
@@ -52,7 +53,7 @@ def _dial_leg(deps, attempt: CallbackAttempt, say: str, address: str):
     r = VoiceResponse()
     r.say(say)
     dial = r.dial(caller_id=deps.config.get("TWILIO_FROM_NUMBER"),
-                  action=deps.url("/callbacks/voice/dialed", attempt=attempt.id),
+                  action=deps.url(paths.CALLBACK_DIALED, attempt=attempt.id),
                   timeout=int(deps.setting("CALLBACK_RING_TIMEOUT")))
     _dial_target(dial, address)
     return twiml_response(r)
@@ -82,7 +83,7 @@ def whisper(req: CallbackRequest) -> str:
     return " ".join(parts)
 
 
-@bp.post("/voice/agent")
+@bp.post(paths.CALLBACK_AGENT)
 @twilio_signed
 def agent_answered():
     """Agent-first: the agent picked up; whisper the context, then dial the customer."""
@@ -93,7 +94,7 @@ def agent_answered():
     return _dial_leg(deps, attempt, whisper(req), req.phone)
 
 
-@bp.post("/voice/dialed")
+@bp.post(paths.CALLBACK_DIALED)
 @twilio_signed
 def dialed():
     """How the <Dial> leg ended: the customer (agent-first) or the agent (customer-first)."""
@@ -124,7 +125,7 @@ def dialed():
                     "again later.")
 
 
-@bp.post("/voice/customer")
+@bp.post(paths.CALLBACK_CUSTOMER)
 @twilio_signed
 def customer_answered():
     """Customer-first: the customer's phone answered; a person presses 1 to be connected."""
@@ -140,7 +141,7 @@ def customer_answered():
     mark_answered(deps, attempt.id, answered_by=answered_by or None)
     r = VoiceResponse()
     gather = r.gather(num_digits=1, timeout=8,
-                      action=deps.url("/callbacks/voice/connect", attempt=attempt.id))
+                      action=deps.url(paths.CALLBACK_CONNECT, attempt=attempt.id))
     greeting = f"Hello {req.name}. " if req.name else "Hello. "
     gather.say(greeting + "You asked us to call you back. Press 1 to talk to a person now.")
     r.say("We did not get your answer. We will try again later. Goodbye.")
@@ -148,7 +149,7 @@ def customer_answered():
     return twiml_response(r)
 
 
-@bp.post("/voice/connect")
+@bp.post(paths.CALLBACK_CONNECT)
 @twilio_signed
 def connect():
     """Customer-first: the customer pressed a key; 1 bridges them to the claimed agent."""
@@ -163,7 +164,7 @@ def connect():
     return _dial_leg(deps, attempt, "Connecting you now.", attempt.agent_address or "")
 
 
-@bp.post("/status")
+@bp.post(paths.CALLBACK_STATUS)
 @twilio_signed
 def status():
     """Status of the leg we placed; repeated or late callbacks change nothing twice."""

@@ -3,39 +3,41 @@
 `python -m callback.worker` reads the same environment as the app (DATABASE_URL, REDIS_URL,
 TWILIO_*, PUBLIC_BASE_URL, IVR_FLOWS, CALLBACK_*). Jobs run in this process (SimpleWorker):
 one set of pooled connections, no fork per job, so a dial starts within milliseconds.
-`start_dispatcher(app)` runs only the dispatcher/sweeper thread, for `ivr serve` or a worker
-started elsewhere.
+`start_dispatcher(services)` runs only the dispatcher/sweeper thread, for `ivr serve` or a
+worker started elsewhere.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import time
 
 import redis
-from flask import Flask
 from rq import SimpleWorker
 
 from callback import deps as runtime
-from callback.deps import RQ_QUEUE, Deps, deps_of
+from callback.deps import RQ_QUEUE, Deps
 from callback.dispatch import Dispatcher
+from ivr.config import load_config
 from ivr.redis_conn import connect
+from ivr.services import Services, build_services
 
 log = logging.getLogger(__name__)
 
 
-def worker_deps(app: Flask) -> Deps:
-    """Deps for a worker: like the app's, with a Redis client patient enough for blocking calls."""
-    base = deps_of(app)
-    return Deps(db=base.db, redis=connect(app.config.get("REDIS_URL"), timeout=10),
-                telephony=base.telephony, config=base.config, flows=base.flows, now=base.now)
+def worker_deps(services: Services) -> Deps:
+    """Deps for a worker: the shared services, with a Redis client patient enough for the
+    blocking calls of RQ and the dispatcher."""
+    patient = connect(services.config.get("REDIS_URL"), timeout=10)
+    return Deps(dataclasses.replace(services, redis=patient))
 
 
-def start_dispatcher(app: Flask) -> Dispatcher:
+def start_dispatcher(services: Services) -> Dispatcher:
     """Start the dispatcher and sweeper in a daemon thread of this process; bind jobs' Deps."""
-    deps = worker_deps(app)
+    deps = worker_deps(services)
     runtime.bind(deps)
     return Dispatcher(deps).start()
 
@@ -47,10 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-dispatcher", action="store_true")
     parser.add_argument("--name", default=None)
     args = parser.parse_args(argv)
-    from ivr import create_app
-
-    app = create_app()
-    deps = worker_deps(app)
+    deps = worker_deps(build_services(load_config()))
     runtime.bind(deps)
     dispatcher = None if args.no_dispatcher else Dispatcher(deps).start()
     try:

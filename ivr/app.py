@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -12,8 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr import hours, logs
 from ivr.config import load_config
-from ivr.db import Database
-from ivr.redis_conn import connect
+from ivr.services import build_services
 
 log = logging.getLogger(__name__)
 
@@ -29,20 +27,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # Rebuild scheme/host/port from X-Forwarded-* so signatures validate behind a proxy.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
-    db = Database(app.config["DATABASE_URL"])
-    db.create_schema()
-    app.extensions["ivr.db"] = db
-    redis_client = connect(app.config.get("REDIS_URL"), timeout=app.config["BACKEND_TIMEOUT"])
-    app.extensions["ivr.redis"] = redis_client
-
-    from ivr.flows.registry import FlowRegistry
-
-    app.extensions["ivr.flows"] = registry = FlowRegistry(
-        app.config["IVR_FLOWS"],
-        redis_client,
-        check_interval=float(app.config["FLOWS_RELOAD_INTERVAL"]),
-    )
-    hours.warm(registry.current().file.hours, dt.datetime.now(dt.UTC))
+    services = build_services(app.config)
+    app.extensions["ivr.services"] = services
+    # Request-path code reads these; each is the one object `services` holds.
+    app.extensions["ivr.db"] = services.db
+    app.extensions["ivr.redis"] = services.redis
+    app.extensions["ivr.flows"] = registry = services.flows
+    app.extensions["ivr.telephony"] = services.telephony
+    hours.warm(registry.current().file.hours, services.now())
 
     from callback import api as callbacks
     from ivr import ops, voice

@@ -12,12 +12,11 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from urllib.parse import urlencode
 
-from flask import Flask, current_app, url_for
+from flask import Flask, current_app
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import journey, metrics
+from ivr import journey, metrics, paths
 from ivr.engine.engine import Engine
 from ivr.engine.phrasebook import phrase
 from ivr.engine.types import CallbackOutcome, Input, Step
@@ -25,18 +24,20 @@ from ivr.errors import StateUnavailable
 from ivr.flows.registry import UnknownFlowVersion
 from ivr.flows.schema import FlowFile
 from ivr.hours import is_open
+from ivr.services import services_of
 from ivr.state import CallState, StateStore
 
 log = logging.getLogger(__name__)
 
+# The engine names the webhooks it needs; these are their paths.
 ENDPOINTS = {
-    "gather": "voice.gather",
-    "continue": "voice.proceed",
-    "dialed": "voice.dialed",
-    "recorded": "voice.recorded",
-    "queue_wait": "voice.queue_wait",
-    "queue_left": "voice.queue_left",
-    "speech_status": "speech_fallback.stream_status",
+    "gather": paths.GATHER,
+    "continue": paths.CONTINUE,
+    "dialed": paths.DIALED,
+    "recorded": paths.RECORDED,
+    "queue_wait": paths.QUEUE_WAIT,
+    "queue_left": paths.QUEUE_LEFT,
+    "speech_status": paths.SPEECH_STREAM_STATUS,
 }
 SEEN_CALLERS = "ivr:callers:seen"
 
@@ -47,21 +48,13 @@ class WebPorts:
     def __init__(self, app: Flask, flows: FlowFile) -> None:
         self.app = app
         self.flows = flows
+        self.services = services_of(app)
 
     def now(self) -> dt.datetime:
-        clock = self.app.config.get("CLOCK")
-        return clock() if clock else dt.datetime.now(dt.UTC)
+        return self.services.now()
 
     def url(self, endpoint: str, **params: str) -> str:
-        prefix = _url_prefixes(self.app).get(endpoint)
-        if prefix is None:
-            prefix = _url_prefixes(self.app)[endpoint] = self._prefix(endpoint)
-        return prefix + "?" + urlencode(params) if params else prefix
-
-    def _prefix(self, endpoint: str) -> str:
-        base = self.app.config.get("PUBLIC_BASE_URL")
-        path = url_for(ENDPOINTS[endpoint])
-        return base.rstrip("/") + path if base else path
+        return self.services.urls.url(ENDPOINTS[endpoint], **params)
 
     def queue_available(self, queue: str) -> bool:
         cfg = self.flows.queues.get(queue)
@@ -82,11 +75,6 @@ class WebPorts:
     def speech_stream_url(self, state: CallState, node: str) -> str | None:
         hook = self.app.extensions.get("ivr.speech_stream_url")
         return hook(state, node) if hook else None
-
-
-def _url_prefixes(app: Flask) -> dict[str, str]:
-    # url_for costs more than the rest of building a URL; the routes never change at run time.
-    return app.extensions.setdefault("ivr.url_prefixes", {})
 
 
 def staffed(app: Flask, queue: str, now: dt.datetime) -> bool:

@@ -21,15 +21,20 @@ def main() -> None:
 main.add_command(flows_group)
 
 
+AT_HELP = ("Run on a clock that starts at this time (e.g. '2026-12-02 12:00', read in the "
+           "shop's time zone, or an ISO time with an offset) and runs on from there.")
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--no-worker", is_flag=True, help="Do not run the RQ worker in this process.")
-def serve(host: str, port: int, no_worker: bool) -> None:
-    """Run the whole service on embedded defaults (SQLite, Valkey, worker, simulated telephony)."""
+@click.option("--at", default=None, help=AT_HELP)
+def serve(host: str, port: int, no_worker: bool, at: str | None) -> None:
+    """Run the whole service on embedded defaults (SQLite, Valkey, worker, emulated Twilio)."""
     from ivr.serve import run
 
-    run(host=host, port=port, with_worker=not no_worker)
+    run(host=host, port=port, with_worker=not no_worker, at=at)
 
 
 @main.command()
@@ -44,20 +49,25 @@ def worker(burst: bool, dispatch_only: bool) -> None:
 
 
 @main.command()
-@click.option("--number", "called", default=None, help="Number to dial (default: first in flows).")
+@click.option("--number", "called", default=None,
+              help="Number to dial (default: the first number the service answers).")
 @click.option("--from", "caller", default="+14155550123", show_default=True)
-@click.option("--url", default=None, help="A running server (default: an app in this process).")
+@click.option("--url", default=None,
+              help="A running `ivr serve` (default: the one running in this directory, else "
+                   "the service started in this process).")
 @click.option("--script", default=None,
-              help="Comma-separated actions: digits, 'say:words', 'wait', 'hold', 'record', "
-                   "'dial:STATUS', 'hangup'. Without it the call is interactive.")
+              help="Comma-separated actions: digits, 'say:words', 'wait', 'hold', 'hold:SECONDS', "
+                   "'record', 'hangup'. Without it the call is interactive.")
 @click.option("--json", "as_json", is_flag=True, help="Print each turn as JSON.")
+@click.option("--at", default=None, help=AT_HELP + " Only without --url.")
 def simulate(called: str | None, caller: str, url: str | None, script: str | None,
-             as_json: bool) -> None:
-    """Call a number in flows.yaml from the terminal, through the real signed webhooks."""
+             as_json: bool, at: str | None) -> None:
+    """Call the service from the terminal: its emulated Twilio rings the flows, the agents and
+    the callbacks, and you hear what each side hears."""
     from ivr.simulate_cli import run_simulation
 
     sys.exit(run_simulation(called=called, caller=caller, url=url, script=script,
-                            as_json=as_json))
+                            as_json=as_json, at=at))
 
 
 main.add_command(speech_group)

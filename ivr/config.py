@@ -19,7 +19,10 @@ ENV_KEYS = (
     "VOSK_MODEL_PATH",
     "IVR_ADMIN_TOKEN",
     "IVR_FALLBACK_NUMBER",
+    "IVR_CLOCK_OFFSET",
 )
+# Settings read from the environment by prefix (callbacks' limits, windows, mode...).
+ENV_PREFIXES = ("CALLBACK_",)
 
 DEFAULTS: dict[str, Any] = {
     "IVR_FLOWS": "flows.yaml",
@@ -35,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "VOSK_MODEL_PATH": None,
     "IVR_ADMIN_TOKEN": None,
     "IVR_FALLBACK_NUMBER": None,
+    # Seconds added to the system clock (`ivr serve --at`); tests pass a CLOCK callable.
+    "IVR_CLOCK_OFFSET": None,
     # How long call state lives in Redis after the last webhook.
     "CALL_STATE_TTL": 4 * 3600,
     # Seconds a Redis or database call may take inside a webhook before we answer safely.
@@ -45,6 +50,9 @@ DEFAULTS: dict[str, Any] = {
     "FLOWS_RELOAD_INTERVAL": 1.0,
 }
 
+# Every RQ queue the project uses; workers listen on all of them, in this order.
+RQ_QUEUES = ("callbacks", "default")
+
 DEV_AUTH_TOKEN = "ivr-development-token-not-secret"
 DEV_ACCOUNT_SID = "AC" + "0" * 32
 
@@ -52,9 +60,9 @@ DEV_ACCOUNT_SID = "AC" + "0" * 32
 def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Return the effective configuration: defaults, then environment, then `overrides`."""
     config = dict(DEFAULTS)
-    for key in ENV_KEYS:
-        if os.environ.get(key):
-            config[key] = os.environ[key]
+    for key, value in os.environ.items():
+        if value and (key in ENV_KEYS or key.startswith(ENV_PREFIXES)):
+            config[key] = value
     if overrides:
         config.update(overrides)
     config["SIMULATED_TELEPHONY"] = not config.get("TWILIO_AUTH_TOKEN")

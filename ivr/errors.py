@@ -23,3 +23,7 @@ class SignatureError(IvrError):
 
 class StateUnavailable(IvrError):
     """Call state could not be read or written (Redis down or slow)."""
+
+
+class TelephonyError(IvrError):
+    """The telephony provider refused or failed to place or change a call."""

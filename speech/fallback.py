@@ -18,7 +18,7 @@ import requests
 from flask import Blueprint, Flask, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import calls
+from ivr import calls, paths
 from ivr.engine.answers import menu_choices
 from ivr.engine.prompts import Speaker
 from ivr.engine.types import Input, InputKind
@@ -35,7 +35,7 @@ from speech.service import call_state, public_url, redirect_call, stream_was_end
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("speech_fallback", __name__, url_prefix="/speech")
+bp = Blueprint("speech_fallback", __name__)
 
 RECORD_SECONDS = 6  # a menu answer is a word or two
 RECORD_SILENCE = 2  # seconds of silence that end the recording
@@ -51,10 +51,10 @@ def redirect_to_record(app: Flask, call_sid: str, flow: str, node: str) -> bool:
         return False
     log.warning("speech falls back to recording", extra={"call_sid": call_sid, "node": node})
     return redirect_call(app, call_sid,
-                         public_url(app, "speech_fallback.record", flow=flow, node=node))
+                         public_url(app, paths.SPEECH_RECORD, flow=flow, node=node))
 
 
-@bp.post("/stream-status")
+@bp.post(paths.SPEECH_STREAM_STATUS)
 @twilio_signed
 def stream_status():
     """A `<Stream>` statusCallback: on stream-error, recognise by recording instead."""
@@ -93,7 +93,7 @@ def _menu(app: Flask, state: CallState | None, flow: str, node: str
     return (flows, menu) if isinstance(menu, MenuNode) else None
 
 
-@bp.post("/record")
+@bp.post(paths.SPEECH_RECORD)
 @twilio_signed
 def record():
     """The menu again (keys still work), then a short recording of the spoken answer."""
@@ -108,17 +108,17 @@ def record():
     r = VoiceResponse()
     at = {"flow": flow, "node": node}
     gather = r.gather(input="dtmf", num_digits=1, timeout=1, method="POST",
-                      action=public_url(app, "voice.gather", **at), action_on_empty_result=False)
+                      action=public_url(app, paths.GATHER, **at), action_on_empty_result=False)
     Speaker(flows.defaults, state.language).add(gather, menu.prompt)
-    r.record(action=public_url(app, "speech_fallback.recorded", **at), method="POST",
+    r.record(action=public_url(app, paths.SPEECH_RECORDED, **at), method="POST",
              max_length=RECORD_SECONDS, timeout=RECORD_SILENCE, play_beep=True,
              trim="trim-silence", finish_on_key="0123456789*#")
     # Twilio runs the next verb when nothing was recorded: a menu's no-input path.
-    r.redirect(public_url(app, "voice.proceed", **at), method="POST")
+    r.redirect(public_url(app, paths.CONTINUE, **at), method="POST")
     return twiml_response(r)
 
 
-@bp.post("/recorded")
+@bp.post(paths.SPEECH_RECORDED)
 @twilio_signed
 def recorded():
     """The recording ended: a key, or words to recognise; the flow engine takes it from here."""

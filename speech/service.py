@@ -7,12 +7,13 @@ import logging
 import threading
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
 import redis
-from flask import Flask, has_request_context, request, url_for
+from flask import Flask
 
+from ivr import paths
 from ivr.errors import StateUnavailable
+from ivr.services import services_of
 from ivr.state import CallState, StateStore
 from speech.errors import ModelLoadError, ModelNotFound
 from speech.models import LoadedModel, find_model, get_model
@@ -89,33 +90,14 @@ class SpeechModels:
         return model
 
 
-def public_base(app: Flask) -> str:
-    """https://host of this service as Twilio reaches it (PUBLIC_BASE_URL, else the request)."""
-    base = app.config.get("PUBLIC_BASE_URL")
-    if base:
-        return base.rstrip("/")
-    if has_request_context():
-        host = request.host_url.rstrip("/")
-        return host.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
-    return ""
+def public_url(app: Flask, path: str, **params: Any) -> str:
+    """The absolute URL of `path` with a query, for TwiML and REST redirects."""
+    return services_of(app).urls.url(path, **params)
 
 
-def public_url(app: Flask, endpoint: str, **params: Any) -> str:
-    """The absolute URL of `endpoint` with a query, for TwiML and REST redirects."""
-    path = url_for(endpoint)
-    query = {k: str(v) for k, v in params.items() if v is not None}
-    return public_base(app) + path + ("?" + urlencode(query) if query else "")
-
-
-def websocket_url(app: Flask, endpoint: str) -> str:
-    """The wss:// URL of a websocket endpoint (Twilio connects to wss only)."""
-    base = public_base(app)
-    if base.startswith("https://"):
-        base = "wss://" + base[len("https://"):]
-    elif base.startswith("http://"):
-        base = "ws://" + base[len("http://"):]
-    # Werkzeug builds websocket rules as absolute ws:// URLs of the request's host: keep the path.
-    return base + urlsplit(url_for(endpoint)).path
+def websocket_url(app: Flask) -> str:
+    """The wss:// URL of the media stream socket (Twilio connects to wss only)."""
+    return services_of(app).urls.websocket(paths.SPEECH_STREAM)
 
 
 def call_state(app: Flask, call_sid: str) -> CallState | None:
@@ -128,20 +110,10 @@ def call_state(app: Flask, call_sid: str) -> CallState | None:
         return None
 
 
-def telephony(app: Flask):
-    """The telephony adapter (Twilio REST or the simulator), created on first use."""
-    adapter = app.extensions.get("ivr.telephony")
-    if adapter is None:
-        from callback.telephony import make_telephony
-
-        adapter = app.extensions["ivr.telephony"] = make_telephony(app.config)
-    return adapter
-
-
 def redirect_call(app: Flask, call_sid: str, url: str) -> bool:
     """Point the live call at `url`; False (logged) when the provider refuses."""
     try:
-        telephony(app).redirect(call_sid, url)
+        services_of(app).telephony.redirect(call_sid, url)
     except Exception as exc:  # TelephonyError, or the network: the caller keeps the keypad menu
         log.error("could not redirect call %s to %s: %s", call_sid, url, exc)
         return False

@@ -21,6 +21,7 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 from twilio.request_validator import RequestValidator
 
+from ivr import paths
 from ivr.state import CallState
 from speech import fallback
 from speech.media import Close, MediaStreamHandler, StreamStart
@@ -37,7 +38,7 @@ from speech.service import (
 
 log = logging.getLogger(__name__)
 
-bp = Blueprint("speech", __name__, url_prefix="/speech")
+bp = Blueprint("speech", __name__)
 sock = Sock()
 
 # Twilio streams audio continuously (silence included); this long without a message means the
@@ -51,7 +52,7 @@ def is_stream_signed(app: Flask) -> bool:
     signature = request.headers.get("X-Twilio-Signature", "")
     if not signature:
         return False
-    url = websocket_url(app, STREAM_ENDPOINT)
+    url = websocket_url(app)
     if request.query_string:
         url += "?" + request.query_string.decode("latin-1")
     return RequestValidator(app.config["TWILIO_AUTH_TOKEN"]).validate(url, {}, signature)
@@ -95,13 +96,13 @@ def gather_url(app: Flask, start: StreamStart, decision: Decision) -> str:
     """
     match = decision.match
     return public_url(
-        app, "voice.gather", flow=start.flow, node=start.node, choice=match.key or "",
+        app, paths.GATHER, flow=start.flow, node=start.node, choice=match.key or "",
         transcript=match.text, confidence=f"{match.confidence:.4f}",
         decision_ms=f"{decision.decision_ms:.1f}",
         confirm="1" if match.key and match.needs_confirmation else None)
 
 
-@sock.route("/stream", bp=bp)
+@sock.route(paths.SPEECH_STREAM, bp=bp)
 def stream(ws) -> None:
     """One Twilio Media Stream: recognise the caller's answer and redirect the call."""
     app = current_app._get_current_object()
@@ -140,7 +141,7 @@ def stream_url(app: Flask, state: CallState, node: str) -> str | None:
         return None
     if not app.extensions["speech.models"].is_available(state.language):
         return None
-    return websocket_url(app, STREAM_ENDPOINT)
+    return websocket_url(app)
 
 
 def init_app(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,8 +10,10 @@ from contextlib import contextmanager
 import click
 import redis
 
+from ivr import runfile
+from ivr.clock import clock_from
 from ivr.config import load_config
-from ivr.db import Database, utcnow
+from ivr.db import Database
 from ivr.hold import agents as ag
 from ivr.hold.agent_input import AgentError
 from ivr.redis_conn import connect
@@ -19,9 +22,10 @@ STATUSES = [s.value for s in ag.AgentStatus]
 
 
 @contextmanager
-def _backends(*, need_redis: bool) -> Iterator[tuple[Database, redis.Redis | None]]:
-    """The configured database and, when REDIS_URL is set, the shared Redis."""
-    cfg = load_config()
+def _backends(*, need_redis: bool) -> Iterator[tuple[Database, redis.Redis | None, dt.datetime]]:
+    """The service's database, its Redis and its clock: from the environment, else from the
+    `ivr serve` running in this directory (its run file)."""
+    cfg = load_config(runfile.running_settings())
     db = Database(cfg["DATABASE_URL"])
     client = None
     try:
@@ -31,10 +35,11 @@ def _backends(*, need_redis: bool) -> Iterator[tuple[Database, redis.Redis | Non
         elif need_redis:
             # An embedded Valkey here would be a private one: the change would reach no server.
             raise click.UsageError(
-                "REDIS_URL is not set: presence lives in the server's Redis. "
-                "Set REDIS_URL to the address `ivr serve` prints (or your production Redis)."
+                "REDIS_URL is not set and no `ivr serve` runs in this directory: presence "
+                "lives in the service's Redis. Run this where `ivr serve` runs, or set "
+                "REDIS_URL to your service's Redis."
             )
-        yield db, client
+        yield db, client, clock_from(cfg)()
     except AgentError as exc:
         raise click.ClickException(str(exc)) from None
     except redis.RedisError as exc:
@@ -55,15 +60,14 @@ def agents_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_command(queue: str | None, as_json: bool) -> None:
     """Show every agent with their queues and live presence."""
-    with _backends(need_redis=False) as (db, r):
+    with _backends(need_redis=False) as (db, r, now):
         if r is not None:
-            rows = [e.to_dict() for e in ag.list_agents(db, r, utcnow(), queue=queue)]
+            rows = [e.to_dict() for e in ag.list_agents(db, r, now, queue=queue)]
         else:
             rows = [{**a.to_dict(), "presence": None} for a in ag.roster(db, queue=queue)]
             click.echo("note: REDIS_URL is not set, so live presence is not shown", err=True)
         counts = None
         if queue and r is not None:
-            now = utcnow()
             counts = {"staffed": ag.staffed_count(r, queue, now),
                       "available": ag.available_count(r, queue, now)}
     if as_json:
@@ -100,9 +104,9 @@ def add_command(name: str, phone: str | None, sip: str | None, client_identity: 
     if len(given) != 1:
         raise click.UsageError("give exactly one of --phone, --sip or --client")
     kind, address = given[0]
-    with _backends(need_redis=False) as (db, r):
+    with _backends(need_redis=False) as (db, r, now):
         agent, token = ag.add_agent(db, r, name=name, kind=kind, address=address, queues=queues,
-                                    wrap_up_seconds=wrap_up)
+                                    wrap_up_seconds=wrap_up, now=now)
     click.echo(f"added agent {agent.id}: {agent.name} ({agent.kind} {agent.address}) "
                f"serving {','.join(agent.queues)}")
     click.echo(f"self-service token (shown once): {token}")
@@ -125,10 +129,11 @@ def update_command(agent: str, name: str | None, phone: str | None, sip: str | N
     if len(given) > 1:
         raise click.UsageError("give at most one of --phone, --sip or --client")
     kind, address = given[0] if given else (None, None)
-    with _backends(need_redis=True) as (db, r):
+    with _backends(need_redis=True) as (db, r, now):
         found = ag.find_agent(db, agent)
         updated = ag.update_agent(db, r, found.id, name=name, kind=kind, address=address,
-                                  queues=queues, wrap_up_seconds=wrap_up, active=active)
+                                  queues=queues, wrap_up_seconds=wrap_up, active=active,
+                                  now=now)
     click.echo(f"updated agent {updated.id}: {updated.name} ({updated.kind} {updated.address}) "
                f"serving {','.join(updated.queues)}, wrap-up {updated.wrap_up_seconds}s")
 
@@ -138,7 +143,7 @@ def update_command(agent: str, name: str | None, phone: str | None, sip: str | N
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def remove_command(agent: str, yes: bool) -> None:
     """Delete an agent and their presence history (`update --inactive` keeps the history)."""
-    with _backends(need_redis=True) as (db, r):
+    with _backends(need_redis=True) as (db, r, now):
         found = ag.find_agent(db, agent)
         if not yes:
             click.confirm(f"remove agent {found.id} ({found.name}) and their history?", abort=True)
@@ -151,7 +156,7 @@ def remove_command(agent: str, yes: bool) -> None:
 @click.argument("status", type=click.Choice(STATUSES))
 def status_command(agent: str, status: str) -> None:
     """Set an agent's presence (AGENT is an id, a name or an address)."""
-    with _backends(need_redis=True) as (db, r):
+    with _backends(need_redis=True) as (db, r, now):
         found = ag.find_agent(db, agent)
-        state = ag.set_presence(db, r, found.id, status, reason="cli")
+        state = ag.set_presence(db, r, found.id, status, reason="cli", now=now)
     click.echo(f"agent {found.id} ({found.name}) is {state.status.value}")

@@ -22,9 +22,12 @@ import redis
 from flask import Flask
 
 from callback import line
+from ivr import paths
+from ivr.errors import IvrError
 from ivr.hold import holding, presence
 from ivr.hold.agents import attach_call, claim_agent, decline_agent, dial_address
 from ivr.hold.models import Agent
+from ivr.services import services_of
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +41,8 @@ OFFER_SECONDS = 180
 
 def connect_agents(app: Flask, queue: str, now: dt.datetime | None = None) -> list[str]:
     """Ring free agents for the live callers at the front of `queue`; return the call SIDs."""
-    from ivr.hold.waiting import clock
-
     r: redis.Redis = app.extensions["ivr.redis"]
-    now = now or clock(app)
+    now = now or services_of(app).now()
     token = secrets.token_hex(8)
     lock = LOCK.format(queue=queue)
     if not r.set(lock, token, nx=True, px=15_000):
@@ -78,24 +79,18 @@ def _connect(app: Flask, r: redis.Redis, queue: str, now: dt.datetime) -> list[s
 
 def _ring(app: Flask, r: redis.Redis, agent: Agent, queue: str, caller_sid: str,
           now: dt.datetime) -> str | None:
-    from callback.errors import TelephonyError
-    from ivr.hold.waiting import public_url
-
-    telephony = app.extensions.get("ivr.telephony")
-    if telephony is None:
-        from callback.telephony import make_telephony
-
-        telephony = app.extensions["ivr.telephony"] = make_telephony(app.config)
+    services = services_of(app)
     params = {"queue": queue, "agent": agent.id}
     try:
-        sid = telephony.place_call(
+        sid = services.telephony.place_call(
             to=dial_address(agent), from_=app.config.get("TWILIO_FROM_NUMBER") or "",
-            url=public_url(app, "hold_voice.agent_answered", **params),
-            status_callback=public_url(app, "hold_voice.agent_status", **params),
+            url=services.urls.url(paths.HOLD_AGENT, **params),
+            status_callback=services.urls.url(paths.HOLD_AGENT_STATUS, **params),
             timeout=int(app.config.get("HOLD_AGENT_RING_SECONDS") or RING_SECONDS),
         )
-    except TelephonyError as exc:
-        # The provider refused: the agent did nothing wrong, so they stay available.
+    except IvrError as exc:
+        # The provider refused (or no public URL could be built): the agent did nothing
+        # wrong, so they stay available.
         log.error("could not ring agent", extra={"agent_id": agent.id, "error": str(exc)})
         decline_agent(app.extensions["ivr.db"], r, agent.id, now=now)
         return None

@@ -19,6 +19,9 @@ from collections.abc import Iterable
 import click
 from sqlalchemy import select
 
+from ivr import runfile
+from ivr.clock import clock_from
+from ivr.config import load_config
 from ivr.db import Database, utcnow
 from ivr.hold.queue_models import QueueVisit, WaitEstimate
 
@@ -127,13 +130,12 @@ def render_text(report: dict) -> str:
 def report_command(days: float, queue: str | None, answer_within: float,
                    database_url: str | None, as_json: bool) -> None:
     """Service level, waits, abandonment and estimate accuracy of the hold queues."""
-    from ivr.config import load_config
-
-    url = database_url or load_config()["DATABASE_URL"]
-    db = Database(url)
+    # The service running here (if any) decides the database and what "now" is.
+    cfg = load_config(runfile.running_settings())
+    db = Database(database_url or cfg["DATABASE_URL"])
     try:
         db.create_schema()  # a fresh database reports zeros rather than failing
-        until = utcnow()
+        until = clock_from(cfg)()
         report = summarize(db, since=until - dt.timedelta(days=days), until=until, queue=queue,
                            answer_within=answer_within)
     finally:

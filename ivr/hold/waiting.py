@@ -15,15 +15,17 @@ import logging
 from typing import Any
 
 import redis
-from flask import Flask, current_app, url_for
+from flask import Flask, current_app
 from twilio.twiml.voice_response import VoiceResponse
 
 from callback import line
+from ivr import paths
 from ivr.flows.schema import Queue
 from ivr.hold import holding, presence
 from ivr.hold.estimator import Estimate, EstimateError, estimate_wait
 from ivr.hold.history import HistoryStats
 from ivr.hold.holding import Holder
+from ivr.services import services_of
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +53,13 @@ SAY: dict[str, str] = {
 
 
 def clock(app: Flask) -> dt.datetime:
-    """The app's clock (tests set CLOCK), aware UTC."""
-    now = app.config.get("CLOCK")
-    return now() if now else dt.datetime.now(dt.UTC)
+    """The service's clock, aware UTC."""
+    return services_of(app).now()
 
 
-def public_url(app: Flask, endpoint: str, **params: Any) -> str:
-    """The absolute URL Twilio should request (and signs) for one of our endpoints."""
-    path = url_for(endpoint, **params)
-    base = app.config.get("PUBLIC_BASE_URL")
-    return base.rstrip("/") + path if base else path
+def public_url(app: Flask, path: str, **params: Any) -> str:
+    """The absolute URL Twilio should request (and signs) for one of our paths."""
+    return services_of(app).urls.url(path, **params)
 
 
 def queue_config(app: Flask, queue: str) -> Queue:
@@ -81,7 +80,7 @@ def wait_twiml(form, args) -> VoiceResponse:
     response = VoiceResponse()
     gather = response.gather(
         input="dtmf", num_digits=1, timeout=1, method="POST", action_on_empty_result=False,
-        action=public_url(app, "hold_voice.hold_key", queue=queue),
+        action=public_url(app, paths.HOLD_KEY, queue=queue),
     )
     try:
         available = _announce(app, gather, sid, queue, cfg, form)
@@ -221,7 +220,7 @@ def key_twiml(form, args) -> VoiceResponse:
         return response
     if digits == OPERATOR_KEY:
         response.say(SAY["already"])
-    response.redirect(public_url(app, "voice.queue_wait", queue=queue), method="POST")
+    response.redirect(public_url(app, paths.QUEUE_WAIT, queue=queue), method="POST")
     return response
 
 

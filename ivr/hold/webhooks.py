@@ -16,13 +16,14 @@ import logging
 from flask import Blueprint, Flask, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
+from ivr import paths
 from ivr.hold import connect, holding
 from ivr.hold.waiting import clock, key_twiml, public_url
 from ivr.security import twilio_signed
 from ivr.twiml import goodbye, twiml_response
 
 log = logging.getLogger(__name__)
-bp = Blueprint("hold_voice", __name__, url_prefix="/voice/hold")
+bp = Blueprint("hold_voice", __name__)
 
 ACCEPT_KEY = "1"
 FINAL = ("completed", "busy", "no-answer", "failed", "canceled")
@@ -38,14 +39,14 @@ def _agent_id() -> int | None:
     return int(value) if value.isdigit() else None
 
 
-@bp.post("/key")
+@bp.post(paths.HOLD_KEY)
 @twilio_signed
 def hold_key():
     """A key pressed while holding."""
     return twiml_response(key_twiml(request.form, request.args))
 
 
-@bp.post("/agent")
+@bp.post(paths.HOLD_AGENT)
 @twilio_signed
 def agent_answered():
     """The agent picked up: tell them who is waiting and ask them to accept."""
@@ -61,14 +62,14 @@ def agent_answered():
     params = {"queue": queue, "agent": request.args.get("agent", "")}
     response = VoiceResponse()
     gather = response.gather(input="dtmf", num_digits=1, timeout=6, method="POST",
-                             action=public_url(app, "hold_voice.agent_accept", **params))
+                             action=public_url(app, paths.HOLD_AGENT_ANSWER, **params))
     gather.say(f"{text} Press 1 to take the call, or 2 to pass.")
-    response.redirect(public_url(app, "hold_voice.agent_accept", **params, silent=1),
+    response.redirect(public_url(app, paths.HOLD_AGENT_ANSWER, **params, silent=1),
                       method="POST")
     return twiml_response(response)
 
 
-@bp.post("/agent/answer")
+@bp.post(paths.HOLD_AGENT_ANSWER)
 @twilio_signed
 def agent_accept():
     """1: bridge the longest-waiting caller. Anything else (or nothing): pass to the next agent."""
@@ -83,9 +84,9 @@ def agent_accept():
             return goodbye("The caller has already been helped. Thank you.")
         params = {"queue": queue, "agent": agent_id or ""}
         response = VoiceResponse()
-        dial = response.dial(action=public_url(app, "hold_voice.agent_dialed", **params),
+        dial = response.dial(action=public_url(app, paths.HOLD_AGENT_DIALED, **params),
                              method="POST")
-        dial.queue(queue, url=public_url(app, "hold_voice.bridging", **params), method="POST")
+        dial.queue(queue, url=public_url(app, paths.HOLD_BRIDGING, **params), method="POST")
         return twiml_response(response)
     from ivr.hold.agents import decline_agent
 
@@ -96,7 +97,7 @@ def agent_accept():
     return goodbye("Okay, we'll offer this caller to someone else.")
 
 
-@bp.post("/bridging")
+@bp.post(paths.HOLD_BRIDGING)
 @twilio_signed
 def bridging():
     """Played to the dequeued caller just before the bridge: record the answer."""
@@ -126,7 +127,7 @@ def bridging():
     return twiml_response(response)
 
 
-@bp.post("/agent/dialed")
+@bp.post(paths.HOLD_AGENT_DIALED)
 @twilio_signed
 def agent_dialed():
     """The agent's <Dial><Queue> ended (the conversation is over, or nobody was left)."""
@@ -135,7 +136,7 @@ def agent_dialed():
     return goodbye("Thank you. Goodbye.")
 
 
-@bp.post("/agent/status")
+@bp.post(paths.HOLD_AGENT_STATUS)
 @twilio_signed
 def agent_status():
     """Status callback of a call placed to an agent: presence follows it."""

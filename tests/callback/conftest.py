@@ -22,7 +22,7 @@ CUSTOMER = "+14155550123"  # San Francisco
 
 
 class Clock:
-    """A settable aware-UTC clock for the app (CALLBACK_CLOCK)."""
+    """A settable aware-UTC clock: the app's one clock (CLOCK)."""
 
     def __init__(self, at: dt.datetime) -> None:
         self.at = at
@@ -63,7 +63,7 @@ def app_config(app_config: dict, twilio_cloud: TwilioCloud, clock: Clock,
         **app_config,
         "TWILIO_API_BASE": twilio_cloud.base_url,
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "CALLBACK_CLOCK": clock,
+        "CLOCK": clock,
         "CALLBACK_RETRY_BACKOFF": "0",
         "CALLBACK_LIMIT_PER_ADDRESS": "20/600",
     }

@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 from callback.models import CallbackAttempt, CallbackRequest
-from callback.simulated import CallScript
 from tests.callback.conftest import ACCOUNT_SID, AGENT_NUMBER, CUSTOMER
 from tests.conftest import BASE_URL
+from tests.support.call_driver import CallScript
 
 
 def _row(deps, public_id: str) -> CallbackRequest:

@@ -15,9 +15,9 @@ import pytest
 from ivr import journey
 from ivr.flows.loader import load_flows
 from ivr.flows.schema import CollectNode, MenuNode
-from ivr.simulator import SimulatedCall, Turn, flask_transport
 from tests.conftest import AUTH_TOKEN, BASE_URL
 from tests.ivr.helpers import staff
+from tests.support.caller import SimulatedCall, Turn, flask_transport
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from ivr.db import Base, Database, import_all_models
+from ivr.db import Base, Database, alembic_config, import_all_models
+
+
+def head_revision() -> str:
+    """The newest revision in ivr/migrations/versions (what start-up must reach)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
 def test_migrations_match_the_models(tmp_path):
@@ -18,7 +25,7 @@ def test_migrations_match_the_models(tmp_path):
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     db.dispose()
     assert diff == [], "models changed without a migration: " + repr(diff)
-    assert version == "0001"
+    assert version == head_revision()
 
 
 def test_create_schema_is_idempotent_and_adopts_tables_made_without_alembic(tmp_path):
@@ -31,7 +38,7 @@ def test_create_schema_is_idempotent_and_adopts_tables_made_without_alembic(tmp_
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         tables = set(inspect(conn).get_table_names())
     db.dispose()
-    assert version == "0001"
+    assert version == head_revision()
     assert {"calls", "call_events", "agents", "callback_requests"} <= tables
 
 
@@ -39,7 +46,8 @@ def test_app_start_migrates_the_configured_database(app):
     """On SQLite, and on PostgreSQL when DATABASE_URL is set: same schema as the models."""
     db = app.extensions["ivr.db"]
     with db.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        assert version == head_revision()
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == [], repr(diff)
 
@@ -66,5 +74,6 @@ def test_processes_starting_together_migrate_a_fresh_sqlite_file_once(tmp_path):
     assert [p.exitcode for p in procs] == [0] * 6
     db = Database(url)
     with db.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     db.dispose()
+    assert version == head_revision()

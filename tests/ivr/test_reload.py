@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ivr.simulator import SimulatedCall, flask_transport
 from tests.conftest import AUTH_TOKEN, BASE_URL
+from tests.support.caller import SimulatedCall, flask_transport
 
 OLD_WELCOME = "Thanks for calling Juniper and Pine."
 NEW_WELCOME = "Hello from the edited flow."

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ivr.simulator import SimulatedCall, flask_transport
 from tests.conftest import AUTH_TOKEN, BASE_URL
 from tests.ivr.helpers import staff
+from tests.support.caller import SimulatedCall, flask_transport
 
 
 def test_hold_then_leave_for_a_callback(app):

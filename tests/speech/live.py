@@ -19,9 +19,9 @@ from urllib.parse import parse_qs, urlsplit
 from simple_websocket import Client, ConnectionClosed
 from werkzeug.serving import make_server
 
-from ivr.simulator import SimulatedCall, flask_transport
 from speech.audio import mulaw_decode
 from tests.conftest import AUTH_TOKEN, BASE_URL, sign
+from tests.support.caller import SimulatedCall, flask_transport
 from tests.support.twilio_cloud import RecordedRequest, TwilioCloud
 
 ACCOUNT_SID = "AC" + "1" * 32

@@ -8,9 +8,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from ivr.simulator import SimulatedCall, flask_transport
 from tests.conftest import AUTH_TOKEN, BASE_URL, sign
 from tests.speech.live import KOREAN_NUMBER, gather_node, stream_spec
+from tests.support.caller import SimulatedCall, flask_transport
 
 
 def dial(app) -> SimulatedCall:

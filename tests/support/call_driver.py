@@ -1,16 +1,13 @@
-"""A simulated phone network: plays out an outbound call the way Twilio would.
+"""Plays out an outbound call for the tests' REST stand-in (tests/support/twilio_cloud.py).
 
 `CallDriver` sends the status callbacks (signed with the auth token), fetches the call's TwiML,
-follows <Gather>, <Dial action>, <Redirect> and <Hangup>, and reports the end. The embedded
-`SimulatedTelephony` uses it so `ivr serve` works on a laptop; the test stand-in for Twilio's
-REST API (tests/support/twilio_cloud.py) uses it too.
+follows <Gather>, <Dial action>, <Redirect> and <Hangup>, and reports the end. `ivr serve` does
+not use it: it runs the Twilio emulator (`ivr.emulator`).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -170,53 +167,3 @@ class CallDriver:
             elif tag in ("Hangup", "Reject", "Enqueue", "Leave"):
                 return None
         return None
-
-
-class SimulatedTelephony:
-    """The embedded provider: logs each call and plays it out in a background thread."""
-
-    def __init__(self, auth_token: str, *, account_sid: str = "AC" + "0" * 32,
-                 delay: float = 0.5, script: CallScript | None = None,
-                 deliver: Deliver = http_deliver) -> None:
-        self.driver = CallDriver(auth_token, account_sid=account_sid, deliver=deliver)
-        self.delay = delay
-        self.script = script or CallScript()
-        self.calls: dict[str, PlacedCall] = {}
-        self._lock = threading.Lock()
-
-    def place_call(self, *, to: str, from_: str, url: str, status_callback: str,
-                   machine_detection: str | None = None, timeout: int | None = None) -> str:
-        """Log the call and play it out shortly after, like a real network would."""
-        from callback.telephony import STATUS_EVENTS
-
-        call = PlacedCall(sid=new_call_sid(), to=to, from_=from_, url=url,
-                          status_callback=status_callback, events=tuple(STATUS_EVENTS),
-                          machine_detection=machine_detection, timeout=timeout)
-        with self._lock:
-            self.calls[call.sid] = call
-        log.info("simulated call placed", extra={"call_sid": call.sid, "to": to, "url": url})
-        threading.Thread(target=self._play, args=(call,), daemon=True,
-                         name=f"sim-call-{call.sid[-6:]}").start()
-        return call.sid
-
-    def _play(self, call: PlacedCall) -> None:
-        time.sleep(self.delay)
-        try:
-            self.driver.run(call, self.script)
-        except Exception:
-            log.exception("simulated call failed", extra={"call_sid": call.sid})
-
-    def redirect(self, call_sid: str, url: str) -> None:
-        """Follow new TwiML on a live simulated call."""
-        call = self.calls.get(call_sid)
-        log.info("simulated redirect", extra={"call_sid": call_sid, "url": url})
-        if call is not None and call.status == "in-progress":
-            threading.Thread(target=self.driver.follow, args=(call, url, self.script, {}),
-                             daemon=True).start()
-
-    def hangup(self, call_sid: str) -> None:
-        """Mark the simulated call as hung up; its thread stops at the next step."""
-        call = self.calls.get(call_sid)
-        log.info("simulated hangup", extra={"call_sid": call_sid})
-        if call is not None:
-            call.hangup_requested = True

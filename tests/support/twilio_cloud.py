@@ -11,8 +11,9 @@
 Speaks `POST /2010-04-01/Accounts/{Sid}/Calls.json` (create), `POST .../Calls/{Sid}.json`
 (update: Url, Status=completed|canceled), `GET .../Calls/{Sid}.json` (fetch) and
 `GET .../Calls.json` (list, filter To), with Twilio-shaped JSON and errors, checks HTTP basic
-auth, and records every request. Calls are played out by `callback.simulated.CallDriver` with a
-per-number `CallScript`: at once in a thread (`autodrive=True`) or when the test says so.
+auth, and records every request. Calls are played out by
+`tests.support.call_driver.CallDriver` with a per-number `CallScript`: at once in a thread
+(`autodrive=True`) or when the test says so.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from callback.simulated import (
+from tests.support.call_driver import (
     CallDriver,
     CallScript,
     Deliver,

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from twilio.request_validator import RequestValidator
 
-from ivr.simulator import SimulatedCall, Turn
 from tests.conftest import AUTH_TOKEN, BASE_URL
+from tests.support.caller import SimulatedCall, Turn
 
 # Tuesday 24 November 2026, 11:00 in New York: the sample shop is open.
 SHOP_OPEN = dt.datetime(2026, 11, 24, 16, 0, tzinfo=dt.UTC)
@@ -18,7 +18,7 @@ _QUEUE = re.compile(r'<Queue[^>]*url="(?P<url>[^"]+)"[^>]*>(?P<name>[^<]+)</Queu
 
 
 class Clock:
-    """A settable aware-UTC clock (the app's CLOCK and CALLBACK_CLOCK)."""
+    """A settable aware-UTC clock (the app's CLOCK)."""
 
     def __init__(self, at: dt.datetime = SHOP_OPEN) -> None:
         self.at = at

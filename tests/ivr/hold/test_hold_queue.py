@@ -15,14 +15,14 @@ from callback import deps as runtime
 from callback import line
 from callback.deps import deps_of
 from callback.models import CallbackRequest
-from callback.simulated import CallScript
 from ivr.hold import holding
 from ivr.hold.agents import add_agent, get_presence, set_presence
 from ivr.hold.queue_models import QueueEvent, QueueVisit, WaitEstimate
-from ivr.simulator import SimulatedCall, flask_transport
 from tests.callback.conftest import ACCOUNT_SID
 from tests.conftest import AUTH_TOKEN, BASE_URL
 from tests.ivr.hold.hold_support import Clock, TwilioQueues
+from tests.support.call_driver import CallScript
+from tests.support.caller import SimulatedCall, flask_transport
 from tests.support.twilio_cloud import TwilioCloud, flask_deliver
 
 ANA, BEN = "+12125550001", "+12125550002"
@@ -44,7 +44,7 @@ def clock() -> Clock:
 @pytest.fixture
 def app_config(app_config: dict, twilio_cloud, clock: Clock) -> dict:
     return {**app_config, "TWILIO_API_BASE": twilio_cloud.base_url,
-            "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "CLOCK": clock, "CALLBACK_CLOCK": clock}
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "CLOCK": clock}
 
 
 @pytest.fixture
