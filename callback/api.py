@@ -21,6 +21,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, render_templ
 from callback import line, service
 from callback.deps import DEFAULTS, deps_of
 from callback.errors import CallbackError, InvalidRequest, RateLimited
+from ivr.hours import is_open, next_open
 
 log = logging.getLogger(__name__)
 bp = Blueprint("callbacks", __name__, url_prefix="/callbacks", static_folder="static",
@@ -155,15 +156,19 @@ def widget_info(app: Flask, queue: str | None = None) -> dict:
             wait = None
     except redis.RedisError:
         pass
-    next_call = service.earliest_call(deps, number or "+12125550100", queue, now) \
-        if number else None
+    hours = service.hours_of(deps, queue)
+    is_open_now = is_open(hours, now)
+    opens = None if is_open_now else next_open(hours, now)
     return {
         "phone_number": number,
         "phone_display": display,
         "consent_text": str(deps.setting("CALLBACK_CONSENT_TEXT")),
-        "estimated_wait_seconds": wait,
-        "open_now": bool(next_call and next_call <= now + dt.timedelta(seconds=1)),
-        "next_call_at": next_call.isoformat() if next_call else None,
+        "estimated_wait_seconds": wait if is_open_now else None,
+        # The team's opening hours; the caller's own calling hours are known only once they
+        # give their number (the answer to POST /callbacks says when it will be).
+        "open_now": is_open_now,
+        "opens_at": opens.isoformat() if opens else None,
+        "calling_window": str(deps.setting("CALLBACK_CALLING_WINDOW")),
         "queue": queue,
     }
 

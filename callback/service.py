@@ -24,6 +24,7 @@ from callback.deps import Deps, deps_of
 from callback.errors import BadToken, CallbackError, InvalidRequest, NotFound, RateLimited
 from callback.models import ACTIVE_STATUSES, CallbackRequest, CallbackStatus
 from ivr.engine.types import CallbackOutcome
+from ivr.hours import is_open
 
 log = logging.getLogger(__name__)
 WAKE_KEY = "ivr:cb:wake"  # pushed when a callback becomes due, so the dispatcher looks now
@@ -243,8 +244,24 @@ def describe(app_or_deps, req: CallbackRequest) -> dict[str, Any]:
         "phone": mask_number(req.phone),
         "attempts": req.attempts,
         "outcome": req.outcome,
+        "scheduled_because": _scheduled_because(deps, req),
         "problem": _problem(req),
     }
+
+
+def _scheduled_because(deps: Deps, req: CallbackRequest) -> str | None:
+    """Why a request waits for a later time: the time the person chose ("requested"), the team
+    being closed ("closed"), the called party's calling hours ("calling_hours"), or a retry."""
+    if req.state is not CallbackStatus.SCHEDULED:
+        return None
+    if req.customer_failures:
+        return "retry"
+    wanted = max(req.created_at, req.preferred_time) if req.preferred_time else req.created_at
+    if req.preferred_time and req.scheduled_for <= req.preferred_time + dt.timedelta(seconds=1):
+        return "requested"
+    if not is_open(hours_of(deps, req.queue), wanted):
+        return "closed"
+    return "calling_hours"
 
 
 def _problem(req: CallbackRequest) -> str | None:

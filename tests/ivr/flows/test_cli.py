@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from ivr.flows.cli import flows_group
+from tests.conftest import SHOP_FLOWS
 
-SAMPLE = Path(__file__).parents[3] / "flows.yaml"
+SAMPLE = SHOP_FLOWS
 CORPUS = Path(__file__).parent / "corpus"
 
 

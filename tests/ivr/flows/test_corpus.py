@@ -8,9 +8,10 @@ import pytest
 
 from ivr.errors import FlowError
 from ivr.flows.loader import check_text, load_flows, parse_flows
+from tests.conftest import SHOP_FLOWS
 
 CORPUS = Path(__file__).parent / "corpus"
-SAMPLE = Path(__file__).parents[3] / "flows.yaml"
+SAMPLE = SHOP_FLOWS
 FILES = sorted(CORPUS.glob("*.yaml"))
 
 

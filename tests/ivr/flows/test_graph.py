@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
@@ -12,8 +11,9 @@ from ivr.flows.graph import build, operator_id, render_svg, to_dot, to_mermaid
 from ivr.flows.loader import check_text, parse_flows
 from ivr.flows.schema import FlowFile, targets
 from ivr.flows.walk import WAITS_FOR_INPUT
+from tests.conftest import SHOP_FLOWS
 
-SAMPLE = parse_flows((Path(__file__).parents[3] / "flows.yaml").read_text(encoding="utf-8"))
+SAMPLE = parse_flows(SHOP_FLOWS.read_text(encoding="utf-8"))
 FLOWFILE = SAMPLE.file
 
 

@@ -12,8 +12,9 @@ import redis
 from ivr.errors import FlowError
 from ivr.flows.registry import REDIS_KEY, FlowRegistry, UnknownFlowVersion
 from ivr.redis_conn import connect
+from tests.conftest import SHOP_FLOWS
 
-SAMPLE = Path(__file__).parents[3] / "flows.yaml"
+SAMPLE = SHOP_FLOWS
 GOOD = SAMPLE.read_text(encoding="utf-8")
 EDITED = GOOD.replace("Thanks for calling Juniper and Pine.", "Welcome to Juniper and Pine!")
 BROKEN = GOOD.replace("goto: billing_menu}", "goto: biling_menu}")
