@@ -34,7 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "TWILIO_FROM_NUMBER": "+18005550100",
     "PUBLIC_BASE_URL": None,
     "DATABASE_URL": "sqlite:///ivr.sqlite3",
-    "REDIS_URL": None,  # None: start an embedded Valkey
+    "REDIS_URL": None,  # required, except under `ivr serve` (which starts an embedded Valkey)
     "VOSK_MODEL_PATH": None,
     "IVR_ADMIN_TOKEN": None,
     "IVR_FALLBACK_NUMBER": None,

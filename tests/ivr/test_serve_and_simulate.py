@@ -64,8 +64,9 @@ def test_serve_runs_on_embedded_defaults_and_answers_a_simulated_call(tmp_path):
         health = requests.get(base + "/healthz", timeout=2).json()
         assert health["status"] == "ok"
         assert (tmp_path / "ivr.sqlite3").exists()  # the default SQLite file
+        # The simulator asks the server which number to call: no local flows file is read.
         result = CliRunner().invoke(main, ["simulate", "--url", base, "--script", "wait,4,wait,2",
-                                           "--json"], env={"IVR_FLOWS": env["IVR_FLOWS"]})
+                                           "--json"], env={"IVR_FLOWS": "/nonexistent.yaml"})
         assert result.exit_code == 0, result.output
         said = " ".join(" ".join(t["said"]) for t in turns_of(result.stdout))
         assert "Thanks for calling Juniper and Pine" in said
@@ -78,3 +79,22 @@ def test_serve_runs_on_embedded_defaults_and_answers_a_simulated_call(tmp_path):
             out, _ = proc.communicate()
     assert f"{base}/voice/incoming" in out
     assert "simulated" in out
+
+
+def test_simulate_refuses_a_server_that_uses_real_twilio(app, tmp_path, monkeypatch):
+    """A server with Twilio credentials has no emulator: say so, do not pretend to call."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.chdir(tmp_path)
+    try:
+        result = CliRunner().invoke(main, ["simulate", "--url",
+                                           f"http://127.0.0.1:{server.server_port}",
+                                           "--script", "0"])
+    finally:
+        server.shutdown()
+    assert result.exit_code == 1
+    assert "this server does not emulate Twilio" in result.output

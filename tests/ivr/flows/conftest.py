@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -18,8 +17,8 @@ def _clear(client: redis.Redis) -> None:
 
 
 @pytest.fixture
-def flows_redis() -> Iterator[redis.Redis]:
-    client = connect(os.environ.get("REDIS_URL"), timeout=2.0)
+def flows_redis(redis_url: str) -> Iterator[redis.Redis]:
+    client = connect(redis_url, timeout=2.0)
     _clear(client)
     yield client
     _clear(client)

@@ -1,0 +1,164 @@
+"""The README's `ivr serve`, started as a user starts it, walked through HTTP and the CLI only.
+
+Embedded defaults (SQLite, an embedded Valkey, the in-process worker, the Twilio emulator), no
+PUBLIC_BASE_URL and no Twilio credentials; a flows file open around the clock. The clock is
+set with `--at` to a Wednesday at noon in New York, so the callers' calling hours (8:00-21:00
+where the number is) hold whatever time the suite runs at.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from tests.conftest import SHOP_FLOWS
+
+CUSTOMER = "+14155550123"  # San Francisco: 9:00 there at the chosen time
+AGENT_PHONE = "+14155550100"
+DEV = ("AC" + "0" * 32, "ivr-development-token-not-secret")  # simulated telephony's account
+EMPTIED = ("REDIS_URL", "DATABASE_URL", "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID",
+           "PUBLIC_BASE_URL", "TWILIO_API_BASE", "IVR_FLOWS", "IVR_RUN_FILE")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Service:
+    """`ivr serve` in its own process, and the CLI run next to it, in one directory."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {k: v for k, v in os.environ.items() if k not in EMPTIED}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ivr.cli", "serve", "--port", str(self.port), *args],
+            cwd=self.workdir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise AssertionError("ivr serve did not come up: " + self.stop())
+
+    def stop(self) -> str:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = self.proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        return out
+
+    def cli(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
+        """An `ivr` command run where the service runs, with nothing exported."""
+        return subprocess.run([sys.executable, "-m", "ivr.cli", *args], cwd=self.workdir,
+                              env=self.env, capture_output=True, text=True, timeout=timeout)
+
+    def call(self, *script: str, caller: str = CUSTOMER) -> list[dict]:
+        """`ivr simulate --url` with a script; its JSON turns."""
+        done = self.cli("simulate", "--url", self.url, "--from", caller, "--script",
+                        ",".join(script), "--json")
+        assert done.returncode == 0, done.stdout + done.stderr
+        return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+    def report(self) -> dict:
+        done = self.cli("report", "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)["queues"].get("support", {})
+
+    def events(self) -> list[dict]:
+        resp = requests.get(self.url + "/_twilio/_emulator/events", auth=DEV, timeout=5)
+        return resp.json()["events"]
+
+
+@pytest.fixture
+def service(tmp_path: Path):
+    flows = yaml.safe_load(SHOP_FLOWS.read_text())
+    flows["hours"]["shop"] = {"timezone": "America/New_York", "weekly": {"daily": "00:00-24:00"}}
+    (tmp_path / "flows.yaml").write_text(yaml.safe_dump(flows, allow_unicode=True))
+    svc = Service(tmp_path)
+    svc.start("--at", "2026-12-02 12:00")
+    yield svc
+    out = svc.stop()
+    assert svc.proc.returncode == 0, out
+    assert "IVR service stopped." in out
+    assert not (tmp_path / "var" / "ivr-serve.json").exists()  # the run file goes with it
+
+
+def test_the_three_journeys_through_http_and_the_cli(service: Service):
+    banner_check = requests.get(service.url + "/healthz", timeout=5).json()
+    assert banner_check["status"] == "ok"
+    added = service.cli("agents", "add", "Dana", "--phone", AGENT_PHONE, "--queues",
+                        "support,billing", "--wrap-up", "0")
+    assert added.returncode == 0, added.stderr
+    on = service.cli("agents", "status", "Dana", "available")
+    assert (on.returncode, on.stdout.strip()) == (0, "agent 1 (Dana) is available")
+
+    # 1. A web callback with an agent on duty: placed, then completed.
+    made = requests.post(service.url + "/callbacks", json={
+        "phone": CUSTOMER, "name": "Mia", "reason": "a late parcel"}, timeout=10)
+    assert made.status_code == 202, made.text
+    request_id = made.json()["id"]
+    state = _until(lambda: requests.get(f"{service.url}/callbacks/{request_id}", timeout=5)
+                   .json(), lambda s: s["status"] == "completed", 60)
+    assert (state["attempts"], state["outcome"], state["problem"]) == (1, "connected", None)
+    heard = [e["text"] for e in service.events() if e["to"] == AGENT_PHONE and e["kind"] == "say"]
+    assert heard[0] == ("Callback for the support line. Mia. About: a late parcel. "
+                        "They asked 0 minutes ago. Connecting you now.")
+    _until(lambda: service.cli("agents", "list", "--json").stdout,
+           lambda out: json.loads(out)["agents"][0]["presence"]["status"] == "available", 20)
+
+    # 2. A caller presses 0, holds, hears the agent answer after the whisper: answered.
+    turns = service.call("0", "hold")
+    after_zero, held = turns[1], turns[2]
+    assert after_zero["waiting"] == "queue" and after_zero["queue"] == "support"
+    assert "You are next in line." in after_zero["said"]
+    assert f"{AGENT_PHONE} hears: Support. Pressed 0. Waited less than a minute. Press 1 to take " \
+           "the call, or 2 to pass." in held["others"]
+    assert f"{AGENT_PHONE} pressed 1" in held["others"]
+    assert held["bridged"] and "Thank you for waiting. Connecting you now." in held["said"]
+    report = _until(service.report, lambda r: r.get("answered") == 1, 20)
+    assert (report["visits"], report["abandoned"]) == (1, 0)
+
+    # 3. Two callers hang up while holding: abandoned, and the next caller is first in line.
+    busy = service.cli("agents", "status", "Dana", "busy")
+    assert busy.returncode == 0, busy.stderr
+    for caller in ("+14155550111", "+14155550112"):
+        turns = service.call("0", "hold:1", "hangup", caller=caller)
+        assert turns[1]["waiting"] == "queue"
+    report = _until(service.report, lambda r: r.get("abandoned") == 2, 20)
+    assert (report["visits"], report["answered"]) == (3, 1)
+    next_caller = service.call("0", caller="+14155550113")
+    assert "You are next in line." in next_caller[1]["said"]
+
+
+def _until(read, ok, seconds: float):
+    deadline = time.monotonic() + seconds
+    value = read()
+    while not ok(value):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still {value!r} after {seconds} s")
+        time.sleep(0.3)
+        value = read()
+    return value
