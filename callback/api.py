@@ -18,10 +18,11 @@ import phonenumbers
 import redis
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 
-from callback import line, service
+from callback import service
 from callback.deps import DEFAULTS, deps_of
 from callback.errors import CallbackError, InvalidRequest, RateLimited
-from ivr.hours import is_open, next_open
+from ivr.core.hours import is_open, next_open
+from ivr.infra import line
 
 log = logging.getLogger(__name__)
 bp = Blueprint("callbacks", __name__, url_prefix="/callbacks", static_folder="static",
@@ -142,8 +143,8 @@ def widget_info(app: Flask, queue: str | None = None) -> dict:
     now = deps.now()
     wait = None
     try:
-        from ivr.hold.agents import staffed_count
-        from ivr.hold.estimator import EstimateError, estimate_wait
+        from ivr.core.waits.estimator import EstimateError, estimate_wait
+        from ivr.infra.agents import staffed_count
 
         place = line.place_of(deps.redis, queue, now.timestamp())
         agents = staffed_count(deps.redis, queue, now)

@@ -13,11 +13,11 @@ import redis
 from rq import Queue
 
 from callback.guard import GuardConfig
-from ivr.config import load_config
-from ivr.db import Database
-from ivr.flows.schema import FlowFile
-from ivr.services import Services, build_services, services_of
-from ivr.telephony import Telephony
+from ivr.core.flows.schema import FlowFile
+from ivr.infra.config import load_config
+from ivr.infra.db import Database
+from ivr.infra.services import Services, build_services, services_of
+from ivr.infra.telephony import Telephony
 
 RQ_QUEUE = "callbacks"
 

@@ -21,11 +21,11 @@ import redis
 from rq import Callback
 from sqlalchemy import select, update
 
-from callback import line
 from callback.deps import Deps
 from callback.lifecycle import finish_attempt, release_agent_of
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
 from callback.service import WAKE_KEY, enqueue_request
+from ivr.infra import line
 
 log = logging.getLogger(__name__)
 LOCK_KEY = "ivr:cb:dispatcher"
@@ -34,7 +34,7 @@ SWEEP_BATCH = 500
 
 def dispatch_once(deps: Deps, now: dt.datetime | None = None) -> list[int]:
     """Enqueue dial jobs for the callbacks free agents can take now; return their ids."""
-    from ivr.hold.agents import available_count
+    from ivr.infra.agents import available_count
 
     now = now or deps.now()
     sent: list[int] = []
@@ -86,7 +86,7 @@ def _send_job(deps: Deps, request_id: int, attempt_no: int) -> None:
 def sweep(deps: Deps, now: dt.datetime | None = None) -> dict[str, int]:
     """One repair pass; returns how many rows each step touched."""
     now = now or deps.now()
-    from ivr.hold.agents import restore_presence
+    from ivr.infra.agents import restore_presence
 
     # An emptied Redis (restart without persistence) forgets who is available: rebuild it
     # from SQL once per dataset, or no callback could ever be dispatched again.

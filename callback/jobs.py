@@ -14,11 +14,11 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from callback import deps as runtime
-from callback import guard, line, rules
+from callback import guard, rules
 from callback.lifecycle import finish_attempt, release_agent_of, requeue
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
-from ivr import metrics, paths
 from ivr.errors import TelephonyError
+from ivr.infra import line, metrics, paths
 
 log = logging.getLogger(__name__)
 AGENT_FIRST = "agent-first"
@@ -83,7 +83,7 @@ def place_callback(request_id: int, attempt_no: int) -> str:
                             window=window):
         _defer(deps, req, earliest_call(deps, req.phone, req.queue, now))
         return "deferred"
-    from ivr.hold.agents import claim_agent, dial_address
+    from ivr.infra.agents import claim_agent, dial_address
 
     mode = str(deps.setting("CALLBACK_MODE"))
     agent = claim_agent(deps.db, deps.redis, req.queue, now)
@@ -156,7 +156,7 @@ def _dial(deps, req: CallbackRequest, attempt: CallbackAttempt, mode: str) -> st
                     status=_dialing_unless_ended(session, attempt.id))
         )
     if mode == AGENT_FIRST:
-        from ivr.hold.agents import attach_call
+        from ivr.infra.agents import attach_call
 
         attach_call(deps.redis, attempt.agent_id, sid)
     log.info("callback dialled", extra={"callback_id": req.id, "attempt": attempt.attempt_no,

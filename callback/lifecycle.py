@@ -138,10 +138,10 @@ def hang_up_live_attempts(deps: Deps, request_id: int) -> None:
 
 
 def release_agent_of(deps: Deps, attempt: CallbackAttempt, call_status: str) -> None:
-    """Tell the roster how the agent's part ended (presence policy lives in ivr.hold.agents)."""
+    """Tell the roster how the agent's part ended (presence policy lives in ivr.infra.agents)."""
     if attempt.agent_id is None:
         return
-    from ivr.hold.agents import AgentError, on_agent_call_status
+    from ivr.infra.agents import AgentError, on_agent_call_status
 
     try:
         on_agent_call_status(deps.db, deps.redis, attempt.agent_id, call_status,

@@ -13,7 +13,7 @@ from enum import StrEnum
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ivr.db import Base, UTCDateTime, utcnow
+from ivr.infra.db import Base, UTCDateTime, utcnow
 
 
 class CallbackStatus(StrEnum):

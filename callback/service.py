@@ -19,12 +19,13 @@ from rq import Callback
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from callback import guard, line, rules
+from callback import guard, rules
 from callback.deps import Deps, deps_of
 from callback.errors import BadToken, CallbackError, InvalidRequest, NotFound, RateLimited
 from callback.models import ACTIVE_STATUSES, CallbackRequest, CallbackStatus
-from ivr.engine.types import CallbackOutcome
-from ivr.hours import is_open
+from ivr.core.engine.types import CallbackOutcome
+from ivr.core.hours import is_open
+from ivr.infra import line
 
 log = logging.getLogger(__name__)
 WAKE_KEY = "ivr:cb:wake"  # pushed when a callback becomes due, so the dispatcher looks now

@@ -8,10 +8,10 @@ import logging
 import redis
 from sqlalchemy import func, select
 
-from callback import line
 from callback.deps import Deps
 from callback.models import CallbackRequest, CallbackStatus
-from ivr.hold.estimator import EstimateError, estimate_wait
+from ivr.core.waits.estimator import EstimateError, estimate_wait
+from ivr.infra import line
 
 log = logging.getLogger(__name__)
 IN_LINE = (CallbackStatus.WAITING, CallbackStatus.DISPATCHED, CallbackStatus.PENDING_ENQUEUE)
@@ -54,7 +54,7 @@ def estimated_wait(deps: Deps, req: CallbackRequest, position: int | None,
         return int(until_due) if req.state is CallbackStatus.SCHEDULED else None
     try:
         place = line.place_of(deps.redis, req.queue, req.first_asked_at.timestamp())
-        from ivr.hold.agents import staffed_count
+        from ivr.infra.agents import staffed_count
 
         agents = staffed_count(deps.redis, req.queue, now)
     except redis.RedisError:

@@ -17,9 +17,9 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 from callback.deps import deps_of
 from callback.lifecycle import finish_attempt, get_attempt, mark_answered, release_agent_of
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
-from ivr import paths
-from ivr.security import twilio_signed
-from ivr.twiml import goodbye, twiml_response
+from ivr.infra import paths
+from ivr.infra.security import twilio_signed
+from ivr.infra.twiml import goodbye, twiml_response
 
 log = logging.getLogger(__name__)
 bp = Blueprint("callback_voice", __name__)

@@ -9,9 +9,10 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr import hours, logs
-from ivr.config import load_config
-from ivr.services import build_services
+from ivr.core import hours
+from ivr.infra import logs
+from ivr.infra.config import load_config
+from ivr.infra.services import build_services
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     hours.warm(registry.current().file.hours, services.now())
 
     from callback import api as callbacks
-    from ivr import ops, voice
+    from ivr import ops
     from ivr.hold import views as hold
-    from speech import stream as speech
+    from ivr.voice import webhooks as voice
+    from speech.live import stream as speech
 
     app.register_blueprint(voice.bp)
     app.register_blueprint(ops.bp)
@@ -49,7 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     speech.init_app(app)
     if app.config.get("JOURNEY_WRITER_THREAD", True):
         # Each web process moves journey events from Redis to SQL in the background.
-        from ivr.calls import start_journey_writer
+        from ivr.voice.steps import start_journey_writer
 
         start_journey_writer(app)
     return app

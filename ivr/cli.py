@@ -6,11 +6,11 @@ import sys
 
 import click
 
-from ivr.flows.cli import flows_group
-from ivr.hold.cli import agents_group
+from ivr.commands.agents import agents_group
+from ivr.commands.flows import flows_group
+from ivr.commands.speech import speech_group
+from ivr.core.waits.staffing import staffing_command
 from ivr.hold.report import report_command
-from ivr.hold.staffing import staffing_command
-from speech.cli import speech_group
 
 
 @click.group()
@@ -64,7 +64,7 @@ def simulate(called: str | None, caller: str, url: str | None, script: str | Non
              as_json: bool, at: str | None) -> None:
     """Call the service from the terminal: its emulated Twilio rings the flows, the agents and
     the callbacks, and you hear what each side hears."""
-    from ivr.simulate_cli import run_simulation
+    from ivr.commands.simulate import run_simulation
 
     sys.exit(run_simulation(called=called, caller=caller, url=url, script=script,
                             as_json=as_json, at=at))

@@ -6,8 +6,8 @@ import time
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from ivr import metrics
-from ivr.config import RQ_QUEUES
+from ivr.infra import metrics
+from ivr.infra.config import RQ_QUEUES
 
 bp = Blueprint("ops", __name__)
 

@@ -28,10 +28,10 @@ from rq.timeouts import TimerDeathPenalty
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import make_server
 
-from ivr import paths, runfile
-from ivr.clock import ShiftedClock, parse_at
-from ivr.config import DEV_AUTH_TOKEN, RQ_QUEUES, load_config
 from ivr.errors import ConfigError
+from ivr.infra import paths, runfile
+from ivr.infra.clock import ShiftedClock, parse_at
+from ivr.infra.config import DEV_AUTH_TOKEN, RQ_QUEUES, load_config
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class LocalService:
         return self.app.config
 
     def _offset(self, config: dict[str, Any]) -> float:
-        from ivr.flows.loader import load_flows
+        from ivr.core.flows.loader import load_flows
 
         flows = load_flows(config["IVR_FLOWS"]).file
         return ShiftedClock.starting_at(parse_at(self.at, _home_zone(flows))).offset
@@ -169,8 +169,8 @@ class LocalService:
             EMULATOR_PREFIX: create_emulator_app(self.emulator)})
 
     def _start_worker(self) -> None:
-        from callback.worker import start_dispatcher, worker_deps
-        from ivr.services import services_of
+        from ivr.infra.services import services_of
+        from ivr.worker import start_dispatcher, worker_deps
 
         services = services_of(self.app)
         self.dispatcher = start_dispatcher(services)
@@ -277,12 +277,12 @@ def run_worker(*, burst: bool = False, dispatch_only: bool = False) -> None:
 
 def _run_worker(*, burst: bool, dispatch_only: bool) -> None:
     if dispatch_only:
-        from callback.worker import start_dispatcher
-        from ivr.services import build_services
+        from ivr.infra.services import build_services
+        from ivr.worker import start_dispatcher
 
         start_dispatcher(build_services(load_config()))
         threading.Event().wait()
-    from callback.worker import main as worker_main
+    from ivr.worker import main as worker_main
 
     raise SystemExit(worker_main(["--burst"] if burst else []))
 

@@ -14,7 +14,7 @@ import redis
 from sqlalchemy import text
 from twilio.request_validator import RequestValidator
 
-from ivr.db import Base, Database, import_all_models
+from ivr.infra.db import Base, Database, import_all_models
 from tests.support import processes
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,21 +1,4 @@
-"""Hold queue maths: per-caller wait estimates, honest phrasing, and Erlang C staffing."""
+"""The hold queue: callers waiting for a person, the agents rung for them, their visits.
 
-from ivr.hold.bands import Announcement, Band, band_for, honest_announcement
-from ivr.hold.estimator import BAND_QUANTILE, Estimate, EstimateError, estimate_wait
-from ivr.hold.history import HistoryStats
-from ivr.hold.staffing import StaffingResult, evaluate_staffing, required_agents
-
-__all__ = [
-    "BAND_QUANTILE",
-    "Announcement",
-    "Band",
-    "Estimate",
-    "EstimateError",
-    "HistoryStats",
-    "StaffingResult",
-    "band_for",
-    "estimate_wait",
-    "evaluate_staffing",
-    "honest_announcement",
-    "required_agents",
-]
+Its estimates come from `ivr.core.waits`; agents and presence from `ivr.infra.agents`.
+"""

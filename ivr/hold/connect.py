@@ -21,13 +21,12 @@ import time
 import redis
 from flask import Flask
 
-from callback import line
-from ivr import paths
 from ivr.errors import IvrError
-from ivr.hold import holding, presence
-from ivr.hold.agents import attach_call, claim_agent, decline_agent, dial_address
-from ivr.hold.models import Agent
-from ivr.services import services_of
+from ivr.hold import holding
+from ivr.infra import line, paths
+from ivr.infra.agents import attach_call, claim_agent, decline_agent, dial_address, presence
+from ivr.infra.agents.models import Agent
+from ivr.infra.services import services_of
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +145,7 @@ def whisper(app: Flask, queue: str, caller_sid: str, now: dt.datetime) -> str:
     e.g. "Billing. Said 'refund'. Pressed 2. Order number 1 2 3 4 5. Waited 3 minutes.
     Returning caller."
     """
-    from ivr.state import StateStore
+    from ivr.core.callstate import StateStore
 
     r = app.extensions["ivr.redis"]
     parts = [queue.replace("_", " ").capitalize() + "."]
@@ -176,8 +175,8 @@ def _inputs(app: Flask, caller_sid: str) -> tuple[list[str], list[str]]:
     """Words the caller said and keys they pressed in the menus, oldest first."""
     from sqlalchemy import select
 
-    from ivr import journey
-    from ivr.models import Call, CallEvent
+    from ivr.infra import journey
+    from ivr.infra.models import Call, CallEvent
 
     db, r = app.extensions["ivr.db"], app.extensions["ivr.redis"]
     try:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import redis
 
-from callback import line
-from ivr.hold.bands import Announcement
-from ivr.hold.history import HistoryStats
+from ivr.core.waits.bands import Announcement
+from ivr.core.waits.history import HistoryStats
+from ivr.infra import line
 
 RECORD = "ivr:hold:caller:{sid}"
 LOG = "ivr:hold:caller:{sid}:log"

@@ -14,15 +14,15 @@ import time
 from flask import Flask
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import journey
-from ivr.calls import WebPorts, safe_twiml
-from ivr.engine.callback_offer import render_offer
-from ivr.engine.engine import Engine
-from ivr.engine.prompts import Speaker
-from ivr.engine.types import CALLBACK, Event
-from ivr.flows.registry import UnknownFlowVersion
+from ivr.core.callstate import CallState, StateStore
+from ivr.core.engine.callback_offer import render_offer
+from ivr.core.engine.engine import Engine
+from ivr.core.engine.prompts import Speaker
+from ivr.core.engine.types import CALLBACK, Event
 from ivr.hold.holding import Holder
-from ivr.state import CallState, StateStore
+from ivr.infra import journey
+from ivr.infra.flows_registry import UnknownFlowVersion
+from ivr.voice.steps import WebPorts, safe_twiml
 
 log = logging.getLogger(__name__)
 

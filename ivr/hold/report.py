@@ -19,11 +19,11 @@ from collections.abc import Iterable
 import click
 from sqlalchemy import select
 
-from ivr import runfile
-from ivr.clock import clock_from
-from ivr.config import load_config
-from ivr.db import Database, utcnow
-from ivr.hold.queue_models import QueueVisit, WaitEstimate
+from ivr.infra import runfile
+from ivr.infra.clock import clock_from
+from ivr.infra.config import load_config
+from ivr.infra.db import Database, utcnow
+from ivr.infra.queue_models import QueueVisit, WaitEstimate
 
 ALL = "*"
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from ivr.db import Database
 from ivr.hold.holding import Holder
-from ivr.hold.queue_models import QueueEvent, QueueVisit, WaitEstimate
+from ivr.infra.db import Database
+from ivr.infra.queue_models import QueueEvent, QueueVisit, WaitEstimate
 
 log = logging.getLogger(__name__)
 

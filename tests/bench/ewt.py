@@ -36,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from ivr.hold import Announcement, Band, HistoryStats, band_for, estimate_wait  # noqa: E402
+from ivr.core.waits import Announcement, Band, HistoryStats, band_for, estimate_wait  # noqa: E402
 
 DEFAULT_HANDLE = 240.0  # the queue's configured cold-start guess (deliberately not the truth)
 WARMUP = 1800.0  # seconds excluded from scoring for every predictor alike

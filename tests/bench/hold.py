@@ -48,8 +48,8 @@ def prepare(tmp: str, redis_url: str, db_url: str) -> Path:
     """Always-open flows, and one busy agent on the queue (so estimates are computed)."""
     import redis
 
-    from ivr.db import Database
-    from ivr.hold.agents import add_agent, set_presence
+    from ivr.infra.agents import add_agent, set_presence
+    from ivr.infra.db import Database
 
     data = yaml.safe_load((SHOP_FLOWS).read_text())
     for queue in data["queues"].values():

@@ -85,7 +85,7 @@ def deps(callback_app):
 @pytest.fixture
 def agent(deps):
     """One available phone agent on the support queue."""
-    from ivr.hold.agents import add_agent, set_presence
+    from ivr.infra.agents import add_agent, set_presence
 
     row, _token = add_agent(deps.db, deps.redis, name="Ana", kind="phone",
                             address=AGENT_NUMBER, queues=["support"], wrap_up_seconds=0,

@@ -69,7 +69,7 @@ class Stack:
         return deps_of(self.app)
 
     def add_agents(self, n: int) -> None:
-        from ivr.hold.agents import add_agent, set_presence
+        from ivr.infra.agents import add_agent, set_presence
 
         for i in range(n):
             row, _ = add_agent(self.deps.db, self.deps.redis, name=f"agent{i}", kind="phone",
@@ -82,7 +82,7 @@ class Stack:
                "REDIS_URL": self.redis_url, "IVR_FLOWS": self.app.config["IVR_FLOWS"],
                "PUBLIC_BASE_URL": BASE_URL, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_API_BASE": self.cloud.base_url}
-        proc = subprocess.Popen([sys.executable, "-m", "callback.worker"], cwd=ROOT, env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "ivr.worker"], cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=open(self.tmp / "w.log", "ab"),
                                 start_new_session=True)
         self.workers.append(proc)

@@ -9,7 +9,7 @@ import pytest
 from callback import rules
 from callback.errors import InvalidNumber, NumberRefused, RateLimited
 from callback.guard import GuardConfig, Limit, check_request_limits, normalize_number
-from ivr.flows.schema import Hours
+from ivr.core.flows.schema import Hours
 
 CFG = GuardConfig()
 
@@ -94,7 +94,7 @@ def test_next_allowed_moment(now, number, expected):
 
 def test_request_outside_calling_hours_is_deferred(client, clock, twilio_cloud, deps,
                                                    run_jobs, redis_client):
-    from ivr.hold.agents import add_agent, set_presence
+    from ivr.infra.agents import add_agent, set_presence
 
     row, _ = add_agent(deps.db, deps.redis, name="Bo", kind="phone", address="+12125550002",
                        queues=["support"], now=clock())
@@ -190,8 +190,8 @@ def test_request_from_call_parses_keypad_digits_in_callers_region(callback_app, 
 
 
 def test_hold_caller_keeps_their_place(callback_app, deps, clock):
-    from callback import line
     from callback.service import request_from_call
+    from ivr.infra import line
 
     early = clock().timestamp() - 300
     line.join_caller(deps.redis, "support", "CAearly", early - 60)

@@ -195,7 +195,7 @@ def test_attempt_lost_before_the_dial_is_swept_and_redialled(client, deps, agent
     """A worker that dies after writing the guard row but before dialling loses nothing."""
     from callback.dispatch import dispatch_once, sweep
     from callback.models import AttemptStatus
-    from ivr.hold.agents import claim_agent, get_presence
+    from ivr.infra.agents import claim_agent, get_presence
 
     body = client.post("/callbacks", json={"phone": CUSTOMER}).get_json()
     row = _row(deps, body["id"])

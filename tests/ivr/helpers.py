@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ivr.hold.agents import AgentConflict, add_agent, find_agent, set_presence
+from ivr.infra.agents import AgentConflict, add_agent, find_agent, set_presence
 
 AGENT_PHONE = "+14155550100"
 

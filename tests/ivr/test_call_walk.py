@@ -12,9 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from ivr import journey
-from ivr.flows.loader import load_flows
-from ivr.flows.schema import CollectNode, MenuNode
+from ivr.core.flows.loader import load_flows
+from ivr.core.flows.schema import CollectNode, MenuNode
+from ivr.infra import journey
 from tests.conftest import AUTH_TOKEN, BASE_URL, SHOP_FLOWS
 from tests.ivr.helpers import staff
 from tests.support.caller import SimulatedCall, Turn, flask_transport
@@ -160,7 +160,7 @@ def test_journey_is_written_to_sql(app, twilio_post):
     """Nodes, digits, timings and outcome land in `calls` / `call_events`."""
     from sqlalchemy import select
 
-    from ivr.models import Call, CallEvent
+    from ivr.infra.models import Call, CallEvent
 
     call = SimulatedCall(flask_transport(app.test_client(), BASE_URL), BASE_URL, AUTH_TOKEN)
     call.dial()
@@ -190,7 +190,7 @@ def test_journey_writer_thread_moves_events_without_help(app_config):
     from sqlalchemy import select
 
     from ivr import create_app
-    from ivr.models import Call
+    from ivr.infra.models import Call
 
     app = create_app({**app_config, "JOURNEY_WRITER_THREAD": True})
     call = SimulatedCall(flask_transport(app.test_client(), BASE_URL), BASE_URL, AUTH_TOKEN)

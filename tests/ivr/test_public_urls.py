@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from ivr import paths
 from ivr.errors import TelephonyError
-from ivr.telephony import NoTelephony, TwilioTelephony, make_telephony
-from ivr.urls import PublicUrls, PublicUrlUnknown
+from ivr.infra import paths
+from ivr.infra.telephony import NoTelephony, TwilioTelephony, make_telephony
+from ivr.infra.urls import PublicUrls, PublicUrlUnknown
 
 
 def test_urls_are_built_on_the_configured_base():

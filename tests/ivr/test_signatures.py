@@ -7,7 +7,7 @@ from flask import Flask, request
 from twilio.request_validator import RequestValidator
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr.security import is_valid_signature, public_url
+from ivr.infra.security import is_valid_signature, public_url
 from tests.conftest import AUTH_TOKEN, BASE_URL, sign
 
 VECTOR_PARAMS = {

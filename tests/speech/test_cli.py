@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from click.testing import CliRunner
 
-from speech.cli import parse_choices, speech_group
+from ivr.commands.speech import parse_choices, speech_group
 from tests.speech.conftest import FIXTURES, MANIFEST
 
 

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from simple_websocket import ConnectionError as RefusedError
 
-from ivr import journey
+from ivr.infra import journey
 from tests.conftest import AUTH_TOKEN, BASE_URL
 from tests.ivr.helpers import staff
 from tests.speech.live import (

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from speech.service import mark_stream_ended
+from speech.live.calls import mark_stream_ended
 from tests.conftest import AUTH_TOKEN, BASE_URL, sign
 from tests.ivr.helpers import staff
 from tests.speech.live import (
@@ -119,7 +119,7 @@ def test_a_recording_that_cannot_be_fetched_counts_as_no_answer(app, cloud, capl
 
 
 def test_credentials_go_only_to_twilio_hosts(app, cloud):
-    from speech.fallback import _trusted
+    from speech.live.fallback import _trusted
 
     with app.app_context():
         assert _trusted(app, "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1")

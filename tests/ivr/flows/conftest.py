@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from ivr.redis_conn import connect
+from ivr.infra.redis_conn import connect
 
 
 def _clear(client: redis.Redis) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ivr.flows.cli import flows_group
+from ivr.commands.flows import flows_group
 from tests.conftest import SHOP_FLOWS
 
 SAMPLE = SHOP_FLOWS

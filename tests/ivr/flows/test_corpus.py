@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from ivr.core.flows.loader import check_text, load_flows, parse_flows
 from ivr.errors import FlowError
-from ivr.flows.loader import check_text, load_flows, parse_flows
 from tests.conftest import SHOP_FLOWS
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -7,10 +7,10 @@ import re
 import pytest
 import yaml
 
-from ivr.flows.graph import build, operator_id, render_svg, to_dot, to_mermaid
-from ivr.flows.loader import check_text, parse_flows
-from ivr.flows.schema import FlowFile, targets
-from ivr.flows.walk import WAITS_FOR_INPUT
+from ivr.core.flows.graph import build, operator_id, render_svg, to_dot, to_mermaid
+from ivr.core.flows.loader import check_text, parse_flows
+from ivr.core.flows.schema import FlowFile, targets
+from ivr.core.flows.walk import WAITS_FOR_INPUT
 from tests.conftest import SHOP_FLOWS
 
 SAMPLE = parse_flows(SHOP_FLOWS.read_text(encoding="utf-8"))

@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from ivr.errors import FlowError
-from ivr.flows.registry import REDIS_KEY, FlowRegistry, UnknownFlowVersion
-from ivr.redis_conn import connect
+from ivr.infra.flows_registry import REDIS_KEY, FlowRegistry, UnknownFlowVersion
+from ivr.infra.redis_conn import connect
 from tests.conftest import SHOP_FLOWS
 
 SAMPLE = SHOP_FLOWS

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ivr.db import Database
+from ivr.infra.db import Database
 
 
 @pytest.fixture

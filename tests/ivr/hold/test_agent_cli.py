@@ -7,9 +7,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from ivr.db import utcnow
-from ivr.hold import agents as ag
-from ivr.hold.cli import agents_group
+from ivr.commands.agents import agents_group
+from ivr.infra import agents as ag
+from ivr.infra.db import utcnow
 
 
 @pytest.fixture

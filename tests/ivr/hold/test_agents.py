@@ -8,9 +8,9 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from ivr.hold import agents as ag
-from ivr.hold.agents import AgentStatus
-from ivr.hold.models import AgentPresenceEvent
+from ivr.infra import agents as ag
+from ivr.infra.agents import AgentStatus
+from ivr.infra.agents.models import AgentPresenceEvent
 from tests.ivr.hold.agent_support import T0, at
 
 _numbers = itertools.count(200)
@@ -316,7 +316,7 @@ def test_find_agent_by_id_name_or_address(db, r):
 def _claim_in_process(database_url: str, redis_url: str, claims: int) -> list:
     import redis as redis_lib
 
-    from ivr.db import Database
+    from ivr.infra.db import Database
 
     database, client = Database(database_url), redis_lib.Redis.from_url(redis_url)
     got = [ag.claim_agent(database, client, "support", at(100)) for _ in range(claims)]

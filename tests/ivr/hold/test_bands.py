@@ -2,7 +2,7 @@
 
 import pytest
 
-from ivr.hold import Announcement, band_for, estimate_wait, honest_announcement
+from ivr.core.waits import Announcement, band_for, estimate_wait, honest_announcement
 
 
 @pytest.mark.parametrize(

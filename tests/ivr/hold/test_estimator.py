@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
+from ivr.core.waits import BAND_QUANTILE, EstimateError, HistoryStats, estimate_wait
+from ivr.core.waits.estimator import gamma_quantile
 from ivr.errors import IvrError
-from ivr.hold import BAND_QUANTILE, EstimateError, HistoryStats, estimate_wait
-from ivr.hold.estimator import gamma_quantile
 
 
 def learned(handle: float, calls: int = 200, abandons: int = 0, waits: int = 0,

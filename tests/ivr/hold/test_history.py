@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from ivr.hold import HistoryStats
+from ivr.core.waits import HistoryStats
 
 
 def test_fresh_history_is_cold_and_knows_nothing():

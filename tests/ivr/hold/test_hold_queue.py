@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import select
 
 from callback import deps as runtime
-from callback import line
 from callback.deps import deps_of
 from callback.models import CallbackRequest
 from ivr.hold import holding
-from ivr.hold.agents import add_agent, get_presence, set_presence
-from ivr.hold.queue_models import QueueEvent, QueueVisit, WaitEstimate
+from ivr.infra import line
+from ivr.infra.agents import add_agent, get_presence, set_presence
+from ivr.infra.queue_models import QueueEvent, QueueVisit, WaitEstimate
 from tests.callback.conftest import ACCOUNT_SID
 from tests.conftest import AUTH_TOKEN, BASE_URL
 from tests.ivr.hold.hold_support import Clock, TwilioQueues

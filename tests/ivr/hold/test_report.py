@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from ivr.cli import main
-from ivr.db import utcnow
-from ivr.hold.queue_models import QueueVisit, WaitEstimate
 from ivr.hold.report import percentile, summarize
+from ivr.infra.db import utcnow
+from ivr.infra.queue_models import QueueVisit, WaitEstimate
 
 
 def visit(queue: str, outcome: str, wait: float, *estimates: tuple[float, float, bool]):

@@ -6,8 +6,7 @@ import math
 import pytest
 from click.testing import CliRunner
 
-from ivr.errors import IvrError
-from ivr.hold.staffing import (
+from ivr.core.waits.staffing import (
     StaffingError,
     erlang_b,
     erlang_c,
@@ -15,6 +14,7 @@ from ivr.hold.staffing import (
     required_agents,
     staffing_command,
 )
+from ivr.errors import IvrError
 
 
 def direct_erlang_c(agents: int, traffic: float) -> float:

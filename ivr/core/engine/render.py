@@ -1,0 +1,118 @@
+"""TwiML for the nodes that speak or wait, built only with twilio's TwiML classes."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.core.callstate import CallState
+from ivr.core.engine.prompts import Speaker
+from ivr.core.flows.schema import CollectNode, DialNode
+
+if TYPE_CHECKING:
+    from ivr.core.engine.engine import Engine
+
+
+def _at(st: CallState) -> dict[str, str]:
+    return {"flow": st.flow, "node": st.node}
+
+
+def listening(
+    eng: Engine, r: VoiceResponse, st: CallState, spk: Speaker, prompts: list, *, timeout: int
+) -> None:
+    """Speak `prompts` inside a one-key <Gather>, so any key (0 above all) interrupts them.
+
+    When the Gather ends without a key, Twilio runs the next verb: a redirect to 'continue'.
+    """
+    g = r.gather(
+        input="dtmf",
+        num_digits=1,
+        timeout=timeout,
+        action=eng.ports.url("gather", **_at(st)),
+        method="POST",
+        action_on_empty_result=False,
+    )
+    spk.add(g, *prompts)
+    r.redirect(eng.ports.url("continue", **_at(st)), method="POST")
+
+
+def confirm(eng: Engine, r: VoiceResponse, st: CallState, spk: Speaker, text: str) -> None:
+    """Ask a yes/no question by keypress (after an unsure speech match)."""
+    g = r.gather(input="dtmf", num_digits=1, timeout=5,
+                 action=eng.ports.url("gather", **_at(st)), method="POST")
+    spk.text(g, text)
+    r.redirect(eng.ports.url("continue", **_at(st)), method="POST")
+
+
+def collecting(
+    eng: Engine,
+    r: VoiceResponse,
+    st: CallState,
+    spk: Speaker,
+    node: CollectNode,
+    lead: list,
+    timeout: int,
+) -> None:
+    """Collect several digits; the escape here is the collect key (star), since 0 is data."""
+    g = r.gather(
+        input="dtmf",
+        num_digits=node.max_digits,
+        finish_on_key=node.finish_on_key,
+        timeout=timeout,
+        action=eng.ports.url("gather", **_at(st)),
+        method="POST",
+        action_on_empty_result=False,
+    )
+    spk.add(g, *lead, node.prompt)
+    r.redirect(eng.ports.url("continue", **_at(st)), method="POST")
+
+
+def speech_stream(r: VoiceResponse, url: str, st: CallState, choices: dict[str, list[str]],
+                  status_callback: str | None = None) -> None:
+    """Fork the caller's audio to our recogniser for this menu (<Start><Stream>)."""
+    start = r.start()
+    kwargs = {"status_callback": status_callback, "status_callback_method": "POST"} \
+        if status_callback else {}
+    # Stream names must be unique while streams run: a re-prompt of the menu gets a new one.
+    stream = start.stream(url=url, track="inbound_track",
+                          name=f"{st.call_sid}:{st.node}:{st.no_input}:{st.invalid}", **kwargs)
+    stream.parameter(name="flow", value=st.flow)
+    stream.parameter(name="node", value=st.node)
+    stream.parameter(name="language", value=st.language)
+    stream.parameter(name="choices", value=json.dumps(choices, ensure_ascii=False))
+
+
+def enqueue(eng: Engine, r: VoiceResponse, st: CallState, queue: str) -> None:
+    """Put the caller in the hold queue for a person."""
+    r.enqueue(
+        queue,
+        wait_url=eng.ports.url("queue_wait", queue=queue),
+        wait_url_method="POST",
+        action=eng.ports.url("queue_left", queue=queue),
+        method="POST",
+    )
+
+
+def dial(eng: Engine, r: VoiceResponse, st: CallState, node: DialNode) -> None:
+    """Ring an outside number; its outcome comes back to 'dialed'."""
+    kwargs = {"caller_id": node.caller_id} if node.caller_id else {}
+    r.dial(
+        node.number,
+        timeout=node.timeout,
+        action=eng.ports.url("dialed", **_at(st)),
+        method="POST",
+        **kwargs,
+    )
+
+
+def record(eng: Engine, r: VoiceResponse, st: CallState, max_length: int) -> None:
+    """Record a voicemail; pound ends it."""
+    r.record(
+        max_length=max_length,
+        finish_on_key="#",
+        play_beep=True,
+        action=eng.ports.url("recorded", **_at(st)),
+        method="POST",
+    )

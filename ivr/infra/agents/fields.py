@@ -1,0 +1,127 @@
+"""Checking what people type about agents: addresses, queue names, statuses; and the errors."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from enum import StrEnum
+
+import phonenumbers
+
+from ivr.errors import IvrError
+from ivr.infra.agents.presence import AgentStatus
+
+QUEUE_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+SIP_URI = re.compile(r"^sips?:[^@\s<>\"]+@[A-Za-z0-9.\-]+(:\d{1,5})?(;[^\s<>\"]*)?$")
+# Twilio error 31105: no control, space, delimiter or "unwise" characters, at most 256 long.
+CLIENT_IDENTITY = re.compile(r"^[A-Za-z0-9_.\-]{1,256}$")
+MAX_WRAP_UP_SECONDS = 3600
+
+
+class AgentError(IvrError):
+    """Something about agents went wrong; the message says what to do."""
+
+
+class AgentNotFound(AgentError):
+    """No agent with that id, name or address."""
+
+
+class InvalidAgent(AgentError):
+    """Input describing an agent or a presence change is not acceptable."""
+
+
+class AgentConflict(AgentError):
+    """Another agent already uses that phone number, SIP URI or client identity."""
+
+
+class AgentKind(StrEnum):
+    """How the service reaches an agent."""
+
+    PHONE = "phone"
+    SIP = "sip"
+    CLIENT = "client"
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def normalize_address(kind: str, value: str) -> tuple[AgentKind, str]:
+    """Check an agent address of `kind` and return it in canonical form (E.164 for phones)."""
+    try:
+        agent_kind = AgentKind(kind)
+    except ValueError:
+        raise InvalidAgent(f"kind must be one of phone, sip, client (got {kind!r})") from None
+    value = (value or "").strip()
+    if agent_kind is AgentKind.PHONE:
+        if not value.startswith("+"):
+            raise InvalidAgent(
+                f"phone {value!r} must be in international E.164 form, e.g. +14155550123"
+            )
+        try:
+            number = phonenumbers.parse(value, None)
+        except phonenumbers.NumberParseException as exc:
+            raise InvalidAgent(f"phone {value!r} is not a phone number: {exc}") from None
+        if not phonenumbers.is_valid_number(number):
+            raise InvalidAgent(f"phone {value!r} is not a valid number for its country code")
+        return agent_kind, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if agent_kind is AgentKind.SIP:
+        if not SIP_URI.match(value):
+            raise InvalidAgent(f"sip {value!r} must be a SIP URI such as sip:alice@pbx.example.com")
+        return agent_kind, value
+    if not CLIENT_IDENTITY.match(value):
+        raise InvalidAgent(
+            f"client identity {value!r} may use only letters, digits, '_', '.' and '-' "
+            "(at most 256 characters)"
+        )
+    return agent_kind, value
+
+
+def normalize_queues(queues: Iterable[str] | str) -> list[str]:
+    """Queue names as a de-duplicated list; a string may hold comma-separated names."""
+    if isinstance(queues, str):
+        queues = queues.split(",")
+    out: list[str] = []
+    for raw in queues:
+        if not isinstance(raw, str):
+            raise InvalidAgent(f"queue names must be strings (got {raw!r})")
+        name = raw.strip()
+        if not QUEUE_NAME.match(name):
+            raise InvalidAgent(
+                f"queue name {name!r} may use only letters, digits, '_' and '-' (max 64)"
+            )
+        if name not in out:
+            out.append(name)
+    if not out:
+        raise InvalidAgent('an agent must serve at least one queue, e.g. ["support"]')
+    return out
+
+
+def check_name(name: str) -> str:
+    name = (name or "").strip() if isinstance(name, str) else ""
+    if not name or len(name) > 100:
+        raise InvalidAgent("name must be 1 to 100 characters")
+    return name
+
+
+def check_wrap_up(seconds: int) -> int:
+    if isinstance(seconds, bool) or not isinstance(seconds, int):
+        raise InvalidAgent(f"wrap_up_seconds must be a whole number (got {seconds!r})")
+    if not 0 <= seconds <= MAX_WRAP_UP_SECONDS:
+        raise InvalidAgent(f"wrap_up_seconds must be between 0 and {MAX_WRAP_UP_SECONDS}")
+    return seconds
+
+
+def check_status(value: AgentStatus | str) -> AgentStatus:
+    try:
+        return AgentStatus(value)
+    except ValueError:
+        choices = ", ".join(s.value for s in AgentStatus)
+        raise InvalidAgent(f"status must be one of {choices} (got {value!r})") from None
+
+
+def hash_token(token: str) -> str:
+    # Tokens are 192 random bits, so a fast hash is enough: there is nothing to brute-force.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+

@@ -1,0 +1,189 @@
+"""Hot reload: serve the newest good flows file, keep every version a live call may still need.
+
+New calls take `current()`; a call already under way keeps asking for the version it started
+with via `get(version)`. Each version's text also goes to Redis (`ivr:flows:<version>`) so a web
+process that never saw that version (another gunicorn worker or host) can still finish the call.
+A broken edit is refused: the problems are logged and kept in `last_problems`, and the last good
+version stays current.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from ivr.core.flows.loader import LoadedFlows, Problem, parse_flows, read_source, version_of
+from ivr.errors import FlowError, IvrError
+
+log = logging.getLogger(__name__)
+
+REDIS_KEY = "ivr:flows:{version}"
+# Longer than any call can last; refreshed while a version is current.
+DEFAULT_TTL = 7 * 24 * 3600
+# Errors that mean "Redis is unreachable or unhappy": the registry works on without it.
+REDIS_ERRORS = (RedisError, OSError)
+
+
+class UnknownFlowVersion(IvrError, LookupError):
+    """No process memory or Redis holds this flows version any more."""
+
+
+def _signature(path: str) -> tuple[int, int, int] | None:
+    """What changes when the file is saved (or replaced by an editor); None if it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+class FlowRegistry:
+    """The flows file as the running service sees it: current version plus older ones."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        redis: Any | None = None,
+        *,
+        check_interval: float = 1.0,
+        ttl: int = DEFAULT_TTL,
+        keep: int = 32,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.redis = redis
+        self.check_interval = check_interval
+        self.ttl = ttl
+        self.keep = max(keep, 1)
+        self.last_problems: list[Problem] = []
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._versions: OrderedDict[str, LoadedFlows] = OrderedDict()
+        self._stored_at: dict[str, float] = {}
+        self._signature = _signature(self.path)
+        # A broken file at start-up is fatal: there is no good version to fall back on.
+        self._current = parse_flows(read_source(self.path), self.path)
+        self._checked_at = clock()
+        self._remember(self._current)
+        for warning in self._current.warnings:
+            log.warning("%s", warning)
+
+    @property
+    def version(self) -> str:
+        """The version new calls start on."""
+        return self._current.version
+
+    def current(self) -> LoadedFlows:
+        """The flows for a new call; looks at the file at most every `check_interval` seconds."""
+        if self._clock() - self._checked_at >= self.check_interval:
+            with self._lock:
+                if self._clock() - self._checked_at >= self.check_interval:
+                    self._check()
+        return self._current
+
+    def reload(self) -> LoadedFlows:
+        """Look at the file now (e.g. after an admin's save); return what is current after it."""
+        with self._lock:
+            self._check()
+        return self._current
+
+    def get(self, version: str) -> LoadedFlows:
+        """The flows a call started with, from memory or Redis; UnknownFlowVersion if gone."""
+        with self._lock:
+            loaded = self._versions.get(version)
+            if loaded is not None:
+                self._versions.move_to_end(version)
+                return loaded
+        text = self._fetch(version)
+        if text is None or version_of(text) != version:
+            raise UnknownFlowVersion(f"flows version {version} is not in memory or in Redis")
+        loaded = parse_flows(text, self.path)
+        with self._lock:
+            self._versions[version] = loaded
+            self._trim()
+        return loaded
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        self._checked_at = self._clock()
+        self._keep_stored()
+        signature = _signature(self.path)
+        if signature == self._signature:
+            return
+        # Remember the signature even for a broken file, so it is parsed and logged only once.
+        self._signature = signature
+        try:
+            text = read_source(self.path)
+            version = version_of(text)
+            if version == self._current.version:
+                self.last_problems = []
+                return
+            loaded = self._versions.get(version) or parse_flows(text, self.path)
+        except FlowError as exc:
+            self.last_problems = list(exc.problems)
+            log.error(
+                "flows file %s refused (%d problems); still serving version %s",
+                self.path,
+                len(exc.problems),
+                self._current.version,
+            )
+            for problem in exc.problems:
+                log.error("%s", problem)
+            return
+        previous, self._current = self._current.version, loaded
+        self.last_problems = []
+        self._remember(loaded)
+        log.info("flows reloaded from %s: version %s (was %s)", self.path, version, previous)
+        for warning in loaded.warnings:
+            log.warning("%s", warning)
+
+    def _remember(self, loaded: LoadedFlows) -> None:
+        self._versions[loaded.version] = loaded
+        self._versions.move_to_end(loaded.version)
+        self._trim()
+        self._store(loaded)
+
+    def _trim(self) -> None:
+        while len(self._versions) > self.keep:
+            oldest = next(iter(self._versions))
+            if oldest == self._current.version:
+                self._versions.move_to_end(oldest)
+                continue
+            del self._versions[oldest]
+
+    def _store(self, loaded: LoadedFlows) -> None:
+        if self.redis is None:
+            return
+        key = REDIS_KEY.format(version=loaded.version)
+        try:
+            self.redis.set(key, loaded.source.encode("utf-8"), ex=self.ttl)
+        except REDIS_ERRORS as exc:
+            log.warning("could not store flows version %s in Redis: %s", loaded.version, exc)
+            return
+        self._stored_at[loaded.version] = self._clock()
+
+    def _keep_stored(self) -> None:
+        """Store the current version again if Redis was down or its copy is getting old."""
+        stored = self._stored_at.get(self._current.version)
+        if self.redis is not None and (stored is None or self._clock() - stored > self.ttl / 4):
+            self._store(self._current)
+
+    def _fetch(self, version: str) -> str | None:
+        if self.redis is None:
+            return None
+        try:
+            raw = self.redis.get(REDIS_KEY.format(version=version))
+        except REDIS_ERRORS as exc:
+            log.warning("could not read flows version %s from Redis: %s", version, exc)
+            return None
+        if raw is None:
+            return None
+        return raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)

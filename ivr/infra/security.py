@@ -1,0 +1,56 @@
+"""Twilio webhook signatures: rebuild the public URL and check `X-Twilio-Signature`."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+
+from flask import Request, abort, current_app, request
+from twilio.request_validator import RequestValidator
+
+from ivr.infra.urls import PublicUrls
+
+log = logging.getLogger(__name__)
+
+
+def public_url(req: Request, base_url: str | None = None) -> str:
+    """The URL Twilio signed for `req`.
+
+    With `PUBLIC_BASE_URL` set, that base is authoritative (a TLS-terminating proxy or tunnel may
+    rewrite scheme, host and port). Otherwise the request's own URL is used, after ProxyFix has
+    applied the trusted `X-Forwarded-Proto/Host/Port` headers.
+    """
+    return PublicUrls(base_url).of_request(req)
+
+
+def is_valid_signature(req: Request, auth_token: str, base_url: str | None = None) -> bool:
+    """True when `req` carries a valid Twilio signature for its URL and body."""
+    signature = req.headers.get("X-Twilio-Signature", "")
+    if not signature:
+        return False
+    url = public_url(req, base_url)
+    validator = RequestValidator(auth_token)
+    if "bodySHA256" in req.args:
+        # JSON webhooks sign only the URL; the body is bound by its hash in the query.
+        return validator.validate(url, req.get_data(as_text=True), signature)
+    return validator.validate(url, req.form.to_dict(flat=True), signature)
+
+
+def twilio_signed(view: Callable) -> Callable:
+    """Decorator: answer 403 unless the request is signed by Twilio with our auth token."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        cfg = current_app.config
+        if cfg.get("VALIDATE_SIGNATURES", True) and not is_valid_signature(
+            request, cfg["TWILIO_AUTH_TOKEN"], cfg.get("PUBLIC_BASE_URL")
+        ):
+            log.warning(
+                "rejected unsigned or forged webhook",
+                extra={"path": request.path, "call_sid": request.form.get("CallSid")},
+            )
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper

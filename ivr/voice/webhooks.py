@@ -1,0 +1,129 @@
+"""Twilio voice webhooks. Each view parses the form and hands it to `ivr.voice.steps`."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, current_app, request
+
+from ivr.core.engine.types import Input, InputKind
+from ivr.infra import metrics, paths
+from ivr.infra.security import twilio_signed
+from ivr.infra.twiml import twiml_response
+from ivr.voice import steps as calls
+
+bp = Blueprint("voice", __name__)
+
+
+@bp.before_request
+def _start_timer() -> None:
+    request.environ["ivr.started"] = time.perf_counter()
+
+
+@bp.after_request
+def _observe(response: Response) -> Response:
+    started = request.environ.get("ivr.started")
+    if started is not None and request.endpoint:
+        metrics.WEBHOOK_SECONDS.labels(request.endpoint).observe(time.perf_counter() - started)
+    return response
+
+
+@bp.post(paths.INCOMING)
+@twilio_signed
+def incoming():
+    """A new call: Twilio's voice URL for our numbers."""
+    return twiml_response(calls.start_call(request.form))
+
+
+@bp.post(paths.GATHER)
+@twilio_signed
+def gather():
+    """Keys pressed or words heard at a node (a <Gather> action, or a speech redirect)."""
+    form, args = request.form, request.args
+    choice = args.get("choice")
+    if choice is not None or form.get("SpeechResult") is not None:
+        given = Input(
+            InputKind.SPEECH,
+            text=args.get("transcript") or form.get("SpeechResult", ""),
+            confidence=_float(args.get("confidence") or form.get("Confidence")),
+            choice=choice,
+            needs_confirmation=args.get("confirm") == "1",
+            decision_ms=_float(args.get("decision_ms")),
+        )
+    else:
+        given = Input(InputKind.DIGITS, digits=form.get("Digits", ""))
+    return twiml_response(calls.resume_call(form, args, given))
+
+
+@bp.post(paths.CONTINUE)
+@twilio_signed
+def proceed():
+    """A <Gather> ended without input, or a message finished playing."""
+    given = Input(InputKind.NO_INPUT)
+    return twiml_response(calls.resume_call(request.form, request.args, given))
+
+
+@bp.post(paths.DIALED)
+@twilio_signed
+def dialed():
+    """A <Dial> to an outside number ended."""
+    given = Input(InputKind.DIAL_RESULT, status=request.form.get("DialCallStatus", ""))
+    return twiml_response(calls.resume_call(request.form, request.args, given))
+
+
+@bp.post(paths.RECORDED)
+@twilio_signed
+def recorded():
+    """A voicemail <Record> ended."""
+    form = request.form
+    seconds = form.get("RecordingDuration")
+    given = Input(InputKind.RECORDED, recording_url=form.get("RecordingUrl", ""),
+                  recording_seconds=int(seconds) if seconds and seconds.isdigit() else None)
+    return twiml_response(calls.resume_call(form, request.args, given))
+
+
+@bp.post(paths.STATUS)
+@twilio_signed
+def status():
+    """Call status callback: the call ended (or progressed)."""
+    try:
+        calls.end_call(request.form)
+    except Exception:  # a lost status update must not make Twilio retry forever
+        current_app.logger.exception("status callback failed")
+        metrics.ERRORS.labels("status").inc()
+    return ("", 204)
+
+
+@bp.post(paths.FALLBACK)
+@twilio_signed
+def fallback():
+    """Twilio's fallback URL: works with Redis and the database both down."""
+    current_app.logger.error(
+        "twilio fallback", extra={"error_code": request.form.get("ErrorCode"),
+                                  "error_url": request.form.get("ErrorUrl")})
+    return twiml_response(calls.safe_twiml(current_app, "twilio_fallback"))
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+@bp.post(paths.QUEUE_WAIT)
+@twilio_signed
+def queue_wait():
+    """Hold-queue wait URL: tell the caller where they are, then play hold music."""
+    from ivr.hold.waiting import wait_twiml
+
+    return twiml_response(wait_twiml(request.form, request.args))
+
+
+@bp.post(paths.QUEUE_LEFT)
+@twilio_signed
+def queue_left():
+    """The caller left the hold queue (answered, hung up, or redirected)."""
+    from ivr.hold.waiting import left_twiml
+
+    return twiml_response(left_twiml(request.form, request.args))

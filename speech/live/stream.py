@@ -1,0 +1,154 @@
+"""Live speech on calls: the Twilio Media Streams websocket and the hook that offers it to menus.
+
+A menu's TwiML starts `<Start><Stream url="wss://.../speech/stream">` before its `<Gather>`, so
+the caller hears the prompt and may speak or press keys (barge-in). Each websocket gets its own
+`SpeechSession` on the process's shared model; when it decides, the live call is redirected
+through the telephony adapter to `/voice/gather?...&choice=KEY`, which the flow engine takes like
+any other answer. When no model exists for the call's language the hook offers no stream and the
+menus take keys only (one warning). Twilio signs the websocket upgrade request with
+`X-Twilio-Signature` over the wss URL (https://www.twilio.com/docs/usage/security); the start
+message must also name a live call of ours.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from flask import Blueprint, Flask, abort, current_app, request
+from flask_sock import Sock
+from simple_websocket import ConnectionClosed
+from twilio.request_validator import RequestValidator
+
+from ivr.core.callstate import CallState
+from ivr.infra import paths
+from speech.live import fallback
+from speech.live.calls import (
+    SpeechModels,
+    call_state,
+    mark_stream_ended,
+    public_url,
+    redirect_call,
+    websocket_url,
+)
+from speech.live.session import Close, MediaStreamHandler, StreamStart
+from speech.models import LoadedModel
+from speech.recognizer import Decision
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("speech", __name__)
+sock = Sock()
+
+# Twilio streams audio continuously (silence included); this long without a message means the
+# other end is gone.
+RECEIVE_TIMEOUT = 15.0
+STREAM_ENDPOINT = "speech.stream"
+
+
+def is_stream_signed(app: Flask) -> bool:
+    """True when the websocket upgrade carries Twilio's signature of our wss URL."""
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature:
+        return False
+    url = websocket_url(app)
+    if request.query_string:
+        url += "?" + request.query_string.decode("latin-1")
+    return RequestValidator(app.config["TWILIO_AUTH_TOKEN"]).validate(url, {}, signature)
+
+
+@bp.before_request
+def _authenticate_stream() -> None:
+    # Runs before flask-sock accepts the upgrade, so a forged request never gets a socket.
+    if request.endpoint != STREAM_ENDPOINT:
+        return
+    app = current_app._get_current_object()
+    if app.config.get("VALIDATE_SIGNATURES", True) and not is_stream_signed(app):
+        log.warning("rejected unsigned or forged media stream", extra={"path": request.path})
+        abort(403)
+
+
+class AppStreamPorts:
+    """The service side of a stream: call state, models and redirects, for one app."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def call_state(self, call_sid: str) -> CallState | None:
+        return call_state(self.app, call_sid)
+
+    def model_for(self, language: str) -> LoadedModel | None:
+        return self.app.extensions["speech.models"].model(language)
+
+    def decided(self, start: StreamStart, decision: Decision) -> None:
+        url = gather_url(self.app, start, decision)
+        # The REST request can take a while; the socket's thread must keep reading frames.
+        self.app.extensions["speech.redirects"].submit(redirect_call, self.app, start.call_sid,
+                                                       url)
+
+
+def gather_url(app: Flask, start: StreamStart, decision: Decision) -> str:
+    """Where the call goes with a decision: the menu's gather webhook, with what was heard.
+
+    An empty `choice` says the recogniser heard words but no option (the engine re-prompts
+    without matching the transcript again); `confirm=1` asks the caller to confirm.
+    """
+    match = decision.match
+    return public_url(
+        app, paths.GATHER, flow=start.flow, node=start.node, choice=match.key or "",
+        transcript=match.text, confidence=f"{match.confidence:.4f}",
+        decision_ms=f"{decision.decision_ms:.1f}",
+        confirm="1" if match.key and match.needs_confirmation else None)
+
+
+@sock.route(paths.SPEECH_STREAM, bp=bp)
+def stream(ws) -> None:
+    """One Twilio Media Stream: recognise the caller's answer and redirect the call."""
+    app = current_app._get_current_object()
+    handler = MediaStreamHandler(AppStreamPorts(app),
+                                 account_sid=app.config.get("TWILIO_ACCOUNT_SID"))
+    try:
+        while True:
+            raw = ws.receive(timeout=RECEIVE_TIMEOUT)
+            if raw is None:
+                log.warning("media stream silent for %.0f s; closing", RECEIVE_TIMEOUT,
+                            extra=_ids(handler))
+                break
+            if not handler.handle(raw):
+                break
+    except ConnectionClosed:
+        pass
+    except Exception:  # a bug must cost this call its speech, never the process
+        log.exception("media stream failed", extra=_ids(handler))
+        start = handler.start
+        if start is not None and handler.closed is None:
+            fallback.redirect_to_record(app, start.call_sid, start.flow, start.node)
+    finally:
+        handler.finish()
+        if handler.start is not None and handler.closed is not Close.STOPPED:
+            mark_stream_ended(app, handler.start.stream_sid)
+
+
+def _ids(handler: MediaStreamHandler) -> dict[str, str]:
+    start = handler.start
+    return {"call_sid": start.call_sid, "stream_sid": start.stream_sid} if start else {}
+
+
+def stream_url(app: Flask, state: CallState, node: str) -> str | None:
+    """The engine's hook: the wss URL for a menu when its language can be heard, else None."""
+    if str(app.config.get("SPEECH_MODE") or "stream").lower() == "off":
+        return None
+    if not app.extensions["speech.models"].is_available(state.language):
+        return None
+    return websocket_url(app)
+
+
+def init_app(app: Flask) -> None:
+    """Register the websocket and the `<Record>` fallback, and offer streams to menus."""
+    app.register_blueprint(bp)
+    app.register_blueprint(fallback.bp)
+    app.extensions["speech.models"] = SpeechModels(app)
+    app.extensions["speech.redirects"] = ThreadPoolExecutor(
+        max_workers=4, thread_name_prefix="speech-redirect")
+    app.extensions["ivr.speech_stream_url"] = functools.partial(stream_url, app)
