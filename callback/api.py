@@ -15,14 +15,16 @@ import datetime as dt
 import logging
 
 import phonenumbers
-import redis
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 
-from callback import service
-from callback.deps import DEFAULTS, deps_of
+from callback import service, webhooks
+from callback.deps import deps_of
 from callback.errors import CallbackError, InvalidRequest, RateLimited
+from callback.schedule import get_request, hours_of, queue_name
+from callback.settings import DEFAULTS
+from callback.waits import wait_for_a_new_request
 from ivr.core.hours import is_open, next_open
-from ivr.infra import line
+from ivr.infra.hooks import CALLBACK_REQUESTS
 
 log = logging.getLogger(__name__)
 bp = Blueprint("callbacks", __name__, url_prefix="/callbacks", static_folder="static",
@@ -107,7 +109,7 @@ def create():
 def show(public_id: str):
     """The status of a request."""
     deps = deps_of(current_app)
-    return jsonify(service.describe(deps, service.get_request(deps, public_id)))
+    return jsonify(service.describe(deps, get_request(deps, public_id)))
 
 
 @bp.route("/<public_id>", methods=["DELETE"])
@@ -139,32 +141,17 @@ def widget_info(app: Flask, queue: str | None = None) -> dict:
                                              phonenumbers.PhoneNumberFormat.NATIONAL)
     except phonenumbers.NumberParseException:
         pass
-    queue = service.queue_name(deps, queue)
+    queue = queue_name(deps, queue)
     now = deps.now()
-    wait = None
-    try:
-        from ivr.core.waits.estimator import EstimateError, estimate_wait
-        from ivr.infra.agents import staffed_count
-
-        place = line.place_of(deps.redis, queue, now.timestamp())
-        agents = staffed_count(deps.redis, queue, now)
-        cfg = flows.queues[queue]
-        try:
-            wait = int(estimate_wait(place.callers_ahead + 1, agents,
-                                     callbacks_ahead=place.callbacks_ahead,
-                                     default_handle_seconds=cfg.default_handle_seconds).seconds)
-        except EstimateError:
-            wait = None
-    except redis.RedisError:
-        pass
-    hours = service.hours_of(deps, queue)
+    hours = hours_of(deps, queue)
     is_open_now = is_open(hours, now)
     opens = None if is_open_now else next_open(hours, now)
     return {
         "phone_number": number,
         "phone_display": display,
         "consent_text": str(deps.setting("CALLBACK_CONSENT_TEXT")),
-        "estimated_wait_seconds": wait if is_open_now else None,
+        "estimated_wait_seconds": wait_for_a_new_request(deps, queue, now) if is_open_now
+        else None,
         # The team's opening hours; the caller's own calling hours are known only once they
         # give their number (the answer to POST /callbacks says when it will be).
         "open_now": is_open_now,
@@ -182,12 +169,12 @@ def hosted_page():
 
 
 def init_app(app: Flask) -> None:
-    """Defaults for CALLBACK_* settings, the telephony adapter, and the blueprints."""
+    """Defaults for CALLBACK_* settings, the engine's callback hook, and the blueprints."""
     for key, value in DEFAULTS.items():
-        # Explicit config and the environment (see ivr.config) win over the default.
+        # Explicit config and the environment (see ivr.infra.config) win over the default.
         app.config.setdefault(key, value)
-    from callback import webhooks
-
+    # The engine asks for callbacks through its ports; this is what answers.
+    app.extensions[CALLBACK_REQUESTS] = service.request_from_call
     app.register_blueprint(bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(page_bp)

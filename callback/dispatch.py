@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import threading
+import time
 
 import redis
 from rq import Callback
@@ -24,8 +25,9 @@ from sqlalchemy import select, update
 from callback.deps import Deps
 from callback.lifecycle import finish_attempt, release_agent_of
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
-from callback.service import WAKE_KEY, enqueue_request
+from callback.schedule import DIAL_JOB, ON_FAILURE, WAKE_KEY, enqueue_request
 from ivr.infra import line
+from ivr.infra.agents import available_count, restore_presence
 
 log = logging.getLogger(__name__)
 LOCK_KEY = "ivr:cb:dispatcher"
@@ -34,8 +36,6 @@ SWEEP_BATCH = 500
 
 def dispatch_once(deps: Deps, now: dt.datetime | None = None) -> list[int]:
     """Enqueue dial jobs for the callbacks free agents can take now; return their ids."""
-    from ivr.infra.agents import available_count
-
     now = now or deps.now()
     sent: list[int] = []
     for queue in deps.flows().queues:
@@ -75,19 +75,15 @@ def _dispatch(deps: Deps, request_id: int, now: dt.datetime) -> bool:
 
 
 def _send_job(deps: Deps, request_id: int, attempt_no: int) -> None:
-    from callback import jobs
-
-    deps.rq_queue().enqueue(jobs.place_callback, request_id, attempt_no,
+    deps.rq_queue().enqueue(DIAL_JOB, request_id, attempt_no,
                             job_id=f"cb-dial-{request_id}-{attempt_no}",
                             result_ttl=600, failure_ttl=86400, job_timeout=120,
-                            on_failure=Callback(jobs.on_job_failure))
+                            on_failure=Callback(ON_FAILURE))
 
 
 def sweep(deps: Deps, now: dt.datetime | None = None) -> dict[str, int]:
     """One repair pass; returns how many rows each step touched."""
     now = now or deps.now()
-    from ivr.infra.agents import restore_presence
-
     # An emptied Redis (restart without persistence) forgets who is available: rebuild it
     # from SQL once per dataset, or no callback could ever be dispatched again.
     restore_presence(deps.db, deps.redis, now)
@@ -178,8 +174,6 @@ class Dispatcher:
     def run(self) -> None:
         """Loop until stopped; survives Redis and database outages."""
         next_sweep = 0.0
-        import time
-
         while not self._stop.is_set():
             try:
                 if self._leader():

@@ -13,12 +13,13 @@ import logging
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from callback import deps as runtime
-from callback import guard, rules
+from callback import limits, rules, runtime
 from callback.lifecycle import finish_attempt, release_agent_of, requeue
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
+from callback.schedule import earliest_call, enqueue_request, hours_of
 from ivr.errors import TelephonyError
 from ivr.infra import line, metrics, paths
+from ivr.infra.agents import attach_call, claim_agent, dial_address
 
 log = logging.getLogger(__name__)
 AGENT_FIRST = "agent-first"
@@ -58,8 +59,6 @@ def on_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
 
 def release_request(request_id: int) -> str:
     """A scheduled request's time has come: put it in line (the dispatcher takes it from there)."""
-    from callback.service import enqueue_request
-
     enqueue_request(runtime.current(), request_id)
     return "released"
 
@@ -77,14 +76,10 @@ def place_callback(request_id: int, attempt_no: int) -> str:
     if req.state not in (CallbackStatus.DISPATCHED, CallbackStatus.WAITING):
         return f"not ready ({req.status})"
     window = rules.parse_window(deps.setting("CALLBACK_CALLING_WINDOW"))
-    from callback.service import earliest_call, hours_of
-
     if not rules.is_allowed(now, number=req.phone, hours=hours_of(deps, req.queue),
                             window=window):
         _defer(deps, req, earliest_call(deps, req.phone, req.queue, now))
         return "deferred"
-    from ivr.infra.agents import claim_agent, dial_address
-
     mode = str(deps.setting("CALLBACK_MODE"))
     agent = claim_agent(deps.db, deps.redis, req.queue, now)
     if agent is None:
@@ -112,7 +107,7 @@ def place_callback(request_id: int, attempt_no: int) -> str:
         release_agent_of(deps, attempt, "canceled")
         return "duplicate"
     line.leave_callback(deps.redis, req.queue, req.id)
-    if not guard.count_dial(deps.redis, deps.guard, now):
+    if not limits.count_dial(deps.redis, deps.guard, now):
         log.error("daily dial cap reached: callback deferred to tomorrow",
                   extra={"callback_id": req.id})
         finish_attempt(deps, attempt.id, AttemptStatus.LOST, error="daily dial cap reached")
@@ -156,8 +151,6 @@ def _dial(deps, req: CallbackRequest, attempt: CallbackAttempt, mode: str) -> st
                     status=_dialing_unless_ended(session, attempt.id))
         )
     if mode == AGENT_FIRST:
-        from ivr.infra.agents import attach_call
-
         attach_call(deps.redis, attempt.agent_id, sid)
     log.info("callback dialled", extra={"callback_id": req.id, "attempt": attempt.attempt_no,
                                         "call_sid": sid, "mode": mode})
@@ -173,8 +166,6 @@ def _dialing_unless_ended(session, attempt_id: int) -> str:
 
 
 def _defer(deps, req: CallbackRequest, at) -> None:
-    from callback.service import enqueue_request
-
     with deps.db.session() as session:
         session.execute(
             update(CallbackRequest)

@@ -20,7 +20,9 @@ from callback.models import (
     CallbackRequest,
     CallbackStatus,
 )
+from callback.schedule import earliest_call, enqueue_request, wake_dispatcher
 from ivr.errors import TelephonyError
+from ivr.infra.agents import AgentError, on_agent_call_status
 
 log = logging.getLogger(__name__)
 OPEN_ATTEMPT = (AttemptStatus.CLAIMED, AttemptStatus.DIALING, AttemptStatus.ANSWERED)
@@ -93,16 +95,12 @@ def finish_attempt(deps: Deps, attempt_id: int, outcome: AttemptStatus, *,
                 req.active_key = None
                 req.finished_at = now
                 return True
-            from callback.service import earliest_call
-
             wanted = now + dt.timedelta(seconds=backoff_seconds(deps, req.customer_failures))
             req.scheduled_for = earliest_call(deps, req.phone, req.queue, wanted)
         # Not the customer's doing (agent missed it, worker lost it): same place, at once.
         req.status = CallbackStatus.PENDING_ENQUEUE.value
         req.dispatched_at = None
         request_id = req.id
-    from callback.service import enqueue_request
-
     enqueue_request(deps, request_id)
     return True
 
@@ -141,8 +139,6 @@ def release_agent_of(deps: Deps, attempt: CallbackAttempt, call_status: str) -> 
     """Tell the roster how the agent's part ended (presence policy lives in ivr.infra.agents)."""
     if attempt.agent_id is None:
         return
-    from ivr.infra.agents import AgentError, on_agent_call_status
-
     try:
         on_agent_call_status(deps.db, deps.redis, attempt.agent_id, call_status,
                              call_sid=attempt.call_sid, now=deps.now())
@@ -150,6 +146,6 @@ def release_agent_of(deps: Deps, attempt: CallbackAttempt, call_status: str) -> 
         log.warning("agent presence not updated", extra={"agent_id": attempt.agent_id,
                                                          "error": str(exc)})
     try:
-        deps.redis.lpush("ivr:cb:wake", "agent")
+        wake_dispatcher(deps, "agent")
     except redis.RedisError:
         pass

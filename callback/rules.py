@@ -16,7 +16,7 @@ import phonenumbers
 from phonenumbers import timezone as pn_timezone
 
 from ivr.core.flows.schema import Hours
-from ivr.core.hours import next_open
+from ivr.core.hours import is_open, next_open
 
 DEFAULT_WINDOW = (dt.time(8, 0), dt.time(21, 0))
 # Non-geographic numbers map to every zone of their country code (NANP: Guam to Newfoundland),
@@ -78,8 +78,6 @@ def _next_window_start(at: dt.datetime, zone: ZoneInfo,
 def is_allowed(at: dt.datetime, *, number: str, hours: Hours | None,
                window: tuple[dt.time, dt.time] = DEFAULT_WINDOW) -> bool:
     """True when we may call `number` at `at` for a queue with these `hours`."""
-    from ivr.core.hours import is_open
-
     return is_open(hours, at) and in_window(at, zones_for_number(number), window)
 
 

@@ -12,6 +12,7 @@ from callback.deps import Deps
 from callback.models import CallbackRequest, CallbackStatus
 from ivr.core.waits.estimator import EstimateError, estimate_wait
 from ivr.infra import line
+from ivr.infra.agents import staffed_count
 
 log = logging.getLogger(__name__)
 IN_LINE = (CallbackStatus.WAITING, CallbackStatus.DISPATCHED, CallbackStatus.PENDING_ENQUEUE)
@@ -29,6 +30,22 @@ def position_of(deps: Deps, req: CallbackRequest) -> int | None:
         return line.place_of(deps.redis, req.queue, req.first_asked_at.timestamp()).position
     except redis.RedisError:
         return _position_from_sql(deps, req)
+
+
+def wait_for_a_new_request(deps: Deps, queue: str, now: dt.datetime) -> int | None:
+    """Seconds a request made now would wait for its call (None: nobody can say)."""
+    try:
+        place = line.place_of(deps.redis, queue, now.timestamp())
+        agents = staffed_count(deps.redis, queue, now)
+    except redis.RedisError:
+        return None
+    cfg = deps.flows().queues[queue]
+    try:
+        return int(estimate_wait(place.callers_ahead + 1, agents,
+                                 callbacks_ahead=place.callbacks_ahead,
+                                 default_handle_seconds=cfg.default_handle_seconds).seconds)
+    except EstimateError:
+        return None
 
 
 def _position_from_sql(deps: Deps, req: CallbackRequest) -> int:
@@ -54,8 +71,6 @@ def estimated_wait(deps: Deps, req: CallbackRequest, position: int | None,
         return int(until_due) if req.state is CallbackStatus.SCHEDULED else None
     try:
         place = line.place_of(deps.redis, req.queue, req.first_asked_at.timestamp())
-        from ivr.infra.agents import staffed_count
-
         agents = staffed_count(deps.redis, req.queue, now)
     except redis.RedisError:
         return None

@@ -1,4 +1,9 @@
-"""The Flask application factory."""
+"""The Flask application factory: the composition root of the web service.
+
+It builds the shared `Services` once, then wires each package in: the call webhooks, the hold
+queue, callbacks and live speech. Packages that the engine asks for something (a callback, a
+speech stream) register a hook here; the call webhooks import none of them.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,15 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from callback import api as callbacks
+from ivr import ops
 from ivr.core import hours
-from ivr.infra import logs
+from ivr.hold import views as hold
+from ivr.infra import journey, logs, metrics, paths
 from ivr.infra.config import load_config
 from ivr.infra.services import build_services
+from ivr.voice import webhooks as voice
+from speech.live import stream as speech
 
 log = logging.getLogger(__name__)
 
@@ -30,28 +40,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     services = build_services(app.config)
     app.extensions["ivr.services"] = services
-    # Request-path code reads these; each is the one object `services` holds.
-    app.extensions["ivr.db"] = services.db
-    app.extensions["ivr.redis"] = services.redis
-    app.extensions["ivr.flows"] = registry = services.flows
-    app.extensions["ivr.telephony"] = services.telephony
-    hours.warm(registry.current().file.hours, services.now())
-
-    from callback import api as callbacks
-    from ivr import ops
-    from ivr.hold import views as hold
-    from ivr.voice import webhooks as voice
-    from speech.live import stream as speech
+    hours.warm(services.flows.current().file.hours, services.now())
 
     app.register_blueprint(voice.bp)
     app.register_blueprint(ops.bp)
-    # Each package binds its own blueprints, settings and clients.
     hold.init_app(app)
     callbacks.init_app(app)
     speech.init_app(app)
+    metrics.time_webhooks(app, paths.ALL)
     if app.config.get("JOURNEY_WRITER_THREAD", True):
         # Each web process moves journey events from Redis to SQL in the background.
-        from ivr.voice.steps import start_journey_writer
-
-        start_journey_writer(app)
+        writer = journey.JourneyWriter(services.db, services.redis)
+        writer.start()
+        app.extensions["ivr.journey_writer"] = writer
     return app

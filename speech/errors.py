@@ -1,9 +1,8 @@
-"""Errors raised by the speech package, under the project's root `IvrError`."""
+"""Errors raised by speech recognition, under their own root: recognition knows nothing of the
+IVR (the IVR's code catches `SpeechError` where it uses recognition)."""
 
-from ivr.errors import IvrError
 
-
-class SpeechError(IvrError):
+class SpeechError(Exception):
     """Root of every speech-recognition error."""
 
 

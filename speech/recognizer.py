@@ -144,7 +144,7 @@ class _Decoder:
 
     def __init__(self, model: LoadedModel, input_rate: int, tempo: float, grammar: str | None,
                  alternatives: int) -> None:
-        import vosk
+        import vosk  # the native library loads with the first model, never for keypress-only
 
         # Vosk resamples to the model's rate itself; a tempo variant is the same audio
         # resampled and then declared at the input rate, so it plays slower or faster.

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from twilio.request_validator import RequestValidator
 
 from ivr.infra.db import Base, Database, import_all_models
+from ivr.infra.services import services_of
 from tests.support import processes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,7 +131,7 @@ def app(app_config: dict):
 
     application = create_app(app_config)
     yield application
-    application.extensions["ivr.db"].dispose()
+    services_of(application).db.dispose()
 
 
 @pytest.fixture

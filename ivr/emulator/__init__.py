@@ -5,8 +5,9 @@ the test suite. Only the composition root (`ivr serve`, `ivr simulate`) and test
 service itself talks to it through the real twilio REST client and its signed webhooks.
 """
 
+from ivr.emulator.calls import Reply
 from ivr.emulator.cloud import ApiError, TwilioEmulator
-from ivr.emulator.parties import InteractiveParty, Reply, ScriptedParty
+from ivr.emulator.parties import InteractiveParty, ScriptedParty
 from ivr.emulator.rest import create_emulator_app
 from ivr.emulator.server import EmulatorServer
 from ivr.emulator.timing import Timing

@@ -19,14 +19,10 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 from ivr.emulator.calls import Call, Interrupt, Status, new_sid, rfc2822
-from ivr.emulator.interpreter import END, FAILED, LEAVE, End, Goto
-
-if TYPE_CHECKING:
-    from ivr.emulator.cloud import TwilioEmulator
+from ivr.emulator.network import END, FAILED, LEAVE, End, Goto, Network
 
 DEFAULT_MAX_SIZE = 1000
 DIAL_TIMEOUT = 30
@@ -88,7 +84,7 @@ class Queue:
 class Bridge:
     """Two legs talking; it ends when either side hangs up (or its talk time is over)."""
 
-    def __init__(self, cloud: TwilioEmulator, a: Call, b: Call) -> None:
+    def __init__(self, cloud: Network, a: Call, b: Call) -> None:
         self.cloud, self.a, self.b = cloud, a, b
         self.ready = threading.Event()  # set when the second leg may talk
         self.ended = threading.Event()
@@ -146,7 +142,7 @@ class Bridge:
 class Bridging:
     """The queues of one account, and the verbs that join calls together."""
 
-    def __init__(self, cloud: TwilioEmulator) -> None:
+    def __init__(self, cloud: Network) -> None:
         self.cloud = cloud
         self.queues: dict[str, Queue] = {}
         self.lock = threading.Condition()

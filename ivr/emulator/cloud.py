@@ -17,10 +17,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ivr.emulator.bridging import Bridging
-from ivr.emulator.calls import FINAL, Call, Interrupt, Journal, Status, new_sid, rfc2822
+from ivr.emulator.calls import (
+    FINAL,
+    Call,
+    Interrupt,
+    Journal,
+    Party,
+    Reply,
+    Status,
+    new_sid,
+    rfc2822,
+)
 from ivr.emulator.delivery import Transport, Webhooks, is_absolute
-from ivr.emulator.interpreter import Goto, Interpreter
-from ivr.emulator.parties import InteractiveParty, Party, Reply, ScriptedParty
+from ivr.emulator.interpreter import Interpreter
+from ivr.emulator.network import Goto
+from ivr.emulator.parties import InteractiveParty, ScriptedParty
 from ivr.emulator.timing import Timing
 
 log = logging.getLogger(__name__)

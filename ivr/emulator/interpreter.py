@@ -16,16 +16,11 @@ from __future__ import annotations
 import logging
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
-from ivr.emulator.calls import Call, Interrupt, Status
+from ivr.emulator.calls import Call, Interrupt, Listen, Status
 from ivr.emulator.delivery import DOCUMENT_PARSE_FAILURE
-from ivr.emulator.parties import Listen
-
-if TYPE_CHECKING:
-    from ivr.emulator.cloud import TwilioEmulator
+from ivr.emulator.network import END, FAILED, LEAVE, End, Goto, Network
 
 log = logging.getLogger(__name__)
 
@@ -36,28 +31,10 @@ WAIT_VERBS = {"Say", "Play", "Pause", "Gather", "Redirect", "Leave", "Hangup"}
 ANNOUNCE_VERBS = {"Say", "Play", "Pause", "Redirect"}
 
 
-@dataclass
-class Goto:
-    """Fetch this URL next, with these extra parameters."""
-
-    url: str
-    method: str = "POST"
-    params: dict[str, str] = field(default_factory=dict)
-
-
-class End:
-    """The call is over (hung up, or its document ended)."""
-
-
-END = End()
-LEAVE = "leave"  # a <Leave> ran inside a queue's wait document
-FAILED = "failed"  # a nested document could not be fetched
-
-
 class Interpreter:
     """Runs documents for the calls of one emulated account."""
 
-    def __init__(self, cloud: TwilioEmulator) -> None:
+    def __init__(self, cloud: Network) -> None:
         self.cloud = cloud
 
     # --- documents ---------------------------------------------------------------------------

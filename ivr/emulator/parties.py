@@ -12,48 +12,8 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from ivr.emulator.calls import Call, Interrupt
-
-ANSWERS = ("human", "machine", "no-answer", "busy", "failed")
-
-
-@dataclass(frozen=True)
-class Listen:
-    """A <Gather> as the far end experiences it."""
-
-    prompt_seconds: float  # how long its nested <Say>/<Play> last
-    timeout: float  # seconds of silence after the prompt before Twilio gives up
-    num_digits: int | None
-    finish_on_key: str
-    speech: bool  # the Gather listens for speech too
-    in_queue: bool  # a hold queue's wait music: the caller is holding, not choosing
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What the far end did at a <Gather>: keys pressed, or words said."""
-
-    digits: str = ""
-    speech: str = ""
-    confidence: float = 0.9
-
-
-class Party(Protocol):
-    """A far end's behaviour; the emulator calls these from the call's thread."""
-
-    def answer(self, call: Call) -> tuple[str, float]:
-        """How the phone is answered (one of ANSWERS) and after how many seconds of ringing."""
-
-    def listen(self, call: Call, listen: Listen) -> Reply | None:
-        """Block while the prompt plays and the Gather waits; None is silence."""
-
-    def record(self, call: Call, max_length: float) -> float:
-        """Seconds of message left at a <Record> (0: none)."""
-
-    def talk_seconds(self, call: Call) -> float | None:
-        """How long this side talks once bridged before hanging up (None: until the other does)."""
+from ivr.emulator.calls import Call, Interrupt, Listen, Reply
 
 
 @dataclass

@@ -26,6 +26,7 @@ from ivr.hold import holding
 from ivr.infra import line, paths
 from ivr.infra.agents import attach_call, claim_agent, decline_agent, dial_address, presence
 from ivr.infra.agents.models import Agent
+from ivr.infra.redis_conn import text
 from ivr.infra.services import services_of
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ OFFER_SECONDS = 180
 
 def connect_agents(app: Flask, queue: str, now: dt.datetime | None = None) -> list[str]:
     """Ring free agents for the live callers at the front of `queue`; return the call SIDs."""
-    r: redis.Redis = app.extensions["ivr.redis"]
+    r: redis.Redis = services_of(app).redis
     now = now or services_of(app).now()
     token = secrets.token_hex(8)
     lock = LOCK.format(queue=queue)
@@ -56,17 +57,17 @@ def connect_agents(app: Flask, queue: str, now: dt.datetime | None = None) -> li
 def _connect(app: Flask, r: redis.Redis, queue: str, now: dt.datetime) -> list[str]:
     offers_key = OFFERS.format(queue=queue)
     r.zremrangebyscore(offers_key, "-inf", time.time())
-    open_offers = [_s(x) for x in r.zrange(offers_key, 0, -1)]
+    open_offers = [text(x) for x in r.zrange(offers_key, 0, -1)]
     _staffed, free = presence.counts(r, queue, now)
     if free <= 0:
         return []
     front = line.head(r, queue, free + len(open_offers))
     live = holding.drop_ghosts(r, queue, [i for kind, i, _score in front if kind == "caller"])
-    offered = {_s(r.hget(OFFER.format(sid=s), "caller_sid") or b"") for s in open_offers}
+    offered = {text(r.hget(OFFER.format(sid=s), "caller_sid") or b"") for s in open_offers}
     targets = [sid for sid in live if sid not in offered]
     placed: list[str] = []
     for target in targets[: max(0, len(live) - len(open_offers))]:
-        agent = claim_agent(app.extensions["ivr.db"], r, queue, now)
+        agent = claim_agent(services_of(app).db, r, queue, now)
         if agent is None:
             break
         sid = _ring(app, r, agent, queue, target, now)
@@ -91,7 +92,7 @@ def _ring(app: Flask, r: redis.Redis, agent: Agent, queue: str, caller_sid: str,
         # The provider refused (or no public URL could be built): the agent did nothing
         # wrong, so they stay available.
         log.error("could not ring agent", extra={"agent_id": agent.id, "error": str(exc)})
-        decline_agent(app.extensions["ivr.db"], r, agent.id, now=now)
+        decline_agent(services_of(app).db, r, agent.id, now=now)
         return None
     attach_call(r, agent.id, sid)
     pipe = r.pipeline(transaction=False)
@@ -108,7 +109,7 @@ def _ring(app: Flask, r: redis.Redis, agent: Agent, queue: str, caller_sid: str,
 
 def offer_of(r: redis.Redis, agent_call_sid: str) -> dict[str, str]:
     """The open offer made by the call to an agent (empty when unknown)."""
-    return {_s(k): _s(v) for k, v in r.hgetall(OFFER.format(sid=agent_call_sid)).items()}
+    return {text(k): text(v) for k, v in r.hgetall(OFFER.format(sid=agent_call_sid)).items()}
 
 
 def close_offer(r: redis.Redis, queue: str, agent_call_sid: str, **fields: str) -> None:
@@ -128,77 +129,9 @@ def whisper_target(r: redis.Redis, queue: str, offer: dict[str, str]) -> str:
     if target and r.zscore(key, target) is not None:
         return target
     front = r.zrange(key, 0, 0)
-    return _s(front[0]) if front else target
+    return text(front[0]) if front else target
 
 
 def someone_waiting(r: redis.Redis, queue: str) -> bool:
     """True when a live caller is still in line for `queue`."""
     return r.zcard(line.CALLERS.format(queue=queue)) > 0
-
-
-# --- the whisper -------------------------------------------------------------------------------
-
-
-def whisper(app: Flask, queue: str, caller_sid: str, now: dt.datetime) -> str:
-    """What the agent hears: queue, what the caller said and pressed, variables, wait, history.
-
-    e.g. "Billing. Said 'refund'. Pressed 2. Order number 1 2 3 4 5. Waited 3 minutes.
-    Returning caller."
-    """
-    from ivr.core.callstate import StateStore
-
-    r = app.extensions["ivr.redis"]
-    parts = [queue.replace("_", " ").capitalize() + "."]
-    said, pressed = _inputs(app, caller_sid)
-    if said:
-        parts.append(f"Said '{said[-1]}'.")
-    if pressed:
-        parts.append(f"Pressed {', '.join(pressed[-3:])}.")
-    state = StateStore(r, int(app.config["CALL_STATE_TTL"])).load(caller_sid)
-    if state is not None:
-        for name, value in state.vars.items():
-            if name.startswith("_") or name.startswith("first_asked"):
-                continue
-            spoken = " ".join(value) if value.isdigit() else value
-            parts.append(f"{name.replace('_', ' ').capitalize()} {spoken}.")
-    holder = holding.load(r, caller_sid)
-    if holder is not None:
-        minutes = int(max(0.0, now.timestamp() - holder.first_asked) // 60)
-        parts.append("Waited less than a minute." if minutes < 1 else
-                     f"Waited {minutes} minute{'s' if minutes != 1 else ''}.")
-    if state is not None and state.returning:
-        parts.append("Returning caller.")
-    return " ".join(parts)
-
-
-def _inputs(app: Flask, caller_sid: str) -> tuple[list[str], list[str]]:
-    """Words the caller said and keys they pressed in the menus, oldest first."""
-    from sqlalchemy import select
-
-    from ivr.infra import journey
-    from ivr.infra.models import Call, CallEvent
-
-    db, r = app.extensions["ivr.db"], app.extensions["ivr.redis"]
-    try:
-        journey.flush(db, r)  # the writer thread may not have caught up with this call yet
-    except Exception:
-        log.warning("journey flush before the whisper failed", exc_info=True)
-    said: list[str] = []
-    pressed: list[str] = []
-    with db.session() as session:
-        rows = session.execute(
-            select(CallEvent.kind, CallEvent.digits, CallEvent.speech_text)
-            .join(Call, Call.id == CallEvent.call_id)
-            .where(Call.call_sid == caller_sid, CallEvent.kind.in_(("digits", "speech")))
-            .order_by(CallEvent.seq)
-        ).all()
-    for kind, digits, text in rows:
-        if kind == "speech" and text:
-            said.append(text)
-        elif kind == "digits" and digits:
-            pressed.append(" ".join(digits))
-    return said, pressed
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

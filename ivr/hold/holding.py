@@ -18,6 +18,7 @@ import redis
 from ivr.core.waits.bands import Announcement
 from ivr.core.waits.history import HistoryStats
 from ivr.infra import line
+from ivr.infra.redis_conn import decoded
 
 RECORD = "ivr:hold:caller:{sid}"
 LOG = "ivr:hold:caller:{sid}:log"
@@ -46,7 +47,7 @@ class Holder:
     @classmethod
     def from_hash(cls, sid: str, raw: dict) -> Holder:
         """Rebuild from HGETALL output (bytes keys and values)."""
-        f = {_s(k): _s(v) for k, v in raw.items()}
+        f = decoded(raw)
         ann = {k[len(_ANN):]: v for k, v in f.items() if k.startswith(_ANN)}
         return cls(
             call_sid=sid,
@@ -181,7 +182,3 @@ def learn(r: redis.Redis, queue: str, change: Callable[[HistoryStats], None]) ->
 
     r.transaction(update, key)
     return result[0]
-
-
-def _s(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import redis
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 
+from ivr.hold import webhooks
 from ivr.infra import agents as ag
 from ivr.infra.agents.fields import (
     AgentConflict,
@@ -23,7 +24,8 @@ from ivr.infra.agents.fields import (
     InvalidAgent,
     check_status,
 )
-from ivr.infra.db import Database, utcnow
+from ivr.infra.db import Database
+from ivr.infra.services import services_of
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +42,10 @@ def init_app(app: Flask) -> None:
     """Register the agent blueprints and rebuild presence if Redis lost it."""
     app.register_blueprint(admin_bp)
     app.register_blueprint(agent_bp)
-    from ivr.hold import webhooks
-
     webhooks.init_app(app)  # the hold queue's own Twilio webhooks (keys, agent calls)
+    services = services_of(app)
     try:
-        restored = ag.restore_presence(app.extensions["ivr.db"], app.extensions["ivr.redis"])
+        restored = ag.restore_presence(services.db, services.redis)
         if restored:
             log.info("agent presence restored from the database", extra={"agents": restored})
     except redis.RedisError as exc:
@@ -52,11 +53,15 @@ def init_app(app: Flask) -> None:
 
 
 def _db() -> Database:
-    return current_app.extensions["ivr.db"]
+    return services_of(current_app).db
 
 
 def _redis() -> redis.Redis:
-    return current_app.extensions["ivr.redis"]
+    return services_of(current_app).redis
+
+
+def _now():
+    return services_of(current_app).now()
 
 
 def _error(status: int, message: str, **headers: str):
@@ -175,7 +180,7 @@ def _agent_fields(data: dict, *, creating: bool) -> dict:
 
 
 def _detail(agent_id: int) -> dict:
-    db, now = _db(), utcnow()
+    db, now = _db(), _now()
     agent = ag.get_agent(db, agent_id)
     out = {**agent.to_dict(), "presence": ag.get_presence(db, _redis(), agent_id, now).to_dict()}
     out["history"] = [
@@ -189,7 +194,7 @@ def _detail(agent_id: int) -> dict:
 def list_agents():
     """The roster with live presence; `?queue=name` filters and adds that queue's counts."""
     queue = request.args.get("queue") or None
-    now = utcnow()
+    now = _now()
     entries = ag.list_agents(_db(), _redis(), now, queue=queue)
     body: dict = {"agents": [e.to_dict() for e in entries]}
     if queue:
@@ -204,9 +209,9 @@ def create_agent():
     data = _body()
     fields = _agent_fields(data, creating=True)
     status = check_status(data.get("status") or "offline")  # before anything is created
-    agent, token = ag.add_agent(_db(), _redis(), **fields)
+    agent, token = ag.add_agent(_db(), _redis(), **fields, now=_now())
     if status is not ag.AgentStatus.OFFLINE:
-        ag.set_presence(_db(), _redis(), agent.id, status, reason="admin")
+        ag.set_presence(_db(), _redis(), agent.id, status, reason="admin", now=_now())
     return jsonify(agent=_detail(agent.id), token=token), 201
 
 
@@ -222,7 +227,8 @@ def update_agent(agent_id: int):
     data = _body()
     if "status" in data:
         raise InvalidAgent("set presence with PUT /admin/agents/<id>/presence")
-    ag.update_agent(_db(), _redis(), agent_id, **_agent_fields(data, creating=False))
+    ag.update_agent(_db(), _redis(), agent_id, **_agent_fields(data, creating=False),
+                    now=_now())
     return jsonify(agent=_detail(agent_id))
 
 
@@ -240,7 +246,8 @@ def set_agent_presence(agent_id: int):
     reason = data.get("reason") or "admin"
     if not isinstance(reason, str):
         raise InvalidAgent("reason must be a string")
-    state = ag.set_presence(_db(), _redis(), agent_id, data.get("status"), reason=reason)
+    state = ag.set_presence(_db(), _redis(), agent_id, data.get("status"), reason=reason,
+                            now=_now())
     return jsonify(presence=state.to_dict())
 
 
@@ -267,5 +274,5 @@ def set_own_presence():
             f"status must be available or offline (got {status!r}); "
             "busy and wrap-up follow your calls"
         )
-    state = ag.set_presence(_db(), _redis(), g.agent.id, status, reason="agent")
+    state = ag.set_presence(_db(), _redis(), g.agent.id, status, reason="agent", now=_now())
     return jsonify(presence=state.to_dict())

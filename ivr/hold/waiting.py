@@ -5,7 +5,7 @@ TwiML is one `<Gather numDigits=1>` holding the announcement (when one is due) a
 the caller can press 1 to leave for a callback that keeps their place, or 0 to hear that they
 are already waiting for a person. Announcements come on entry and then whenever at least
 `announce_every` seconds of waiting have passed (set the queue's hold music to a clip about
-that long). Position comes from our shared line (`callback.line`), so callbacks ahead count.
+that long). Position comes from the shared line (`ivr.infra.line`), so callbacks ahead count.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ from twilio.twiml.voice_response import VoiceResponse
 from ivr.core.flows.schema import Queue
 from ivr.core.waits.estimator import Estimate, EstimateError, estimate_wait
 from ivr.core.waits.history import HistoryStats
-from ivr.hold import holding
+from ivr.hold import holding, tracking
+from ivr.hold.connect import connect_agents
 from ivr.hold.holding import Holder
+from ivr.hold.offer import callback_offer
 from ivr.infra import line, paths
 from ivr.infra.agents import presence
 from ivr.infra.services import services_of
@@ -64,7 +66,7 @@ def public_url(app: Flask, path: str, **params: Any) -> str:
 
 def queue_config(app: Flask, queue: str) -> Queue:
     """The queue's settings from the current flows (defaults for an unknown queue)."""
-    return app.extensions["ivr.flows"].current().file.queues.get(queue) or Queue()
+    return services_of(app).flows.current().file.queues.get(queue) or Queue()
 
 
 def _int(value: str | None) -> int | None:
@@ -90,8 +92,6 @@ def wait_twiml(form, args) -> VoiceResponse:
         available = 0
     gather.play(cfg.hold_music or DEFAULT_MUSIC)
     if available > 0:
-        from ivr.hold.connect import connect_agents
-
         try:
             connect_agents(app, queue)
         except Exception:  # the caller's music must not wait on an agent dial failing
@@ -101,7 +101,7 @@ def wait_twiml(form, args) -> VoiceResponse:
 
 def _announce(app: Flask, gather, sid: str, queue: str, cfg: Queue, form) -> int:
     """Add the announcement when due; return how many agents are free now."""
-    r = app.extensions["ivr.redis"]
+    r = services_of(app).redis
     now = clock(app)
     holder, learned = holding.load_with_history(r, sid, queue)
     holder = holder or _join(app, sid, queue, form, now)
@@ -178,18 +178,13 @@ def _estimate_item(now: dt.datetime, est: Estimate, ann) -> dict[str, Any]:
 
 def _join(app: Flask, sid: str, queue: str, form, now: dt.datetime) -> Holder:
     """First wait-URL request of a visit: take (or keep) a place in the shared line."""
-    from ivr.core.callstate import StateStore
-
-    r = app.extensions["ivr.redis"]
+    r = services_of(app).redis
     queue_time = _int(form.get("QueueTime")) or 0
     joined = now.timestamp() - queue_time
-    first = joined
-    state = StateStore(r, int(app.config["CALL_STATE_TTL"])).load(sid)
-    kept = (state.vars.get("first_asked") if state else None) or ""
-    if kept and state is not None and state.vars.get("first_asked_queue") == queue:
-        first = min(first, float(kept))  # back from a callback offer: same place as before
+    kept = line.kept_place(r, queue, sid)  # back from a callback offer: the same place
+    first = min(joined, kept) if kept is not None else joined
     holder = Holder(call_sid=sid, queue=queue, first_asked=first, joined_at=joined,
-                    caller=form.get("From", "") or (state.caller if state else ""))
+                    caller=form.get("From", ""))
     holding.join(r, holder, {"kind": "join", "at": now.timestamp(), "elapsed": queue_time,
                              "detail": {"kept_place": first < joined}})
     return holder
@@ -201,7 +196,7 @@ def key_twiml(form, args) -> VoiceResponse:
     queue = args.get("queue", "")
     sid = form.get("CallSid", "")
     digits = form.get("Digits", "")
-    r = app.extensions["ivr.redis"]
+    r = services_of(app).redis
     response = VoiceResponse()
     now = clock(app)
     try:
@@ -227,14 +222,12 @@ def key_twiml(form, args) -> VoiceResponse:
 def left_twiml(form, args) -> VoiceResponse:
     """The <Enqueue> action: record the visit; a caller who left (not answered) is offered a
     callback, never hung up on."""
-    from ivr.hold import tracking
-
     app = current_app._get_current_object()
     queue = args.get("queue", "")
     sid = form.get("CallSid", "")
     result = form.get("QueueResult", "")
     now = clock(app)
-    r = app.extensions["ivr.redis"]
+    r = services_of(app).redis
     outcome = tracking.OUTCOMES.get(result, tracking.LEFT)
     holder: Holder | None = None
     try:
@@ -253,15 +246,16 @@ def left_twiml(form, args) -> VoiceResponse:
         return response
     if outcome == tracking.ABANDONED or result == "redirected":
         return VoiceResponse()  # nobody is listening, or the call already has new TwiML
-    from ivr.hold.offer import callback_offer
-
+    if holder is not None:
+        try:  # the callback they are offered (or their return to the queue) keeps it
+            line.keep_place(r, queue, sid, holder.first_asked)
+        except redis.RedisError as exc:
+            log.warning("place in line not kept: Redis unavailable", extra={"error": str(exc)})
     return callback_offer(app, form, queue, holder)
 
 
 def _record(app: Flask, holder: Holder, items: list[dict], outcome: str, result: str, form,
             now: dt.datetime) -> None:
-    from ivr.hold import tracking
-
     answer = next((i for i in reversed(items) if i.get("kind") == "answer"), None)
     queue_time = _int(form.get("QueueTime"))
     if answer is not None and answer.get("elapsed") is not None:
@@ -272,17 +266,17 @@ def _record(app: Flask, holder: Holder, items: list[dict], outcome: str, result:
         wait = max(0.0, now.timestamp() - holder.joined_at)
     agent_id = answer.get("detail", {}).get("agent_id") if answer else None
     try:
-        tracking.record_visit(app.extensions["ivr.db"], holder, items, outcome=outcome,
+        tracking.record_visit(services_of(app).db, holder, items, outcome=outcome,
                               queue_result=result or None, left_at=now, wait_seconds=wait,
                               agent_id=agent_id)
     except Exception:
         log.exception("hold visit not written", extra={"call_sid": holder.call_sid})
     try:
         if outcome == tracking.ANSWERED:
-            holding.learn(app.extensions["ivr.redis"], holder.queue,
+            holding.learn(services_of(app).redis, holder.queue,
                           lambda s: s.record_answered(wait))
         elif outcome == tracking.ABANDONED:
-            holding.learn(app.extensions["ivr.redis"], holder.queue,
+            holding.learn(services_of(app).redis, holder.queue,
                           lambda s: s.record_abandoned(wait))
     except redis.RedisError:
         log.warning("hold history not updated: Redis unavailable")

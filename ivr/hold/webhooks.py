@@ -1,6 +1,8 @@
-"""Twilio webhooks of the hold queue beyond the wait URL: keys pressed while holding, and the
-calls we place to agents (whisper, accept, status) and the bridge to the waiting caller.
+"""Twilio webhooks of the hold queue: the wait URL and the Enqueue action, keys pressed while
+holding, and the calls we place to agents (whisper, accept, status) and the bridge.
 
+    /voice/queue/wait            <Enqueue waitUrl>: place in line, estimate, music
+    /voice/queue/left            <Enqueue action>: answered, hung up, or left for a callback
     /voice/hold/key              a key pressed while holding (the wait TwiML's <Gather>)
     /voice/hold/agent            the agent picked up: whisper, "press 1 to take the call"
     /voice/hold/agent/answer     1 -> <Dial><Queue> bridges the longest-waiting caller
@@ -17,9 +19,12 @@ from flask import Blueprint, Flask, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.hold import connect, holding
-from ivr.hold.waiting import clock, key_twiml, public_url
-from ivr.infra import paths
+from ivr.hold.waiting import clock, key_twiml, left_twiml, public_url, wait_twiml
+from ivr.hold.whisper import whisper
+from ivr.infra import line, paths
+from ivr.infra.agents import AgentError, decline_agent, get_agent, on_agent_call_status
 from ivr.infra.security import twilio_signed
+from ivr.infra.services import services_of
 from ivr.infra.twiml import goodbye, twiml_response
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,20 @@ def _agent_id() -> int | None:
     return int(value) if value.isdigit() else None
 
 
+@bp.post(paths.QUEUE_WAIT)
+@twilio_signed
+def queue_wait():
+    """Hold-queue wait URL: tell the caller where they are, then play hold music."""
+    return twiml_response(wait_twiml(request.form, request.args))
+
+
+@bp.post(paths.QUEUE_LEFT)
+@twilio_signed
+def queue_left():
+    """The caller left the hold queue (answered, hung up, or redirected)."""
+    return twiml_response(left_twiml(request.form, request.args))
+
+
 @bp.post(paths.HOLD_KEY)
 @twilio_signed
 def hold_key():
@@ -51,14 +70,14 @@ def hold_key():
 def agent_answered():
     """The agent picked up: tell them who is waiting and ask them to accept."""
     app = current_app._get_current_object()
-    r = app.extensions["ivr.redis"]
+    r = services_of(app).redis
     queue = request.args.get("queue", "")
     sid = request.form.get("CallSid", "")
     offer = connect.offer_of(r, sid)
     if not connect.someone_waiting(r, queue):
         connect.close_offer(r, queue, sid)
         return goodbye("The caller has already been helped. Thank you.")
-    text = connect.whisper(app, queue, connect.whisper_target(r, queue, offer), clock(app))
+    text = whisper(app, queue, connect.whisper_target(r, queue, offer), clock(app))
     params = {"queue": queue, "agent": request.args.get("agent", "")}
     response = VoiceResponse()
     gather = response.gather(input="dtmf", num_digits=1, timeout=6, method="POST",
@@ -74,7 +93,7 @@ def agent_answered():
 def agent_accept():
     """1: bridge the longest-waiting caller. Anything else (or nothing): pass to the next agent."""
     app = current_app._get_current_object()
-    db, r = app.extensions["ivr.db"], app.extensions["ivr.redis"]
+    db, r = services_of(app).db, services_of(app).redis
     queue = request.args.get("queue", "")
     sid = request.form.get("CallSid", "")
     agent_id = _agent_id()
@@ -88,8 +107,6 @@ def agent_accept():
                              method="POST")
         dial.queue(queue, url=public_url(app, paths.HOLD_BRIDGING, **params), method="POST")
         return twiml_response(response)
-    from ivr.infra.agents import decline_agent
-
     connect.close_offer(r, queue, sid, declined="1")
     if agent_id is not None:
         decline_agent(db, r, agent_id, now=clock(app), call_sid=sid)
@@ -102,7 +119,7 @@ def agent_accept():
 def bridging():
     """Played to the dequeued caller just before the bridge: record the answer."""
     app = current_app._get_current_object()
-    r = app.extensions["ivr.redis"]
+    r = services_of(app).redis
     queue = request.args.get("queue", "")
     caller_sid = request.form.get("CallSid", "")
     agent_sid = request.form.get("DequeingCallSid", "")
@@ -116,8 +133,6 @@ def bridging():
             "kind": "answer", "at": now.timestamp(), "elapsed": waited,
             "detail": {"agent_id": _agent_id(), "agent_call_sid": agent_sid or None},
         })
-        from ivr.infra import line
-
         line.leave_caller(r, queue, caller_sid)  # answered: the people behind move up now
     if agent_sid:
         connect.close_offer(r, queue, agent_sid, bridged_at=repr(now.timestamp()),
@@ -140,10 +155,8 @@ def agent_dialed():
 @twilio_signed
 def agent_status():
     """Status callback of a call placed to an agent: presence follows it."""
-    from ivr.infra.agents import AgentError, get_agent, on_agent_call_status
-
     app = current_app._get_current_object()
-    db, r = app.extensions["ivr.db"], app.extensions["ivr.redis"]
+    db, r = services_of(app).db, services_of(app).redis
     queue = request.args.get("queue", "")
     sid = request.form.get("CallSid", "")
     status = request.form.get("CallStatus", "")

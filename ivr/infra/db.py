@@ -10,10 +10,14 @@ migrations and the models disagree).
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import DateTime, create_engine, event, text
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import DateTime, create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -66,9 +70,6 @@ class Database:
 
     def create_schema(self) -> None:
         """Bring the database to the newest migration (idempotent; safe to run at every start)."""
-        from alembic import command
-        from sqlalchemy import inspect
-
         import_all_models()
         with self._migration_lock(), self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
@@ -90,8 +91,6 @@ class Database:
         if not path or path == ":memory:":
             yield
             return
-        import fcntl
-
         with open(f"{path}.migrate-lock", "a+") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
@@ -134,8 +133,6 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def alembic_config(url: str):
     """An Alembic configuration for this project's migrations and `url`."""
-    from alembic.config import Config
-
     cfg = Config()
     cfg.set_main_option("script_location", "ivr:migrations")
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -144,8 +141,6 @@ def alembic_config(url: str):
 
 def import_all_models() -> None:
     """Import every models module so their tables are registered on `Base`."""
-    import importlib
-
     for name in ("ivr.infra.models", "ivr.infra.agents.models", "ivr.infra.queue_models",
                  "callback.models"):
         try:

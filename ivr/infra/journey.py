@@ -96,6 +96,25 @@ def write_rows(db: Database, rows: Iterable[dict]) -> None:
                 ))
 
 
+def caller_inputs(db: Database, call_sid: str) -> tuple[list[str], list[str]]:
+    """Words the caller said and keys they pressed in the menus, oldest first."""
+    said: list[str] = []
+    pressed: list[str] = []
+    with db.session() as session:
+        rows = session.execute(
+            select(CallEvent.kind, CallEvent.digits, CallEvent.speech_text)
+            .join(Call, Call.id == CallEvent.call_id)
+            .where(Call.call_sid == call_sid, CallEvent.kind.in_(("digits", "speech")))
+            .order_by(CallEvent.seq)
+        ).all()
+    for kind, digits, text in rows:
+        if kind == "speech" and text:
+            said.append(text)
+        elif kind == "digits" and digits:
+            pressed.append(" ".join(digits))
+    return said, pressed
+
+
 def _apply_meta(call: Call, row: dict) -> None:
     meta = row.get("meta") or {}
     for key in ("caller", "called", "flow", "flow_version", "outcome"):

@@ -4,7 +4,9 @@ Two Redis sorted sets per queue, scored by the epoch second a person first asked
 `ivr:line:{queue}:callers` (CallSids of callers holding) and `ivr:line:{queue}:callbacks`
 (callback request ids that are due). A person's place is the number of entries of both sets
 with an earlier score, plus one: two ZCOUNTs, O(log n), so a lookup stays cheap with 10,000
-waiting. A hold caller who chooses a callback keeps their score, and so their place.
+waiting. A caller who leaves the live line for a callback offer keeps their place: the line
+remembers their score for a while (`keep_place`), and the callback they ask for, or their
+return to the queue, takes it up (`kept_place`).
 """
 
 from __future__ import annotations
@@ -13,8 +15,13 @@ from dataclasses import dataclass
 
 import redis
 
+from ivr.infra.redis_conn import text
+
 CALLERS = "ivr:line:{queue}:callers"
 CALLBACKS = "ivr:line:{queue}:callbacks"
+KEPT = "ivr:line:{queue}:kept:{sid}"
+# Long enough to hear a callback offer and answer it, or to come back to the queue.
+KEPT_SECONDS = 15 * 60
 
 
 @dataclass(frozen=True)
@@ -50,10 +57,20 @@ def leave_caller(r: redis.Redis, queue: str, call_sid: str) -> None:
     r.zrem(CALLERS.format(queue=queue), call_sid)
 
 
-def caller_score(r: redis.Redis, queue: str, call_sid: str) -> float | None:
-    """When a live caller first asked (epoch seconds), if they are in line."""
-    score = r.zscore(CALLERS.format(queue=queue), call_sid)
-    return None if score is None else float(score)
+def keep_place(r: redis.Redis, queue: str, call_sid: str, first_asked: float) -> None:
+    """Remember where a caller who just left the live line stood (for a callback offer)."""
+    r.set(KEPT.format(queue=queue, sid=call_sid), repr(first_asked), ex=KEPT_SECONDS)
+
+
+def kept_place(r: redis.Redis, queue: str, call_sid: str) -> float | None:
+    """When a caller first asked: from the live line if they are in it, else their kept place."""
+    pipe = r.pipeline(transaction=False)
+    pipe.zscore(CALLERS.format(queue=queue), call_sid)
+    pipe.get(KEPT.format(queue=queue, sid=call_sid))
+    live, kept = pipe.execute()
+    if live is not None:
+        return float(live)
+    return float(kept) if kept is not None else None
 
 
 def place_of(r: redis.Redis, queue: str, first_asked: float) -> Place:
@@ -72,16 +89,12 @@ def head(r: redis.Redis, queue: str, n: int) -> list[tuple[str, str, float]]:
     pipe.zrange(CALLERS.format(queue=queue), 0, n - 1, withscores=True)
     pipe.zrange(CALLBACKS.format(queue=queue), 0, n - 1, withscores=True)
     callers, callbacks = pipe.execute()
-    merged = [("caller", _text(m), s) for m, s in callers]
-    merged += [("callback", _text(m), s) for m, s in callbacks]
+    merged = [("caller", text(m), s) for m, s in callers]
+    merged += [("callback", text(m), s) for m, s in callbacks]
     merged.sort(key=lambda e: (e[2], e[0] == "callback"))
     return merged[:n]
 
 
 def waiting_callbacks(r: redis.Redis, queue: str) -> set[str]:
     """Ids of every callback in line (for the sweeper's repair pass)."""
-    return {_text(m) for m in r.zrange(CALLBACKS.format(queue=queue), 0, -1)}
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    return {text(m) for m in r.zrange(CALLBACKS.format(queue=queue), 0, -1)}

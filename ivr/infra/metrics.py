@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 
+from flask import request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
@@ -14,6 +17,8 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
+from rq import Queue
+from rq.registry import FailedJobRegistry
 
 CALLS = Counter("ivr_calls_total", "Calls answered by the IVR", ["flow"])
 NODE_VISITS = Counter("ivr_node_visits_total", "Nodes entered", ["flow", "node"])
@@ -38,9 +43,6 @@ class JobQueueCollector:
         self.redis, self.queues = redis_client, tuple(queues)
 
     def collect(self):
-        from rq import Queue
-        from rq.registry import FailedJobRegistry
-
         waiting = GaugeMetricFamily("ivr_rq_jobs_queued", "RQ jobs waiting", labels=["queue"])
         failed = GaugeMetricFamily("ivr_rq_jobs_failed",
                                    "RQ jobs that failed in the last day", labels=["queue"])
@@ -62,8 +64,6 @@ def exposition(*extra) -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         body = generate_latest(registry)
     else:
-        from prometheus_client import REGISTRY
-
         body = generate_latest(REGISTRY)
     if extra:
         scraped = CollectorRegistry()
@@ -74,3 +74,19 @@ def exposition(*extra) -> tuple[bytes, str]:
         except Exception:  # Redis down: the rest of the page still answers
             pass
     return body, CONTENT_TYPE_LATEST
+
+
+def time_webhooks(app, webhook_paths: Iterable[str]) -> None:
+    """Observe how long every Twilio webhook of `app` takes to answer (ivr_webhook_seconds)."""
+    watched = frozenset(webhook_paths)
+
+    @app.before_request
+    def _start() -> None:
+        request.environ["ivr.started"] = time.perf_counter()
+
+    @app.after_request
+    def _observe(response):
+        started = request.environ.get("ivr.started")
+        if started is not None and request.path in watched and request.endpoint:
+            WEBHOOK_SECONDS.labels(request.endpoint).observe(time.perf_counter() - started)
+        return response

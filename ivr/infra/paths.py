@@ -1,7 +1,7 @@
 """Every URL path Twilio requests, in one place: the blueprints route them, `PublicUrls` builds
 them, and a test checks that each one is routed."""
 
-# Calls in the flows (ivr.voice). Twilio's number points at INCOMING, FALLBACK and STATUS.
+# Calls in the flows (ivr.voice.webhooks). Twilio's number points at INCOMING, FALLBACK and STATUS.
 INCOMING = "/voice/incoming"
 GATHER = "/voice/gather"
 CONTINUE = "/voice/continue"
@@ -27,7 +27,7 @@ CALLBACK_CUSTOMER = "/callbacks/voice/customer"
 CALLBACK_CONNECT = "/callbacks/voice/connect"
 CALLBACK_STATUS = "/callbacks/status"
 
-# Live speech (speech.stream, speech.fallback).
+# Live speech (speech.live.stream, speech.live.fallback).
 SPEECH_STREAM = "/speech/stream"
 SPEECH_STREAM_STATUS = "/speech/stream-status"
 SPEECH_RECORD = "/speech/record"

@@ -24,3 +24,15 @@ def connect(url: str | None, *, timeout: float = 0.5) -> redis.Redis:
         health_check_interval=30,
         decode_responses=False,
     )
+
+
+def text(value: bytes | str | int | None) -> str:
+    """A Redis reply as text (the clients here return bytes; Lua may return numbers or nil)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return "" if value is None else str(value)
+
+
+def decoded(mapping: dict) -> dict[str, str]:
+    """An HGETALL reply as text keys and values."""
+    return {text(k): text(v) for k, v in mapping.items()}

@@ -1,5 +1,5 @@
 """What every part of the service shares, built once: config, clock, public URLs, telephony,
-Redis, the database and the flows.
+Redis (and the call state in it), the database and the flows.
 
 The composition root (`create_app`, the CLI, the workers) calls `build_services(config)` and
 hands the result down. Jobs and workers get it without building a Flask app.
@@ -14,6 +14,7 @@ from typing import Any
 
 import redis
 
+from ivr.infra.call_store import StateStore
 from ivr.infra.clock import Clock, clock_from
 from ivr.infra.db import Database
 from ivr.infra.flows_registry import FlowRegistry
@@ -33,6 +34,7 @@ class Services:
     redis: redis.Redis
     db: Database
     flows: FlowRegistry
+    calls: StateStore  # call state, in `redis`
 
     def now(self) -> dt.datetime:
         """The service's time: aware UTC."""
@@ -50,7 +52,7 @@ def services_of(app: Any) -> Services:
 
 
 def build_services(config: Mapping[str, Any], *, migrate: bool = True) -> Services:
-    """Connect to everything `config` names (see `ivr.config.load_config`)."""
+    """Connect to everything `config` names (see `ivr.infra.config.load_config`)."""
     db = Database(config["DATABASE_URL"])
     if migrate:
         db.create_schema()
@@ -60,4 +62,5 @@ def build_services(config: Mapping[str, Any], *, migrate: bool = True) -> Servic
     return Services(config=config, clock=clock_from(config),
                     urls=PublicUrls(config.get("PUBLIC_BASE_URL")),
                     telephony=make_telephony(config),
-                    redis=client, db=db, flows=flows)
+                    redis=client, db=db, flows=flows,
+                    calls=StateStore(client, int(config["CALL_STATE_TTL"])))

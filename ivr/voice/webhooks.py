@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import time
-
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, current_app, request
 
 from ivr.core.engine.types import Input, InputKind
 from ivr.infra import metrics, paths
 from ivr.infra.security import twilio_signed
 from ivr.infra.twiml import twiml_response
-from ivr.voice import steps as calls
+from ivr.voice import steps
+from ivr.voice.safety import safe_twiml
 
 bp = Blueprint("voice", __name__)
-
-
-@bp.before_request
-def _start_timer() -> None:
-    request.environ["ivr.started"] = time.perf_counter()
-
-
-@bp.after_request
-def _observe(response: Response) -> Response:
-    started = request.environ.get("ivr.started")
-    if started is not None and request.endpoint:
-        metrics.WEBHOOK_SECONDS.labels(request.endpoint).observe(time.perf_counter() - started)
-    return response
 
 
 @bp.post(paths.INCOMING)
 @twilio_signed
 def incoming():
     """A new call: Twilio's voice URL for our numbers."""
-    return twiml_response(calls.start_call(request.form))
+    return twiml_response(steps.start_call(request.form))
 
 
 @bp.post(paths.GATHER)
@@ -52,7 +38,7 @@ def gather():
         )
     else:
         given = Input(InputKind.DIGITS, digits=form.get("Digits", ""))
-    return twiml_response(calls.resume_call(form, args, given))
+    return twiml_response(steps.resume_call(form, args, given))
 
 
 @bp.post(paths.CONTINUE)
@@ -60,7 +46,7 @@ def gather():
 def proceed():
     """A <Gather> ended without input, or a message finished playing."""
     given = Input(InputKind.NO_INPUT)
-    return twiml_response(calls.resume_call(request.form, request.args, given))
+    return twiml_response(steps.resume_call(request.form, request.args, given))
 
 
 @bp.post(paths.DIALED)
@@ -68,7 +54,7 @@ def proceed():
 def dialed():
     """A <Dial> to an outside number ended."""
     given = Input(InputKind.DIAL_RESULT, status=request.form.get("DialCallStatus", ""))
-    return twiml_response(calls.resume_call(request.form, request.args, given))
+    return twiml_response(steps.resume_call(request.form, request.args, given))
 
 
 @bp.post(paths.RECORDED)
@@ -79,7 +65,7 @@ def recorded():
     seconds = form.get("RecordingDuration")
     given = Input(InputKind.RECORDED, recording_url=form.get("RecordingUrl", ""),
                   recording_seconds=int(seconds) if seconds and seconds.isdigit() else None)
-    return twiml_response(calls.resume_call(form, request.args, given))
+    return twiml_response(steps.resume_call(form, request.args, given))
 
 
 @bp.post(paths.STATUS)
@@ -87,7 +73,7 @@ def recorded():
 def status():
     """Call status callback: the call ended (or progressed)."""
     try:
-        calls.end_call(request.form)
+        steps.end_call(request.form)
     except Exception:  # a lost status update must not make Twilio retry forever
         current_app.logger.exception("status callback failed")
         metrics.ERRORS.labels("status").inc()
@@ -101,7 +87,7 @@ def fallback():
     current_app.logger.error(
         "twilio fallback", extra={"error_code": request.form.get("ErrorCode"),
                                   "error_url": request.form.get("ErrorUrl")})
-    return twiml_response(calls.safe_twiml(current_app, "twilio_fallback"))
+    return twiml_response(safe_twiml(current_app, "twilio_fallback"))
 
 
 def _float(value: str | None) -> float | None:
@@ -109,21 +95,3 @@ def _float(value: str | None) -> float | None:
         return float(value) if value not in (None, "") else None
     except ValueError:
         return None
-
-
-@bp.post(paths.QUEUE_WAIT)
-@twilio_signed
-def queue_wait():
-    """Hold-queue wait URL: tell the caller where they are, then play hold music."""
-    from ivr.hold.waiting import wait_twiml
-
-    return twiml_response(wait_twiml(request.form, request.args))
-
-
-@bp.post(paths.QUEUE_LEFT)
-@twilio_signed
-def queue_left():
-    """The caller left the hold queue (answered, hung up, or redirected)."""
-    from ivr.hold.waiting import left_twiml
-
-    return twiml_response(left_twiml(request.form, request.args))

@@ -23,11 +23,11 @@ from ivr.core.engine.answers import menu_choices
 from ivr.core.engine.prompts import Speaker
 from ivr.core.engine.types import Input, InputKind
 from ivr.core.flows.schema import FlowFile, MenuNode
+from ivr.errors import StateUnavailable
 from ivr.infra import paths
-from ivr.infra.flows_registry import UnknownFlowVersion
 from ivr.infra.security import twilio_signed
 from ivr.infra.twiml import twiml_response
-from ivr.voice import steps as calls
+from ivr.voice import steps
 from speech.audio import Audio, read_wav
 from speech.errors import AudioError, SpeechError
 from speech.live.calls import call_state, public_url, redirect_call, stream_was_ended
@@ -76,22 +76,19 @@ def stream_status():
     return ("", 204)
 
 
-def _flows_for(app: Flask, state: CallState) -> FlowFile:
-    registry = app.extensions["ivr.flows"]
+def _menu(app: Flask, call_sid: str, flow: str, node: str
+          ) -> tuple[CallState, FlowFile, MenuNode] | None:
+    """The call's state, flows and menu when the call is still at `flow.node`, a menu."""
     try:
-        return registry.get(state.version).file
-    except UnknownFlowVersion:
-        return registry.current().file
-
-
-def _menu(app: Flask, state: CallState | None, flow: str, node: str
-          ) -> tuple[FlowFile, MenuNode] | None:
+        state, loaded = steps.load_call(app, call_sid)
+    except StateUnavailable as exc:
+        log.error("call state unavailable for %s: %s", call_sid, exc)
+        return None
     if state is None:
         return None
-    flows = _flows_for(app, state)
-    spec = flows.flows.get(flow)
+    spec = loaded.file.flows.get(flow)
     menu = spec.nodes.get(node) if spec else None
-    return (flows, menu) if isinstance(menu, MenuNode) else None
+    return (state, loaded.file, menu) if isinstance(menu, MenuNode) else None
 
 
 @bp.post(paths.SPEECH_RECORD)
@@ -101,11 +98,10 @@ def record():
     app = current_app._get_current_object()
     form, args = request.form, request.args
     flow, node = args.get("flow", ""), args.get("node", "")
-    state = call_state(app, form.get("CallSid", ""))
-    found = _menu(app, state, flow, node)
-    if state is None or found is None:  # not at a menu any more: carry on where the call is
-        return twiml_response(calls.resume_call(form, args, Input(InputKind.NO_INPUT)))
-    flows, menu = found
+    found = _menu(app, form.get("CallSid", ""), flow, node)
+    if found is None:  # not at a menu any more: carry on where the call is
+        return twiml_response(steps.resume_call(form, args, Input(InputKind.NO_INPUT)))
+    state, flows, menu = found
     r = VoiceResponse()
     at = {"flow": flow, "node": node}
     gather = r.gather(input="dtmf", num_digits=1, timeout=1, method="POST",
@@ -130,16 +126,15 @@ def recorded():
         given = Input(InputKind.DIGITS, digits=digits)
     else:
         given = _recognised(app, form, args.get("flow", ""), args.get("node", ""))
-    return twiml_response(calls.resume_call(form, args, given))
+    return twiml_response(steps.resume_call(form, args, given))
 
 
 def _recognised(app: Flask, form, flow: str, node: str) -> Input:
-    state = call_state(app, form.get("CallSid", ""))
-    found = _menu(app, state, flow, node)
+    found = _menu(app, form.get("CallSid", ""), flow, node)
     url = form.get("RecordingUrl", "")
-    if found is None or state is None or not url:
+    if found is None or not url:
         return Input(InputKind.NO_INPUT)
-    flows, menu = found
+    state, flows, menu = found
     model = app.extensions["speech.models"].model(state.language)
     if model is None:
         return Input(InputKind.NO_INPUT)

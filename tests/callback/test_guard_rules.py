@@ -8,8 +8,11 @@ import pytest
 
 from callback import rules
 from callback.errors import InvalidNumber, NumberRefused, RateLimited
-from callback.guard import GuardConfig, Limit, check_request_limits, normalize_number
+from callback.limits import check_request_limits
+from callback.numbers import GuardConfig, Limit, normalize_number
+from callback.service import request_from_call
 from ivr.core.flows.schema import Hours
+from ivr.infra import line
 
 CFG = GuardConfig()
 
@@ -176,29 +179,24 @@ def test_preferred_time_is_scheduled(client, clock):
 
 
 def test_request_from_call_parses_keypad_digits_in_callers_region(callback_app, clock):
-    from callback.service import request_from_call
-
     outcome = request_from_call(callback_app, number="6045551234", caller="+16045550000",
-                                queue="support", context={"call_sid": "CA1"})
+                                queue="support", call_sid="CA1", context={})
     assert outcome.accepted
     assert outcome.number == "+16045551234"
     assert outcome.position == 1
     refused = request_from_call(callback_app, number="9005551234", caller="+12125550000",
-                                queue="support", context={})
+                                queue="support", call_sid="", context={})
     assert not refused.accepted
     assert "premium-rate" in refused.reason
 
 
 def test_hold_caller_keeps_their_place(callback_app, deps, clock):
-    from callback.service import request_from_call
-    from ivr.infra import line
-
     early = clock().timestamp() - 300
     line.join_caller(deps.redis, "support", "CAearly", early - 60)
     line.join_caller(deps.redis, "support", "CAme", early)
     line.join_caller(deps.redis, "support", "CAlater", early + 60)
     outcome = request_from_call(callback_app, number="+12125551234", caller="+12125551234",
-                                queue="support", context={"call_sid": "CAme"})
+                                queue="support", call_sid="CAme", context={})
     assert outcome.accepted
     assert outcome.position == 2  # behind CAearly, ahead of CAlater
     assert line.place_of(deps.redis, "support", early + 60).position == 3

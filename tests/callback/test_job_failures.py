@@ -8,8 +8,8 @@ import re
 
 from rq import SimpleWorker
 
-from callback.deps import RQ_QUEUE
 from callback.dispatch import dispatch_once, sweep
+from callback.settings import RQ_QUEUE
 from tests.callback.conftest import CUSTOMER
 
 

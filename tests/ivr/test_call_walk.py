@@ -15,6 +15,7 @@ import pytest
 from ivr.core.flows.loader import load_flows
 from ivr.core.flows.schema import CollectNode, MenuNode
 from ivr.infra import journey
+from ivr.infra.services import services_of
 from tests.conftest import AUTH_TOKEN, BASE_URL, SHOP_FLOWS
 from tests.ivr.helpers import staff
 from tests.support.caller import SimulatedCall, Turn, flask_transport
@@ -63,7 +64,7 @@ def act(call: SimulatedCall, action: str) -> Turn:
 def explore(app, number: str, caller: str = "+14155550123"):
     """Breadth-first over input sequences; returns {(flow, node): shortest actions}."""
     client = app.test_client()
-    flows = app.extensions["ivr.flows"].current().file
+    flows = services_of(app).flows.current().file
     paths: dict[tuple[str, str], list[str]] = {}
     todo: deque[list[str]] = deque([[]])
     while todo:
@@ -110,7 +111,7 @@ def walk_and_escape(app_config, when: dt.datetime, name: str, number: str,
     app = make_app(app_config, when)
     if when is OPEN:
         staff(app, ["support", "billing", "frontdesk", "sales"])
-    flows = app.extensions["ivr.flows"].current().file
+    flows = services_of(app).flows.current().file
     paths: dict[tuple[str, str], tuple[str, list[str]]] = {}
     for n in [number, *extra_numbers]:
         for where, actions in explore(app, n, caller).items():
@@ -135,7 +136,7 @@ def walk_and_escape(app_config, when: dt.datetime, name: str, number: str,
             assert node_of(turn)[1] == "@callback", where
             # The offer reads back the caller ID's last four digits (+14155550123), any language.
             assert "0 1 2 3" in turn.text, where
-    app.extensions["ivr.db"].dispose()
+    services_of(app).db.dispose()
     return {p for p in paths if not p[1].startswith("@")}
 
 
@@ -167,7 +168,7 @@ def test_journey_is_written_to_sql(app, twilio_post):
     call.wait()  # welcome message ends
     assert call.turn.waiting == "gather"
     call.hang_up(duration=12)
-    db, r = app.extensions["ivr.db"], app.extensions["ivr.redis"]
+    db, r = services_of(app).db, services_of(app).redis
     assert journey.flush(db, r) > 0
     assert journey.flush(db, r) == 0  # nothing left, nothing written twice
     with db.session() as s:
@@ -195,7 +196,7 @@ def test_journey_writer_thread_moves_events_without_help(app_config):
     app = create_app({**app_config, "JOURNEY_WRITER_THREAD": True})
     call = SimulatedCall(flask_transport(app.test_client(), BASE_URL), BASE_URL, AUTH_TOKEN)
     call.dial()
-    db = app.extensions["ivr.db"]
+    db = services_of(app).db
     deadline = time.monotonic() + 10
     row = None
     while row is None and time.monotonic() < deadline:

@@ -7,6 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from ivr.infra.db import Base, Database, alembic_config, import_all_models
+from ivr.infra.services import services_of
 
 
 def head_revision() -> str:
@@ -44,7 +45,7 @@ def test_create_schema_is_idempotent_and_adopts_tables_made_without_alembic(tmp_
 
 def test_app_start_migrates_the_configured_database(app):
     """On SQLite, and on PostgreSQL when DATABASE_URL is set: same schema as the models."""
-    db = app.extensions["ivr.db"]
+    db = services_of(app).db
     with db.engine.connect() as conn:
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         assert version == head_revision()

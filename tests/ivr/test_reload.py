@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ivr.infra.services import services_of
 from tests.conftest import AUTH_TOKEN, BASE_URL
 from tests.support.caller import SimulatedCall, flask_transport
 
@@ -50,7 +51,7 @@ def test_edit_applies_to_new_calls_and_running_calls_keep_their_version(app, flo
 
 
 def test_broken_edit_is_refused_and_last_good_version_keeps_serving(app, flows_path, caplog):
-    registry = app.extensions["ivr.flows"]
+    registry = services_of(app).flows
     good = registry.current().version
     edit(flows_path, "next: open_check", "next: opne_check")
     call = new_call(app)

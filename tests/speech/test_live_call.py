@@ -14,6 +14,7 @@ import pytest
 from simple_websocket import ConnectionError as RefusedError
 
 from ivr.infra import journey
+from ivr.infra.services import services_of
 from tests.conftest import AUTH_TOKEN, BASE_URL
 from tests.ivr.helpers import staff
 from tests.speech.live import (
@@ -62,7 +63,7 @@ def speak(server: str, call_sid: str, parameters: dict, audio: bytes) -> TwilioS
 
 
 def journey_rows(app, call_sid: str) -> list[dict]:
-    rows = [json.loads(x) for x in app.extensions["ivr.redis"].lrange(journey.QUEUE_KEY, 0, -1)]
+    rows = [json.loads(x) for x in services_of(app).redis.lrange(journey.QUEUE_KEY, 0, -1)]
     return [r for r in rows if r["sid"] == call_sid]
 
 

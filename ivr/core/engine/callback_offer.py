@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.core.callstate import CallState
 from ivr.core.engine.phrasebook import phrase
 from ivr.core.engine.prompts import Speaker
-from ivr.core.engine.types import HANGUP, OPERATOR, VOICEMAIL, Event, Input, InputKind, Step
-
-if TYPE_CHECKING:
-    from ivr.core.engine.engine import Engine
+from ivr.core.engine.types import (
+    HANGUP,
+    OPERATOR,
+    VOICEMAIL,
+    EngineView,
+    Event,
+    Input,
+    InputKind,
+    Step,
+)
 
 OFFER, ENTER = "offer", "enter"
 E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 
 
 def render_offer(
-    eng: Engine, r: VoiceResponse, st: CallState, spk: Speaker, lead: list, prompt
+    eng: EngineView, r: VoiceResponse, st: CallState, spk: Speaker, lead: list, prompt
 ) -> None:
     """Offer to call back on the caller ID; without a usable one, ask for a number."""
     if not E164.match(st.caller or ""):
@@ -37,7 +42,7 @@ def render_offer(
     r.redirect(eng.ports.url("continue", flow=st.flow, node=st.node), method="POST")
 
 
-def _render_enter(eng: Engine, r: VoiceResponse, st: CallState, spk: Speaker, lead=()) -> None:
+def _render_enter(eng: EngineView, r: VoiceResponse, st: CallState, spk: Speaker, lead=()) -> None:
     g = r.gather(input="dtmf", num_digits=15, finish_on_key="#",
                  timeout=eng.defaults.no_input.timeout + 3,
                  action=eng.ports.url("gather", flow=st.flow, node=st.node), method="POST")
@@ -46,23 +51,23 @@ def _render_enter(eng: Engine, r: VoiceResponse, st: CallState, spk: Speaker, le
     r.redirect(eng.ports.url("continue", flow=st.flow, node=st.node), method="POST")
 
 
-def resume(eng: Engine, step: Step, given: Input, nxt: str | None) -> None:
+def resume(eng: EngineView, step: Step, given: Input, nxt: str | None) -> None:
     """Handle the caller's answer to the offer or their typed number."""
     st = step.state
     spk = Speaker(eng.defaults, st.language)
-    queue = st.vars.get("_queue") or eng._operator_queue()
-    if given.kind is InputKind.DIGITS and eng._is_operator_digit(given.digits) and (
+    queue = st.vars.get("_queue") or eng.operator_queue()
+    if given.kind is InputKind.DIGITS and eng.is_operator_digit(given.digits) and (
         eng.ports.queue_available(queue)
     ):
         step.events.append(Event("escape", flow=st.flow, node=st.node, digits=given.digits))
-        return eng._goto(step, OPERATOR)
+        return eng.goto(step, OPERATOR)
     if given.kind is InputKind.NO_INPUT or (given.kind is InputKind.DIGITS and not given.digits):
         st.no_input += 1
         step.events.append(Event("no_input", flow=st.flow, node=st.node,
                                  detail={"count": st.no_input}))
         if st.no_input > eng.defaults.no_input.retries:
             # Nothing heard, again and again: keep the door open with a voicemail, not a hang-up.
-            return eng._goto(step, VOICEMAIL)
+            return eng.goto(step, VOICEMAIL)
         return _again(eng, step, spk, [eng.defaults.no_input.prompt])
     if st.step == OFFER and given.digits == "1":
         return _request(eng, step, spk, st.caller, queue, nxt)
@@ -76,7 +81,7 @@ def resume(eng: Engine, step: Step, given: Input, nxt: str | None) -> None:
     return _invalid(eng, step, spk, [eng.defaults.invalid_input.prompt])
 
 
-def _request(eng: Engine, step: Step, spk: Speaker, number: str, queue: str, nxt) -> None:
+def _request(eng: EngineView, step: Step, spk: Speaker, number: str, queue: str, nxt) -> None:
     st = step.state
     outcome = eng.ports.request_callback(number=number, queue=queue, state=st)
     step.events.append(Event("callback_request", flow=st.flow, node=st.node, digits=number,
@@ -90,19 +95,19 @@ def _request(eng: Engine, step: Step, spk: Speaker, number: str, queue: str, nxt
         wait = phrase(st.language, "callback_wait", minutes=minutes)
     taken = phrase(st.language, "callback_taken", last4=_spaced(outcome.number[-4:]), wait=wait)
     step.outcome = "callback"
-    return eng._goto(step, nxt or HANGUP, lead_in=[taken])
+    return eng.goto(step, nxt or HANGUP, lead_in=[taken])
 
 
-def _invalid(eng: Engine, step: Step, spk: Speaker, lead: list) -> None:
+def _invalid(eng: EngineView, step: Step, spk: Speaker, lead: list) -> None:
     st = step.state
     st.invalid += 1
     step.events.append(Event("invalid", flow=st.flow, node=st.node, detail={"count": st.invalid}))
     if st.invalid > eng.defaults.invalid_input.retries:
-        return eng._goto(step, VOICEMAIL)
+        return eng.goto(step, VOICEMAIL)
     return _again(eng, step, spk, lead)
 
 
-def _again(eng: Engine, step: Step, spk: Speaker, lead: list) -> None:
+def _again(eng: EngineView, step: Step, spk: Speaker, lead: list) -> None:
     st = step.state
     if st.step == ENTER:
         return _render_enter(eng, step.twiml, st, spk, lead)

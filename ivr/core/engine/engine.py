@@ -65,7 +65,7 @@ class Engine:
         """Answer a new call: enter its flow's start node."""
         step = self._step(state)
         step.events.append(Event("call_start", flow=state.flow, detail={"caller": state.caller}))
-        self._goto(step, self.flows.flows[state.flow].start)
+        self.goto(step, self.flows.flows[state.flow].start)
         return step
 
     def resume(self, state: CallState, flow: str, node: str, given: Input) -> Step:
@@ -79,12 +79,12 @@ class Engine:
         if current is None:
             # The node vanished (e.g. a version we cannot load any more): never strand the caller.
             step.events.append(Event("error", flow=flow, node=node, detail={"missing": True}))
-            self._goto(step, OPERATOR)
+            self.goto(step, OPERATOR)
             return step
         self._record_input(step, given)
         if self._is_escape(current, given, state.language):
             step.events.append(Event("escape", flow=flow, node=node, digits=given.digits or None))
-            self._goto(step, OPERATOR)
+            self.goto(step, OPERATOR)
             return step
         handler = {
             MessageNode: self._resume_message,
@@ -101,7 +101,7 @@ class Engine:
 
     # --- moving between nodes ----------------------------------------------------------------
 
-    def _goto(self, step: Step, target: str, *, lead_in: list | None = None) -> None:
+    def goto(self, step: Step, target: str, *, lead_in: list | None = None) -> None:
         """Enter `target`, following instant nodes, and render the first node that speaks."""
         st = step.state
         for _ in range(MAX_HOPS):
@@ -153,7 +153,7 @@ class Engine:
                 spk.add(r, *lead, node.prompt)
                 render.dial(self, r, st, node)
             case CallbackNode():
-                st.vars["_queue"] = node.queue or self._operator_queue()
+                st.vars["_queue"] = node.queue or self.operator_queue()
                 offer.render_offer(self, r, st, spk, lead, node.prompt)
             case VoicemailNode():
                 render.listening(self, r, st, spk, [*lead, node.prompt], timeout=1)
@@ -164,9 +164,9 @@ class Engine:
         lead = lead_in or []
         if target == OPERATOR:
             op = self.defaults.operator
-            self._to_queue(step, self._operator_queue(), [*lead, op.prompt if op else None])
+            self._to_queue(step, self.operator_queue(), [*lead, op.prompt if op else None])
         elif target == CALLBACK:
-            st.vars.setdefault("_queue", self._operator_queue())
+            st.vars.setdefault("_queue", self.operator_queue())
             offer.render_offer(self, step.twiml, st, spk, lead, None)
         elif target == VOICEMAIL:
             render.listening(
@@ -207,7 +207,7 @@ class Engine:
     # --- resuming each kind of node -----------------------------------------------------------
 
     def _resume_message(self, step: Step, node: MessageNode, given: Input) -> None:
-        self._goto(step, node.next)
+        self.goto(step, node.next)
 
     def _resume_hangup(self, step: Step, node: HangupNode, given: Input) -> None:
         step.twiml.hangup()
@@ -216,7 +216,7 @@ class Engine:
 
     def _resume_passthrough(self, step: Step, node: Node, given: Input) -> None:
         # Input for a node that does not wait for any (e.g. a late request): enter it again.
-        self._goto(step, step.state.node)
+        self.goto(step, step.state.node)
 
     def _resume_menu(self, step: Step, node: MenuNode, given: Input) -> None:
         st = step.state
@@ -254,7 +254,7 @@ class Engine:
             Event("choice", flow=step.state.flow, node=step.state.node, digits=digit,
                   detail={"goto": option.goto})
         )
-        self._goto(step, option.goto)
+        self.goto(step, option.goto)
 
     def _resume_collect(self, step: Step, node: CollectNode, given: Input) -> None:
         if given.kind is InputKind.NO_INPUT or not (given.digits or given.text):
@@ -266,7 +266,7 @@ class Engine:
             step.state.vars[node.var] = digits
             step.events.append(Event("collected", flow=step.state.flow, node=step.state.node,
                                      digits=digits, detail={"var": node.var}))
-            return self._goto(step, node.next)
+            return self.goto(step, node.next)
         return self._retry_invalid(step, node)
 
     def _resume_dial(self, step: Step, node: DialNode, given: Input) -> None:
@@ -278,7 +278,7 @@ class Engine:
             step.outcome = "dialed"
             return
         lead = [phrase(st.language, "dial_failed")]
-        self._goto(step, node.on_fail or OPERATOR, lead_in=lead)
+        self.goto(step, node.on_fail or OPERATOR, lead_in=lead)
 
     def _resume_voicemail(self, step: Step, node: VoicemailNode, given: Input) -> None:
         self._voicemail_step(step, given, node.max_length, node.next)
@@ -296,7 +296,7 @@ class Engine:
             step.twiml.hangup()
             step.outcome = "hangup"
         else:
-            self._goto(step, OPERATOR)
+            self.goto(step, OPERATOR)
 
     def _voicemail_step(self, step: Step, given: Input, max_length: int, nxt: str | None) -> None:
         st = step.state
@@ -306,10 +306,10 @@ class Engine:
             step.outcome = "voicemail"
             lead = [phrase(st.language, "voicemail_thanks")]
             if nxt:
-                return self._goto(step, nxt, lead_in=lead)
-            return self._goto(step, HANGUP, lead_in=lead)
-        if given.kind is InputKind.DIGITS and self._is_operator_digit(given.digits):
-            return self._goto(step, OPERATOR)
+                return self.goto(step, nxt, lead_in=lead)
+            return self.goto(step, HANGUP, lead_in=lead)
+        if given.kind is InputKind.DIGITS and self.is_operator_digit(given.digits):
+            return self.goto(step, OPERATOR)
         render.record(self, step.twiml, st, max_length)
         return None
 
@@ -334,7 +334,7 @@ class Engine:
     def _fail(self, step: Step, node: Node) -> None:
         """Retries ran out: go to the node's on_fail, else to a person (or a callback)."""
         step.events.append(Event("retries_exhausted", flow=step.state.flow, node=step.state.node))
-        self._goto(step, node.on_fail or OPERATOR)
+        self.goto(step, node.on_fail or OPERATOR)
 
     def _goto_same(self, step: Step, node: Node, lead: list) -> None:
         """Re-render `node` keeping its retry counters."""
@@ -354,7 +354,8 @@ class Engine:
     def _menu_choices(self, node: MenuNode, language: str) -> dict[str, list[str]]:
         return answers.menu_choices(self.flows, node, language)
 
-    def _is_operator_digit(self, digits: str) -> bool:
+    def is_operator_digit(self, digits: str) -> bool:
+        """True when `digits` is the operator escape (0, or the collect key)."""
         return answers.is_operator_digit(self.flows, digits)
 
     def _record_input(self, step: Step, given: Input) -> None:
@@ -384,7 +385,8 @@ class Engine:
     def _no_input(self, node: Node):
         return node.no_input or self.defaults.no_input
 
-    def _operator_queue(self) -> str:
+    def operator_queue(self) -> str:
+        """The queue the operator escape leads to."""
         op = self.defaults.operator
         return op.queue if op else next(iter(self.flows.queues), "support")
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.core.callstate import CallState
 from ivr.core.engine.prompts import Speaker
+from ivr.core.engine.types import EngineView
 from ivr.core.flows.schema import CollectNode, DialNode
-
-if TYPE_CHECKING:
-    from ivr.core.engine.engine import Engine
 
 
 def _at(st: CallState) -> dict[str, str]:
@@ -20,7 +17,7 @@ def _at(st: CallState) -> dict[str, str]:
 
 
 def listening(
-    eng: Engine, r: VoiceResponse, st: CallState, spk: Speaker, prompts: list, *, timeout: int
+    eng: EngineView, r: VoiceResponse, st: CallState, spk: Speaker, prompts: list, *, timeout: int
 ) -> None:
     """Speak `prompts` inside a one-key <Gather>, so any key (0 above all) interrupts them.
 
@@ -38,7 +35,7 @@ def listening(
     r.redirect(eng.ports.url("continue", **_at(st)), method="POST")
 
 
-def confirm(eng: Engine, r: VoiceResponse, st: CallState, spk: Speaker, text: str) -> None:
+def confirm(eng: EngineView, r: VoiceResponse, st: CallState, spk: Speaker, text: str) -> None:
     """Ask a yes/no question by keypress (after an unsure speech match)."""
     g = r.gather(input="dtmf", num_digits=1, timeout=5,
                  action=eng.ports.url("gather", **_at(st)), method="POST")
@@ -47,7 +44,7 @@ def confirm(eng: Engine, r: VoiceResponse, st: CallState, spk: Speaker, text: st
 
 
 def collecting(
-    eng: Engine,
+    eng: EngineView,
     r: VoiceResponse,
     st: CallState,
     spk: Speaker,
@@ -84,7 +81,7 @@ def speech_stream(r: VoiceResponse, url: str, st: CallState, choices: dict[str, 
     stream.parameter(name="choices", value=json.dumps(choices, ensure_ascii=False))
 
 
-def enqueue(eng: Engine, r: VoiceResponse, st: CallState, queue: str) -> None:
+def enqueue(eng: EngineView, r: VoiceResponse, st: CallState, queue: str) -> None:
     """Put the caller in the hold queue for a person."""
     r.enqueue(
         queue,
@@ -95,7 +92,7 @@ def enqueue(eng: Engine, r: VoiceResponse, st: CallState, queue: str) -> None:
     )
 
 
-def dial(eng: Engine, r: VoiceResponse, st: CallState, node: DialNode) -> None:
+def dial(eng: EngineView, r: VoiceResponse, st: CallState, node: DialNode) -> None:
     """Ring an outside number; its outcome comes back to 'dialed'."""
     kwargs = {"caller_id": node.caller_id} if node.caller_id else {}
     r.dial(
@@ -107,7 +104,7 @@ def dial(eng: Engine, r: VoiceResponse, st: CallState, node: DialNode) -> None:
     )
 
 
-def record(eng: Engine, r: VoiceResponse, st: CallState, max_length: int) -> None:
+def record(eng: EngineView, r: VoiceResponse, st: CallState, max_length: int) -> None:
     """Record a voicemail; pound ends it."""
     r.record(
         max_length=max_length,

@@ -10,6 +10,7 @@ from typing import Protocol
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.core.callstate import CallState
+from ivr.core.flows.schema import Defaults
 
 # Built-in targets a flow can lead to besides its own nodes.
 OPERATOR = "@operator"  # the escape to a person (or a callback offer when nobody can answer)
@@ -94,3 +95,19 @@ class Step:
     events: list[Event] = field(default_factory=list)
     # Set when the call leaves the flow: queued, dialed, voicemail, callback, hangup.
     outcome: str | None = None
+
+
+class EngineView(Protocol):
+    """What the engine's helper modules (rendering, the callback offer) use of the engine."""
+
+    ports: Ports
+    defaults: Defaults
+
+    def goto(self, step: Step, target: str, *, lead_in: list | None = None) -> None:
+        """Enter `target` and render the first node that speaks."""
+
+    def operator_queue(self) -> str:
+        """The queue the operator escape leads to."""
+
+    def is_operator_digit(self, digits: str) -> bool:
+        """True when `digits` is the operator escape."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from enum import StrEnum
@@ -118,10 +117,3 @@ def check_status(value: AgentStatus | str) -> AgentStatus:
     except ValueError:
         choices = ", ".join(s.value for s in AgentStatus)
         raise InvalidAgent(f"status must be one of {choices} (got {value!r})") from None
-
-
-def hash_token(token: str) -> str:
-    # Tokens are 192 random bits, so a fast hash is enough: there is nothing to brute-force.
-    return hashlib.sha256(token.encode()).hexdigest()
-
-

@@ -23,6 +23,8 @@ from enum import StrEnum
 
 import redis
 
+from ivr.infra.redis_conn import text
+
 PREFIX = "{ivr-agents}:"
 
 
@@ -248,14 +250,14 @@ def apply(
         call_sid_guard or "",
         "-" if set_call_sid == "" else (set_call_sid or ""),
     )
-    previous = AgentStatus(_text(out[0]))
-    return ApplyResult(previous, _text(out[1]) == "1", _promotions(out[2:]))
+    previous = AgentStatus(text(out[0]))
+    return ApplyResult(previous, text(out[1]) == "1", _promotions(out[2:]))
 
 
 def claim(r: redis.Redis, queue: str, now: dt.datetime) -> tuple[int | None, list[Promotion]]:
     """Atomically take the longest-idle available agent of `queue` and mark it busy."""
     out = _run(r, _CLAIM, PREFIX, _ts(now), queue)
-    picked = _text(out[0])
+    picked = text(out[0])
     return (int(picked) if picked else None), _promotions(out[1:])
 
 
@@ -277,7 +279,7 @@ def read(r: redis.Redis, agent_ids: list[int], now: dt.datetime) -> dict[int, Pr
 
 
 def _presence(raw: dict, now: dt.datetime) -> Presence:
-    fields = {_text(k): _text(v) for k, v in raw.items()}
+    fields = {text(k): text(v) for k, v in raw.items()}
     status = AgentStatus(fields.get("status") or "offline")
     since = _from_ts(fields.get("since"))
     idle = _from_ts(fields.get("idle_since"))
@@ -314,9 +316,3 @@ def counts(r: redis.Redis, queue: str, now: dt.datetime) -> tuple[int, int]:
 def mark_restored(r: redis.Redis) -> bool:
     """True exactly once per Redis dataset: whoever gets it rebuilds presence from SQL."""
     return bool(r.set(f"{PREFIX}restored", "1", nx=True))
-
-
-def _text(value) -> str:
-    if isinstance(value, bytes):
-        return value.decode()
-    return "" if value is None else str(value)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Iterable
 
 import redis
@@ -16,13 +15,13 @@ from ivr.infra.agents.fields import (
     AgentNotFound,
     check_name,
     check_wrap_up,
-    hash_token,
     normalize_address,
     normalize_queues,
 )
 from ivr.infra.agents.models import Agent, AgentPresenceEvent
 from ivr.infra.agents.presence import AgentStatus
 from ivr.infra.db import Database, utcnow
+from ivr.infra.tokens import hash_token, new_token
 
 
 def add_agent(
@@ -39,7 +38,7 @@ def add_agent(
 ) -> tuple[Agent, str]:
     """Create an agent (offline) and return it with its self-service token, shown only now."""
     agent_kind, canonical = normalize_address(kind, address)
-    token = secrets.token_urlsafe(24)
+    token = new_token()
     agent = Agent(
         name=check_name(name),
         kind=agent_kind.value,
@@ -96,7 +95,7 @@ def agent_by_token(db: Database, token: str) -> Agent | None:
 
 def rotate_token(db: Database, agent_id: int) -> str:
     """Issue a new self-service token for an agent (the old one stops working)."""
-    token = secrets.token_urlsafe(24)
+    token = new_token()
     with db.session() as session:
         agent = session.get(Agent, agent_id)
         if agent is None:

@@ -74,7 +74,7 @@ def test_broken_edit_is_refused_logged_and_old_version_kept(
     registry = FlowRegistry(flows_file, None, check_interval=0)
     good = registry.current()
     flows_file.write_text(BROKEN, encoding="utf-8")
-    with caplog.at_level(logging.ERROR, logger="ivr.flows.registry"):
+    with caplog.at_level(logging.ERROR, logger="ivr.infra.flows_registry"):
         assert registry.current() is good
     line = BROKEN.splitlines().index(next(x for x in BROKEN.splitlines() if "biling_menu" in x)) + 1
     expected = (
@@ -158,7 +158,7 @@ def _closed_port() -> int:
 
 def test_redis_down_is_tolerated(flows_file: Path, caplog: pytest.LogCaptureFixture) -> None:
     down = connect(f"redis://127.0.0.1:{_closed_port()}/0")
-    with caplog.at_level(logging.WARNING, logger="ivr.flows.registry"):
+    with caplog.at_level(logging.WARNING, logger="ivr.infra.flows_registry"):
         registry = FlowRegistry(flows_file, down, check_interval=0)
         flows_file.write_text(EDITED, encoding="utf-8")
         assert registry.current().source == EDITED

@@ -11,13 +11,14 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from callback import deps as runtime
+from callback import runtime
 from callback.deps import deps_of
 from callback.models import CallbackRequest
 from ivr.hold import holding
 from ivr.infra import line
 from ivr.infra.agents import add_agent, get_presence, set_presence
 from ivr.infra.queue_models import QueueEvent, QueueVisit, WaitEstimate
+from ivr.infra.services import services_of
 from tests.callback.conftest import ACCOUNT_SID
 from tests.conftest import AUTH_TOKEN, BASE_URL
 from tests.ivr.hold.hold_support import Clock, TwilioQueues
@@ -57,7 +58,7 @@ def queues(app, client, twilio_cloud, clock) -> TwilioQueues:
 
 
 def agent(app, clock: Clock, name: str, number: str, queues=("billing",), status="available"):
-    db, r = app.extensions["ivr.db"], app.extensions["ivr.redis"]
+    db, r = services_of(app).db, services_of(app).redis
     row, _ = add_agent(db, r, name=name, kind="phone", address=number, queues=list(queues),
                        wrap_up_seconds=0, now=clock())
     set_presence(db, r, row.id, status, now=clock())
@@ -78,7 +79,7 @@ def to_billing(client, caller: str = "+14155550123", say: str = "refund") -> Sim
 
 
 def visits(app) -> list[QueueVisit]:
-    with app.extensions["ivr.db"].session() as s:
+    with services_of(app).db.session() as s:
         rows = s.scalars(select(QueueVisit).order_by(QueueVisit.id)).all()
         for v in rows:
             _ = (v.events, v.estimates)
@@ -99,7 +100,7 @@ def test_join_hear_place_and_wait_then_answered(app, client, queues, twilio_clou
     assert heard.said[1].startswith("Your estimated wait is about")
     assert twilio_cloud.placed == []  # Ana is busy: nobody is rung
 
-    set_presence(app.extensions["ivr.db"], app.extensions["ivr.redis"], ana.id, "available",
+    set_presence(services_of(app).db, services_of(app).redis, ana.id, "available",
                  now=clock())
     clock.advance(35)
     queues.wait_hit(second)  # any wait request notices the free agent
@@ -124,8 +125,8 @@ def test_join_hear_place_and_wait_then_answered(app, client, queues, twilio_clou
     est = done[0].estimates[0]
     assert est.band == "about 5 minutes" and est.actual_seconds == pytest.approx(45)
     assert est.within_band is True and "QL-m" in est.explanation
-    r = app.extensions["ivr.redis"]
-    assert get_presence(app.extensions["ivr.db"], r, ana.id, clock()).status == "available"
+    r = services_of(app).redis
+    assert get_presence(services_of(app).db, r, ana.id, clock()).status == "available"
     assert r.zcard(line.CALLERS.format(queue="billing")) == 0
     learned = holding.history(r, "billing")
     assert learned.outcome_count == 2 and learned.handle_count == 2
@@ -141,7 +142,7 @@ def test_abandon_while_waiting(app, client, queues, twilio_cloud, clock):
     [visit] = visits(app)
     assert (visit.outcome, visit.wait_seconds) == ("abandoned", 95)
     assert visit.estimates[0].actual_seconds is None  # censored: never scored
-    r = app.extensions["ivr.redis"]
+    r = services_of(app).redis
     assert r.zcard(line.CALLERS.format(queue="billing")) == 0
     assert holding.history(r, "billing").abandon_weight == pytest.approx(1.0)
 
@@ -162,7 +163,7 @@ def test_callback_while_holding_keeps_place(app, client, queues, clock):
     clock.advance(20)
     second = queues.enqueue(to_billing(client, "+14155550124"))
     queues.wait_hit(second)
-    r = app.extensions["ivr.redis"]
+    r = services_of(app).redis
     joined = holding.load(r, second.call.call_sid).first_asked
 
     assert "<Leave" in queues.press(second, "1")
@@ -170,7 +171,7 @@ def test_callback_while_holding_keeps_place(app, client, queues, clock):
     assert "number ending in 0 1 2 4" in turn.text and turn.waiting == "gather"
     turn = second.call.press("1")  # confirm the caller ID
     assert "call you back" in turn.text
-    with app.extensions["ivr.db"].session() as s:
+    with services_of(app).db.session() as s:
         [req] = s.scalars(select(CallbackRequest)).all()
     assert req.phone == "+14155550124" and req.queue == "billing"
     assert req.first_asked_at.timestamp() == pytest.approx(joined)
@@ -200,7 +201,7 @@ def test_no_agent_or_closed_gets_a_callback_offer(app, client, queues, clock, cl
 
 def nobody_in_line(app) -> bool:
     """Nobody joined a hold queue: no caller is in any line."""
-    r = app.extensions["ivr.redis"]
+    r = services_of(app).redis
     return all(r.zcard(line.CALLERS.format(queue=q)) == 0 for q in ("support", "billing"))
 
 
@@ -208,12 +209,12 @@ def test_agents_sign_out_while_caller_waits_then_max_wait(app, client, queues, c
     ana = agent(app, clock, "Ana", ANA, status="busy")
     caller = queues.enqueue(to_billing(client))
     queues.wait_hit(caller)
-    set_presence(app.extensions["ivr.db"], app.extensions["ivr.redis"], ana.id, "offline",
+    set_presence(services_of(app).db, services_of(app).redis, ana.id, "offline",
                  now=clock())
     clock.advance(30)
     heard = queues.wait_hit(caller)
     assert "Nobody on this team can answer right now" in " ".join(heard.said)
-    set_presence(app.extensions["ivr.db"], app.extensions["ivr.redis"], ana.id, "busy",
+    set_presence(services_of(app).db, services_of(app).redis, ana.id, "busy",
                  now=clock())
     clock.advance(600)  # billing's max_wait is 600 s: offer a callback, never hang up
     heard = queues.wait_hit(caller)
@@ -251,7 +252,7 @@ def test_next_agent_tried(app, client, queues, twilio_cloud, clock, script):
     [visit] = visits(app)
     assert (visit.outcome, visit.agent_id) == ("answered", ben.id)
     expected = "available" if script.answer == "human" else "offline"
-    assert get_presence(app.extensions["ivr.db"], app.extensions["ivr.redis"], ana.id,
+    assert get_presence(services_of(app).db, services_of(app).redis, ana.id,
                         clock()).status == expected
 
 
@@ -261,7 +262,7 @@ def test_visit_events_are_in_sql(app, client, queues, clock):
     queues.wait_hit(caller)
     queues.press(caller, "0")
     queues.leave(caller, "hangup")
-    with app.extensions["ivr.db"].session() as s:
+    with services_of(app).db.session() as s:
         kinds = [e.kind for e in s.scalars(select(QueueEvent).order_by(QueueEvent.id))]
         estimates = s.scalars(select(WaitEstimate)).all()
     assert kinds == ["join", "announce", "key", "abandon"]
@@ -276,7 +277,7 @@ def test_caller_lost_without_a_leave_is_not_offered_to_agents(app, client, queue
     agent(app, clock, "Ana", ANA, status="busy")
     caller = queues.enqueue(to_billing(client))
     queues.wait_hit(caller)
-    r = app.extensions["ivr.redis"]
+    r = services_of(app).redis
     # Twilio never reported the leave and the wait URL stopped: the record expired.
     r.delete(holding.RECORD.format(sid=caller.call.call_sid))
     ana = agent(app, clock, "Ann", BEN)

@@ -6,13 +6,13 @@ import math
 import pytest
 from click.testing import CliRunner
 
+from ivr.commands.staffing import staffing_command
 from ivr.core.waits.staffing import (
     StaffingError,
     erlang_b,
     erlang_c,
     evaluate_staffing,
     required_agents,
-    staffing_command,
 )
 from ivr.errors import IvrError
 

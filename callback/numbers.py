@@ -1,24 +1,20 @@
-"""The guard in front of every dial: which numbers we call, and how often anyone may ask.
+"""Which numbers we call: the first half of the guard in front of every dial (pure).
 
 Web callback forms are a known route for international revenue share fraud (attackers make the
 service dial premium ranges they are paid for), so a number must parse, be valid, belong to an
-allowed country, and be an ordinary line; and requests are rate-limited per number and per
-client address, with a daily cap on dials.
+allowed country, and be an ordinary line. How often anyone may ask is `callback.limits`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import phonenumbers
-import redis
 from phonenumbers import PhoneNumberType, shortnumberinfo
 
-from callback.errors import InvalidNumber, NumberRefused, RateLimited
+from callback.errors import InvalidNumber, NumberRefused
 
 # Types we refuse, with the reason a person reads.
 REFUSED_TYPES: dict[int, str] = {
@@ -29,7 +25,6 @@ REFUSED_TYPES: dict[int, str] = {
     PhoneNumberType.UAN: "company switchboard (UAN) numbers are not accepted",
     PhoneNumberType.VOICEMAIL: "voicemail access numbers are not accepted",
 }
-KEY_PREFIX = "ivr:cb:limit"
 
 
 @dataclass(frozen=True)
@@ -128,60 +123,3 @@ def region_of(e164: str) -> str | None:
 
 
 # --- rate limits (Redis fixed windows) -----------------------------------------------------
-
-
-def hit(r: redis.Redis, name: str, key: str, limit: Limit, *, now: float | None = None,
-        message: str) -> None:
-    """Count one event for `key`; RateLimited (with Retry-After) once over the limit."""
-    now = time.time() if now is None else now
-    window_start = int(now // limit.window) * limit.window
-    redis_key = f"{KEY_PREFIX}:{name}:{key}:{window_start}"
-    pipe = r.pipeline()
-    pipe.incr(redis_key)
-    pipe.expire(redis_key, limit.window + 5)
-    count = pipe.execute()[0]
-    if count > limit.count:
-        raise RateLimited(message, retry_after=int(window_start + limit.window - now) + 1)
-
-
-def check_request_limits(r: redis.Redis, config: GuardConfig, *, phone: str,
-                         address: str | None, now: float | None = None) -> None:
-    """Apply the per-address and per-number limits to one request."""
-    if address:
-        hit(r, "addr", address, config.per_address, now=now,
-            message="Too many callback requests from your connection. Please wait and try "
-                    "again, or call us.")
-    hit(r, "number", phone, config.per_number, now=now,
-        message="This number has asked for several callbacks already. Please wait before "
-                "asking again, or call us.")
-
-
-def daily_key(day: dt.date) -> str:
-    """The Redis key counting dials on a UTC day."""
-    return f"{KEY_PREFIX}:dials:{day.isoformat()}"
-
-
-def dials_left_today(r: redis.Redis, config: GuardConfig, now: dt.datetime) -> int:
-    """How many more callback dials the daily cap allows today (UTC)."""
-    used = int(r.get(daily_key(now.astimezone(dt.UTC).date())) or 0)
-    return max(0, config.daily_dials - used)
-
-
-def count_dial(r: redis.Redis, config: GuardConfig, now: dt.datetime) -> bool:
-    """Count one dial against today's cap; False (and not counted) when the cap is reached."""
-    key = daily_key(now.astimezone(dt.UTC).date())
-    pipe = r.pipeline()
-    pipe.incr(key)
-    pipe.expire(key, 2 * 86400)
-    used = pipe.execute()[0]
-    if used > config.daily_dials:
-        r.decr(key)
-        return False
-    return True
-
-
-def seconds_to_next_utc_day(now: dt.datetime) -> int:
-    """Seconds until the daily cap resets."""
-    utc = now.astimezone(dt.UTC)
-    tomorrow = dt.datetime.combine(utc.date() + dt.timedelta(days=1), dt.time(0), tzinfo=dt.UTC)
-    return int((tomorrow - utc).total_seconds()) + 1

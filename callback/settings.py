@@ -1,0 +1,34 @@
+"""The CALLBACK_* settings and their defaults (the app config or the environment override
+them; see `ivr.infra.config`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+RQ_QUEUE = "callbacks"
+
+DEFAULTS: dict[str, Any] = {
+    "CALLBACK_MODE": "agent-first",  # or "customer-first"
+    "CALLBACK_DEFAULT_QUEUE": None,  # None: the flows' operator queue
+    "CALLBACK_ALLOWED_COUNTRIES": "US,CA",
+    "CALLBACK_DEFAULT_REGION": "US",
+    "CALLBACK_LIMIT_PER_NUMBER": "3/3600",
+    "CALLBACK_LIMIT_PER_ADDRESS": "10/600",
+    "CALLBACK_DAILY_DIAL_CAP": 1000,
+    "CALLBACK_MAX_ATTEMPTS": 3,
+    "CALLBACK_RETRY_BACKOFF": "120,600",  # seconds before the 2nd, 3rd... attempt
+    "CALLBACK_CALLING_WINDOW": "08:00-21:00",  # the called party's local time
+    "CALLBACK_RING_TIMEOUT": 25,
+    # A dial job not started this long after dispatch is sent again (it is guarded).
+    "CALLBACK_DISPATCH_GRACE": 30,
+    # An attempt claimed but never confirmed by the provider this long is taken as lost.
+    "CALLBACK_LOST_AFTER": 120,
+    "CALLBACK_DISPATCH_INTERVAL": 0.1,
+    "CALLBACK_SWEEP_INTERVAL": 5.0,
+    # A request whose jobs raise this many times ends as failed (the error is kept).
+    "CALLBACK_MAX_JOB_FAILURES": 5,
+    "CALLBACK_CONSENT_TEXT": (
+        "By asking for a callback you agree that we may call this number once about your "
+        "request, within our opening hours. We keep the number only for this callback."
+    ),
+}

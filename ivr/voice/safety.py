@@ -1,0 +1,33 @@
+"""The TwiML of last resort: it needs neither Redis nor the database, and reaches a person."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.core.engine.phrasebook import phrase
+from ivr.infra import metrics
+from ivr.infra.services import services_of
+
+log = logging.getLogger(__name__)
+
+
+def safe_twiml(app: Flask, kind: str) -> VoiceResponse:
+    """Straight to a person: the fallback number, else the operator's queue."""
+    metrics.ERRORS.labels(kind).inc()
+    r = VoiceResponse()
+    r.say(phrase("en", "technical"))
+    number = app.config.get("IVR_FALLBACK_NUMBER")
+    if number:
+        r.dial(number)
+        return r
+    queue = "support"
+    try:
+        op = services_of(app).flows.current().file.defaults.operator
+        queue = op.queue if op else queue
+    except Exception:  # the flows registry itself failing must not block the fallback
+        log.exception("flows unavailable in fallback")
+    r.enqueue(queue)
+    return r

@@ -1,0 +1,82 @@
+"""Which flow languages can be heard: each language's Vosk model, found once, loaded in the
+background, then shared by the process's streams and recordings."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from enum import StrEnum
+
+from flask import Flask
+
+from ivr.infra.services import services_of
+from speech.errors import ModelLoadError, ModelNotFound
+from speech.models import LoadedModel, find_model, get_model
+
+log = logging.getLogger(__name__)
+
+
+class ModelStatus(StrEnum):
+    """Where a language's model is."""
+
+    MISSING = "missing"
+    LOADING = "loading"
+    READY = "ready"
+
+
+class SpeechModels:
+    """Which flow languages can be heard: found once, loaded in the background, then shared.
+
+    A language's model comes from flows.yaml (`defaults.languages[lang].speech_model`), else
+    `VOSK_MODEL_PATH`, else an installed model for the language. Missing models are warned about
+    once (speech.models.get_model) and the menus stay keypress-only.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._status: dict[tuple[str, str | None], str] = {}
+        self._lock = threading.Lock()
+
+    def setting(self, language: str) -> str | None:
+        """The configured model for `language`: its flows.yaml setting, else VOSK_MODEL_PATH."""
+        try:
+            defaults = services_of(self.app).flows.current().file.defaults
+            lang = defaults.languages.get(language)
+            if lang is not None and lang.speech_model:
+                return lang.speech_model
+        except Exception:  # flows unavailable: fall back to the process-wide setting
+            log.exception("flows unavailable while looking up the speech model")
+        return self.app.config.get("VOSK_MODEL_PATH") or None
+
+    def is_available(self, language: str) -> bool:
+        """True when a model for `language` exists (it may still be loading)."""
+        key = (language, self.setting(language))
+        with self._lock:
+            status = self._status.get(key)
+        if status is None:
+            try:
+                find_model(*key)
+            except ModelNotFound:
+                get_model(*key)  # logs the one clear warning for this language
+                status = ModelStatus.MISSING
+            else:
+                status = ModelStatus.LOADING
+                # Loading takes seconds: do it now, off the webhook, so the stream finds it ready.
+                threading.Thread(target=self._load, args=(key,), daemon=True,
+                                 name=f"speech-model-{language}").start()
+            with self._lock:
+                status = self._status.setdefault(key, status)
+        return status != ModelStatus.MISSING
+
+    def model(self, language: str) -> LoadedModel | None:
+        """The loaded model for `language` (waits for a load in progress), or None."""
+        return self._load((language, self.setting(language)))
+
+    def _load(self, key: tuple[str, str | None]) -> LoadedModel | None:
+        try:
+            model = get_model(*key)
+        except ModelLoadError:  # get_model reports load errors itself; be safe anyway
+            model = None
+        with self._lock:
+            self._status[key] = ModelStatus.READY if model else ModelStatus.MISSING
+        return model
