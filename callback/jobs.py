@@ -17,7 +17,7 @@ from callback import limits, rules, runtime
 from callback.lifecycle import finish_attempt, release_agent_of, requeue
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
 from callback.schedule import earliest_call, enqueue_request, hours_of
-from ivr.errors import TelephonyError
+from ivr.errors import IvrError
 from ivr.infra import line, metrics, paths
 from ivr.infra.agents import attach_call, claim_agent, dial_address
 
@@ -122,9 +122,10 @@ class _Raced(Exception):
 
 def _dial(deps, req: CallbackRequest, attempt: CallbackAttempt, mode: str) -> str:
     from_number = deps.config.get("TWILIO_FROM_NUMBER")
-    status_url = deps.url(paths.CALLBACK_STATUS, attempt=attempt.id,
-                          leg="agent" if mode == AGENT_FIRST else "customer")
     try:
+        # Inside the try: without a public URL the agent just claimed must be released too.
+        status_url = deps.url(paths.CALLBACK_STATUS, attempt=attempt.id,
+                              leg="agent" if mode == AGENT_FIRST else "customer")
         if mode == CUSTOMER_FIRST:
             sid = deps.telephony.place_call(
                 to=req.phone, from_=from_number,
@@ -138,7 +139,7 @@ def _dial(deps, req: CallbackRequest, attempt: CallbackAttempt, mode: str) -> st
                 url=deps.url(paths.CALLBACK_AGENT, attempt=attempt.id),
                 status_callback=status_url, timeout=int(deps.setting("CALLBACK_RING_TIMEOUT")),
             )
-    except TelephonyError as exc:
+    except IvrError as exc:  # TelephonyError, PublicUrlUnknown
         log.error("callback dial failed", extra={"callback_id": req.id, "error": str(exc)})
         finish_attempt(deps, attempt.id, AttemptStatus.FAILED, error=str(exc)[:300])
         release_agent_of(deps, attempt, "canceled")

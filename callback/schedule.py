@@ -95,7 +95,9 @@ def enqueue_request(deps: Deps, request_id: int) -> bool:
             new, job_id = CallbackStatus.WAITING, None
         else:
             job_id = f"cb-release-{req.id}-{req.attempts}"
-            deps.rq_queue().enqueue_at(req.scheduled_for, RELEASE_JOB, req.id,
+            # RQ's scheduler knows only the system clock.
+            deps.rq_queue().enqueue_at(deps.services.on_system_clock(req.scheduled_for),
+                                       RELEASE_JOB, req.id,
                                        job_id=job_id, result_ttl=600, failure_ttl=86400,
                                        on_failure=Callback(ON_FAILURE))
             new = CallbackStatus.SCHEDULED

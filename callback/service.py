@@ -180,7 +180,7 @@ def _scheduled_because(deps: Deps, req: CallbackRequest) -> str | None:
 
 def _problem(req: CallbackRequest) -> str | None:
     """What went wrong on our side, in words for the person waiting (details are logged)."""
-    if not req.job_failures:
+    if not req.job_failures or (req.state.is_final and req.outcome != "error"):
         return None
     if req.outcome == "error":
         return (f"We could not place this call: our system failed {req.job_failures} times. "
@@ -223,12 +223,12 @@ def request_from_call(app_or_deps, *, number: str, caller: str, queue: str, call
     """
     deps = deps_of(app_or_deps)
     region = numbers.region_of(caller) if caller else None
-    queue = queue or None
-    first = _place_kept(deps, queue_name(deps, queue), call_sid)
     try:
+        queue = queue_name(deps, queue or None)
         created = create_request(
             deps, phone=number, queue=queue, source="phone", region=region,
-            context={**context, "call_sid": call_sid}, first_asked_at=first,
+            context={**context, "call_sid": call_sid},
+            first_asked_at=_place_kept(deps, queue, call_sid),
             client_address=None, reason=str(context.get("reason", ""))[:500],
             consent_text="Requested by the caller on the phone.",
         )

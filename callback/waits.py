@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from callback.deps import Deps
 from callback.models import CallbackRequest, CallbackStatus
 from ivr.core.waits.estimator import EstimateError, estimate_wait
-from ivr.infra import line
+from ivr.infra import line, queue_history
 from ivr.infra.agents import staffed_count
 
 log = logging.getLogger(__name__)
@@ -30,22 +30,6 @@ def position_of(deps: Deps, req: CallbackRequest) -> int | None:
         return line.place_of(deps.redis, req.queue, req.first_asked_at.timestamp()).position
     except redis.RedisError:
         return _position_from_sql(deps, req)
-
-
-def wait_for_a_new_request(deps: Deps, queue: str, now: dt.datetime) -> int | None:
-    """Seconds a request made now would wait for its call (None: nobody can say)."""
-    try:
-        place = line.place_of(deps.redis, queue, now.timestamp())
-        agents = staffed_count(deps.redis, queue, now)
-    except redis.RedisError:
-        return None
-    cfg = deps.flows().queues[queue]
-    try:
-        return int(estimate_wait(place.callers_ahead + 1, agents,
-                                 callbacks_ahead=place.callbacks_ahead,
-                                 default_handle_seconds=cfg.default_handle_seconds).seconds)
-    except EstimateError:
-        return None
 
 
 def _position_from_sql(deps: Deps, req: CallbackRequest) -> int:
@@ -69,19 +53,30 @@ def estimated_wait(deps: Deps, req: CallbackRequest, position: int | None,
     until_due = max(0.0, (req.scheduled_for - now).total_seconds())
     if position is None:
         return int(until_due) if req.state is CallbackStatus.SCHEDULED else None
+    wait = _wait_from(deps, req.queue, req.first_asked_at.timestamp(), now)
+    return None if wait is None else int(round(max(until_due, wait)))
+
+
+def wait_for_a_new_request(deps: Deps, queue: str, now: dt.datetime) -> int | None:
+    """Seconds a request made now would wait for its call (None: nobody can say)."""
+    wait = _wait_from(deps, queue, now.timestamp(), now)
+    return None if wait is None else int(wait)
+
+
+def _wait_from(deps: Deps, queue: str, first_asked: float, now: dt.datetime) -> float | None:
+    """The expected wait of whoever first asked at `first_asked`, from the shared line, the
+    agents on duty and what the queue has learned."""
     try:
-        place = line.place_of(deps.redis, req.queue, req.first_asked_at.timestamp())
-        agents = staffed_count(deps.redis, req.queue, now)
+        place = line.place_of(deps.redis, queue, first_asked)
+        agents = staffed_count(deps.redis, queue, now)
+        learned = queue_history.history(deps.redis, queue)
     except redis.RedisError:
         return None
-    cfg = deps.flows().queues.get(req.queue)
-    history_of = deps.config.get("CALLBACK_HISTORY_HOOK")  # queue -> HistoryStats, if wired
+    cfg = deps.flows().queues.get(queue)
     try:
-        estimate = estimate_wait(
-            place.callers_ahead + 1, agents, history_of(req.queue) if history_of else None,
-            callbacks_ahead=place.callbacks_ahead,
+        return estimate_wait(
+            place.callers_ahead + 1, agents, learned, callbacks_ahead=place.callbacks_ahead,
             default_handle_seconds=float(cfg.default_handle_seconds if cfg else 240),
-        )
+        ).seconds
     except EstimateError:
         return None
-    return int(round(max(until_due, estimate.seconds)))

@@ -19,12 +19,12 @@ from callback.lifecycle import finish_attempt, get_attempt, mark_answered, relea
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
 from ivr.infra import paths
 from ivr.infra.security import twilio_signed
+from ivr.infra.telephony import FINAL_STATUSES
 from ivr.infra.twiml import goodbye, twiml_response
 
 log = logging.getLogger(__name__)
 bp = Blueprint("callback_voice", __name__)
 
-FINAL = {"completed", "busy", "no-answer", "failed", "canceled"}
 _DIAL_OUTCOME = {
     "completed": AttemptStatus.COMPLETED,
     "answered": AttemptStatus.COMPLETED,
@@ -183,7 +183,7 @@ def status():
                 row.status = AttemptStatus.DIALING.value
         attempt.call_sid = sid
     leg = request.args.get("leg", "agent")
-    if call_status not in FINAL:
+    if call_status not in FINAL_STATUSES:
         if leg == "agent" and call_status in ("ringing", "in-progress"):
             release_agent_of(deps, attempt, call_status)  # keeps the agent busy
         return Response("", status=204)

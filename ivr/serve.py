@@ -13,8 +13,8 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
+import secrets
 import signal
 import threading
 import uuid
@@ -33,9 +33,10 @@ from ivr.app import create_app
 from ivr.core.flows.loader import load_flows
 from ivr.emulator import Timing, TwilioEmulator, create_emulator_app
 from ivr.infra import paths, runfile
-from ivr.infra.clock import ShiftedClock, parse_at
-from ivr.infra.config import DEV_AUTH_TOKEN, RQ_QUEUES, load_config
+from ivr.infra.clock import BadTime, ShiftedClock, parse_at
+from ivr.infra.config import RQ_QUEUES, load_config
 from ivr.infra.services import services_of
+from ivr.infra.urls import is_loopback, is_loopback_host
 from ivr.worker import start_dispatcher, worker_deps
 
 log = logging.getLogger(__name__)
@@ -97,20 +98,27 @@ class LocalService:
     # --- start ---------------------------------------------------------------------------------
 
     def start(self) -> LocalService:
-        """Start Redis, the app, the emulator and the worker; bind the port (0: any free one)."""
+        """Start Redis, the app, the emulator and the worker; bind the port (0: any free one).
+
+        Raises:
+            BadTime: `at` is not a date and time (nothing has been started).
+            OSError: the port cannot be bound.
+        """
         config = load_config(self.overrides)
-        if not config.get("REDIS_URL"):
-            self.valkey = ValkeyServer(save="", appendonly="no")
-            self.valkey.start()
-            config["REDIS_URL"] = self.valkey.connection_url
         if self.at:
             config["IVR_CLOCK_OFFSET"] = self._offset(config)
         # Bind first: the printed base URL needs the real port.
         self.server = make_server(self.host, self.port, self._wsgi, threaded=True)
         self.port = self.server.server_port
-        config["PUBLIC_BASE_URL"] = (config.get("PUBLIC_BASE_URL") or self.local_url).rstrip("/")
+        if not config.get("REDIS_URL"):
+            self.valkey = ValkeyServer(save="", appendonly="no")
+            self.valkey.start()
+            config["REDIS_URL"] = self.valkey.connection_url
         if config["SIMULATED_TELEPHONY"]:
+            # The emulated Twilio calls back on this machine; its account is this run's own.
+            config["PUBLIC_BASE_URL"] = config.get("PUBLIC_BASE_URL") or self.local_url
             config["TWILIO_API_BASE"] = self.local_url + EMULATOR_PREFIX
+            config["TWILIO_AUTH_TOKEN"] = secrets.token_urlsafe(24)
         self.app = create_app(config)
         self._handler = self.app
         if config["SIMULATED_TELEPHONY"]:
@@ -125,11 +133,14 @@ class LocalService:
         return self
 
     def _announce(self, config: dict[str, Any]) -> None:
+        emulated = self.emulator is not None
         runfile.write({
-            "redis_url": config["REDIS_URL"], "database_url": _absolute_db(config),
-            "public_base_url": config["PUBLIC_BASE_URL"], "url": self.local_url,
+            "url": self.local_url, "redis_url": config["REDIS_URL"],
+            "database_url": _absolute_db(config), "public_base_url": config["PUBLIC_BASE_URL"],
             "clock_offset": config.get("IVR_CLOCK_OFFSET"),
-            "emulator": self.local_url + EMULATOR_PREFIX if self.emulator else None,
+            # The emulated account, for `ivr simulate` and an `ivr worker` run beside it.
+            "twilio_api_base": config["TWILIO_API_BASE"] if emulated else None,
+            "twilio_auth_token": config["TWILIO_AUTH_TOKEN"] if emulated else None,
         })
 
     @property
@@ -158,12 +169,13 @@ class LocalService:
                                        timing=Timing(scale=1.0, play_seconds=4.0),
                                        public_url=self.local_url + EMULATOR_PREFIX)
         base = cfg["PUBLIC_BASE_URL"]
+        self.emulator.verify_caller_id(cfg["TWILIO_FROM_NUMBER"])
         for number in services_of(self.app).flows.current().file.numbers:
             self.emulator.configure_number(number, base + paths.INCOMING,
                                            status_callback=base + paths.STATUS,
                                            fallback_url=base + paths.FALLBACK)
         self._handler = DispatcherMiddleware(self.app, {
-            EMULATOR_PREFIX: create_emulator_app(self.emulator)})
+            EMULATOR_PREFIX: _loopback_only(create_emulator_app(self.emulator))})
 
     def _start_worker(self) -> None:
         services = services_of(self.app)
@@ -199,9 +211,10 @@ class LocalService:
         writer = self.app.extensions.get("ivr.journey_writer") if self.app else None
         if writer is not None:
             writer.stop()
-        for child in multiprocessing.active_children():  # RQ's scheduler process
-            child.terminate()
-            child.join(5)
+        if self.worker is not None and self.worker.scheduler is not None:
+            self.worker.stop_scheduler()  # RQ stops it itself when the worker ends in time
+        if self.app is not None:
+            services_of(self.app).close()
         if self.announce:
             runfile.remove()
         if self.valkey is not None:
@@ -213,12 +226,15 @@ class LocalService:
         base = cfg["PUBLIC_BASE_URL"]
         telephony = (f"simulated: a Twilio emulator at {self.local_url}{EMULATOR_PREFIX} "
                      "(no TWILIO_AUTH_TOKEN set)" if self.emulator else "Twilio")
+        if not self.emulator and is_loopback(base):
+            telephony += (f" -- but Twilio cannot reach {base}: set PUBLIC_BASE_URL to this "
+                          "service's public https:// address")
         clock = ""
         if cfg.get("IVR_CLOCK_OFFSET"):
-            now = self.app.extensions["ivr.services"].now()
+            now = services_of(self.app).now()
             clock = f"  clock:      {now:%Y-%m-%d %H:%M} UTC (set with --at; it runs on)\n"
-        token = ("  webhooks:   signed with the development token (simulated telephony only)\n"
-                 if cfg["TWILIO_AUTH_TOKEN"] == DEV_AUTH_TOKEN else "")
+        token = ("  webhooks:   signed with a token made for this run (simulated telephony)\n"
+                 if self.emulator else "")
         return "\n".join([
             "IVR service",
             f"  flows:      {cfg['IVR_FLOWS']}",
@@ -246,6 +262,8 @@ def run(*, host: str, port: int, with_worker: bool, at: str | None = None) -> No
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:
         service.start()
+    except BadTime as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
     except OSError as exc:
         service.stop()
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
@@ -262,16 +280,27 @@ def run(*, host: str, port: int, with_worker: bool, at: str | None = None) -> No
 
 
 def _work_in_thread(worker: ThreadWorker, stopping: threading.Event) -> None:
+    # RQ's work() catches what goes wrong in its loop and returns; until asked to stop, start
+    # it again (after a pause, so a Redis that is down is not hammered).
     while not stopping.is_set():
         try:
             worker.work(with_scheduler=True, logging_level="WARNING")
-            return
-        except redis.ConnectionError as exc:
-            if stopping.is_set():
-                return
+        except redis.RedisError as exc:
             log.warning("Redis unavailable; the in-process worker restarts",
                         extra={"error": str(exc)})
-            stopping.wait(1.0)
+        if not stopping.wait(1.0):
+            log.warning("the in-process worker stopped by itself; starting it again")
+
+
+def _loopback_only(wsgi_app):
+    """The emulator answers this machine only: its account can place calls."""
+    def guarded(environ, start_response):
+        if not is_loopback_host(environ.get("REMOTE_ADDR") or ""):
+            start_response("403 Forbidden", [("Content-Type", "text/plain")])
+            return [b"the Twilio emulator answers requests from this machine only"]
+        return wsgi_app(environ, start_response)
+
+    return guarded
 
 
 def _home_zone(flows) -> str:

@@ -24,6 +24,7 @@ from callback.deps import Deps
 from callback.dispatch import Dispatcher
 from callback.settings import RQ_QUEUE
 from ivr.errors import ConfigError
+from ivr.infra import runfile
 from ivr.infra.config import load_config
 from ivr.infra.redis_conn import connect
 from ivr.infra.services import Services, build_services
@@ -54,8 +55,8 @@ def start_dispatcher(services: Services) -> Dispatcher:
 def worker_command(burst: bool, dispatch_only: bool, no_dispatcher: bool,
                    name: str | None) -> None:
     """Run an RQ worker with the scheduler and the callback dispatcher."""
-    try:
-        services = build_services(load_config())
+    try:  # beside an `ivr serve` in this directory, its Redis, database and emulator
+        services = build_services(load_config(runfile.running_settings()))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     if dispatch_only:

@@ -9,6 +9,8 @@ command only says what the caller does and prints what each side hears.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -16,6 +18,7 @@ import click
 import requests
 
 from ivr.infra import runfile
+from ivr.infra.clock import BadTime
 from ivr.infra.config import load_config
 from ivr.serve import EMULATOR_PREFIX, LocalService
 
@@ -39,6 +42,10 @@ class EmulatorClient:
             resp = self.http.get(self.base, timeout=5)
         except requests.RequestException as exc:
             raise click.ClickException(f"no service answers at {self.base}: {exc}") from None
+        if resp.status_code == 401:
+            raise click.ClickException(
+                "the server's Twilio emulator refused these credentials: run `ivr simulate` "
+                "in the directory where `ivr serve` runs (its run file holds them)")
         if resp.status_code != 200:
             raise NotEmulated(
                 "this server does not emulate Twilio (it has Twilio credentials, or is not "
@@ -182,10 +189,18 @@ def run_simulation(*, called: str | None, caller: str, url: str | None, script: 
     if url is None and running is not None and not at:
         url = running["url"]  # the `ivr serve` of this directory
     if url is None:
-        service = LocalService("127.0.0.1", 0, at=at, announce=False).start()
+        # A service of its own for this one call, on a database and a Valkey of its own, so
+        # it can never touch the callbacks or agents of a service running here.
+        sandbox = tempfile.mkdtemp(prefix="ivr-simulate-")
+        service = LocalService("127.0.0.1", 0, at=at, announce=False, overrides={
+            "DATABASE_URL": f"sqlite:///{sandbox}/simulate.sqlite3", "REDIS_URL": None})
+        try:
+            service.start()
+        except BadTime as exc:
+            raise click.BadParameter(str(exc), param_hint="--at") from None
         url = service.local_url
     try:
-        config = load_config()
+        config = service.config if service else load_config(runfile.running_settings())
         client = EmulatorClient(url, config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"])
         info = client.info()
         called = called or (info["numbers"][0] if info["numbers"] else "")
@@ -195,6 +210,7 @@ def run_simulation(*, called: str | None, caller: str, url: str | None, script: 
     finally:
         if service is not None:
             service.stop()
+            shutil.rmtree(sandbox, ignore_errors=True)
 
 
 def _walk(sim: Simulation, actions: list[str] | None, show, first: str) -> int:

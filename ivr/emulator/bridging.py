@@ -34,10 +34,12 @@ class Member:
 
     call: Call
     enqueued_at: float = field(default_factory=time.time)
+    left_at: float | None = None  # taken out of the queue (dequeued, left or hung up)
 
     @property
     def wait_seconds(self) -> int:
-        return int(time.time() - self.enqueued_at)
+        """Time in the queue: up to now, or up to leaving it (never the conversation)."""
+        return int((self.left_at or time.time()) - self.enqueued_at)
 
 
 @dataclass
@@ -176,14 +178,19 @@ class Bridging:
             result, bridge = "queue-full", None
         else:
             self.cloud.journal.add(call, "enqueued", name, queue_sid=queue.sid)
-            result, bridge = self._hold(call, queue, member, wait_url, wait_method)
-            with self.lock:
-                if member in queue.members:
-                    queue.members.remove(member)
+            try:
+                result, bridge = self._hold(call, queue, member, wait_url, wait_method)
+            finally:  # whatever happened, the caller is no longer waiting in it
+                self._remove(queue, member)
+                member.left_at = member.left_at or time.time()
             call.queue_time = member.wait_seconds
         self.cloud.journal.add(call, "left-queue", name, result=result)
-        if bridge is not None and bridge.talk(call) == "self" and _redirected(call):
-            result = "redirected-from-bridged"
+        if bridge is not None:
+            try:
+                if bridge.talk(call) == "self" and _redirected(call):
+                    result = "redirected-from-bridged"
+            finally:
+                bridge.end(call)
         return self._after(call, action, (verb.get("method") or "POST").upper(), {
             "QueueResult": result, "QueueSid": queue.sid,
             "QueueTime": str(member.wait_seconds if member else 0)})
@@ -201,11 +208,9 @@ class Bridging:
                 if kind is Interrupt.HANGUP:
                     self._remove(queue, member)
                     return "hangup", None
-                if kind in (Interrupt.REDIRECT, Interrupt.LEAVE):
+                if kind is Interrupt.REDIRECT:  # left for the interpreter to follow
                     if not self._remove(queue, member):
                         return self._taken(call, queue, member)
-                    if kind is Interrupt.LEAVE:
-                        call.take()  # (a REDIRECT is left for the interpreter to follow)
                     return "redirected", None
                 call.take()
                 continue
@@ -226,8 +231,11 @@ class Bridging:
                 call.wait(self.cloud.timing.play())  # music plays on; try the wait URL again
 
     def _taken(self, call: Call, queue: Queue, member: Member) -> tuple[str, Bridge | None]:
-        """An agent's dial took the caller just as they were leaving: they are bridged."""
+        """An agent's dial took the caller just as they were leaving: they are bridged (or,
+        if they hung up meanwhile, they hung up)."""
         detail = call.await_kind(Interrupt.DEQUEUED, timeout=5.0)
+        if call.is_hung_up:
+            return "hangup", None
         if detail is None:
             return "error", None
         return "bridged", self._dequeued(call, queue, member, detail)
@@ -298,6 +306,7 @@ class Bridging:
                                 "DequeueResult": "queue-empty"}
                     self.lock.wait(min(left, 0.1))
                 member = queue.members.pop(0)
+                member.left_at = time.time()
             caller = member.call
             bridge = Bridge(self.cloud, call, caller)
             self.cloud.journal.add(call, "dequeued", name, caller=caller.sid)
@@ -309,9 +318,10 @@ class Bridging:
             if bridge.ready.is_set() or call.is_hung_up:
                 break
             # The caller hung up as they were taken: Twilio bridges the next one in line.
-        if bridge.ready.is_set() and not call.is_hung_up:
-            bridge.talk(call)
-        else:
+        try:
+            if bridge.ready.is_set() and not call.is_hung_up:
+                bridge.talk(call)
+        finally:
             bridge.end(call)
         return {"DialCallStatus": "completed", "DialCallSid": caller.sid,
                 "DialCallDuration": str(bridge.seconds), "QueueSid": queue.sid,
@@ -327,16 +337,21 @@ class Bridging:
         if how != "answered":
             return {"DialCallStatus": how, "DialCallSid": leg.sid, "DialCallDuration": "0"}
         if leg_url:
-            self.cloud.interpreter.run_nested(leg, Goto(leg_url), "announce")
+            self.cloud.interpreter.run_nested(leg, Goto(leg_url), "whisper")
+            if leg.is_hung_up:  # the callee declined at the whisper
+                self.cloud.end(leg, Status.COMPLETED)
+                return {"DialCallStatus": "no-answer", "DialCallSid": leg.sid,
+                        "DialCallDuration": "0"}
         bridge = Bridge(self.cloud, call, leg)
         bridge.ready.set()
         thread = threading.Thread(target=self._leg_side, args=(bridge, leg), daemon=True,
                                   name=f"emulator-leg-{leg.sid[-6:]}")
         thread.start()
-        if call.is_hung_up:
+        try:
+            if not call.is_hung_up:
+                bridge.talk(call)
+        finally:
             bridge.end(call)
-        else:
-            bridge.talk(call)
         thread.join(timeout=30)
         return {"DialCallStatus": "completed", "DialCallSid": leg.sid,
                 "DialCallDuration": str(bridge.seconds)}

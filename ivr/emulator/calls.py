@@ -46,7 +46,6 @@ class Interrupt(StrEnum):
     HANGUP = "hangup"  # the far end hung up, or the REST API ended the call
     REDIRECT = "redirect"  # the REST API gave the call a new URL
     DEQUEUED = "dequeued"  # an agent's <Dial><Queue> took the call out of its queue
-    LEAVE = "leave"  # the REST API (Queue Members) took the call out of its queue
     BRIDGE_ENDED = "bridge-ended"  # the other side of a bridge hung up
 
 

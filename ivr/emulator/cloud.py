@@ -89,6 +89,7 @@ class TwilioEmulator:
         self.interpreter = Interpreter(self)
         self.bridging = Bridging(self)
         self.numbers: dict[str, Number] = {}
+        self.caller_ids: set[str] = set()
         self.parties: dict[str, Party] = {}
         self.calls: dict[str, Call] = {}
         self.recordings: dict[str, Recording] = {}
@@ -107,6 +108,10 @@ class TwilioEmulator:
                        status_callback=status_callback)
         self.numbers[number] = entry
         return entry
+
+    def verify_caller_id(self, number: str) -> None:
+        """Let the account call out from `number` (Twilio's verified caller IDs)."""
+        self.caller_ids.add(number)
 
     def set_party(self, address: str, party: Party) -> None:
         """Who answers calls to `address` (a number, sip: URI or client:name)."""
@@ -153,6 +158,13 @@ class TwilioEmulator:
             raise ApiError(400, 21603, "A 'From' phone number is required.")
         if not one("Url") and not one("Twiml") and not one("ApplicationSid"):
             raise ApiError(400, 21205, "Url parameter is required.")
+        if not one("Url"):
+            raise ApiError(400, 20001, "the emulator runs calls from a Url only (Twiml and "
+                                       "ApplicationSid are not emulated)")
+        if one("From") not in self.numbers and one("From") not in self.caller_ids \
+                and not one("From").startswith("client:"):
+            raise ApiError(400, 21210, f"The source phone number provided, {one('From')}, is "
+                                       "not yet verified for your account.")
         for key in ("Url", "StatusCallback", "FallbackUrl"):
             if one(key) and not is_absolute(one(key)):
                 raise ApiError(400, 21205, f"Invalid URL: {key} {one(key)!r} is not a fully "
@@ -270,8 +282,8 @@ class TwilioEmulator:
         self.journal.add(call, "ringing", call.to)
         how, after = call.party.answer(call)
         ring_for = min(self.timing.timer(after), self.timing.timer(call.timeout))
-        woke = call.wait(ring_for)
-        if woke or (parent is not None and parent.is_hung_up):
+        woke = self._ring_wait(call, ring_for, parent)
+        if woke:
             self.end(call, Status.CANCELED)
             return "canceled"
         if how in ("busy", "failed"):
@@ -287,6 +299,17 @@ class TwilioEmulator:
         self.set_status(call, Status.IN_PROGRESS)
         self.journal.add(call, "answered", call.to, answered_by=call.answered_by or "")
         return "answered"
+
+    @staticmethod
+    def _ring_wait(call: Call, seconds: float, parent: Call | None) -> bool:
+        """Ring for `seconds`; True when the call, or the leg that dialled it, hung up."""
+        if parent is None:
+            return call.wait(seconds)
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if call.wait(min(left, 0.05)) or parent.is_hung_up:
+                return True
+        return parent.is_hung_up
 
     def set_status(self, call: Call, status: Status) -> None:
         """Move the call to `status`, and send the status callback if it asked for the event."""

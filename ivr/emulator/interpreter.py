@@ -28,7 +28,8 @@ APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
 MAX_DOCUMENTS = 500  # a call that fetches more documents than this is looping forever
 # Verbs allowed where Twilio restricts them.
 WAIT_VERBS = {"Say", "Play", "Pause", "Gather", "Redirect", "Leave", "Hangup"}
-ANNOUNCE_VERBS = {"Say", "Play", "Pause", "Redirect"}
+ANNOUNCE_VERBS = {"Say", "Play", "Pause", "Redirect"}  # <Queue url>, to the dequeued caller
+WHISPER_VERBS = {"Say", "Play", "Pause", "Gather", "Hangup", "Redirect"}  # <Number url>
 
 
 class Interpreter:
@@ -133,7 +134,8 @@ class Interpreter:
         if root.tag != "Response":
             return END
         for verb in list(root):
-            allowed = {"wait": WAIT_VERBS, "announce": ANNOUNCE_VERBS}.get(context)
+            allowed = {"wait": WAIT_VERBS, "announce": ANNOUNCE_VERBS,
+                       "whisper": WHISPER_VERBS}.get(context)
             if allowed is not None and verb.tag not in allowed:
                 self.cloud.journal.add(call, "error", f"<{verb.tag}> is not allowed here")
                 continue
@@ -189,7 +191,8 @@ class Interpreter:
 
     def play_audio(self, call: Call, media_url: str, loops: int = 1) -> None:
         self.cloud.journal.add(call, "play", media_url)
-        call.wait(self.cloud.timing.play(loops))
+        # loop="0" plays until something else happens to the call.
+        call.wait(None if loops == 0 else self.cloud.timing.play(loops))
 
     def gather(self, call: Call, verb: ET.Element, url: str,
                context: str) -> Goto | End | str | None:
@@ -250,9 +253,12 @@ class Interpreter:
         hung_up = call.pending() is not None
         recording = self.cloud.add_recording(call, seconds)
         action = urljoin(url, verb.get("action") or url)
+        # Digits is the key that ended the recording, if any: the emulated caller stops by
+        # falling silent (or hanging up), never by a key.
         params = {"RecordingUrl": recording.url, "RecordingSid": recording.sid,
-                  "RecordingDuration": str(int(seconds)),
-                  "Digits": "hangup" if hung_up else verb.get("finishOnKey", "1234567890*#")[:1]}
+                  "RecordingDuration": str(int(seconds))}
+        if hung_up:
+            params["Digits"] = "hangup"
         self.cloud.journal.add(call, "recorded", recording.url, seconds=seconds)
         if hung_up:
             # Twilio still requests the action after a hang-up, and ignores what it answers.

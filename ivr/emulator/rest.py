@@ -99,8 +99,10 @@ def create_emulator_app(emulator: TwilioEmulator) -> Flask:
         if found is None:
             raise ApiError(404, 20404, f"The requested resource {member} was not found")
         body = queue.member_resource(found, API_PREFIX)
-        if request.method == "POST":
+        if request.method == "POST":  # dequeue: the member leaves for `Url`
             url = request.form.get("Url", "")
+            if not url:
+                raise ApiError(400, 21205, "Url parameter is required.")
             emulator.update_call(found.call.sid, {"Url": [url],
                                                   "Method": [request.form.get("Method", "POST")]})
         return jsonify(body)

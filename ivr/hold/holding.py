@@ -10,19 +10,17 @@ does not linger.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
 
 from ivr.core.waits.bands import Announcement
 from ivr.core.waits.history import HistoryStats
-from ivr.infra import line
+from ivr.infra import line, queue_history
 from ivr.infra.redis_conn import decoded
 
 RECORD = "ivr:hold:caller:{sid}"
 LOG = "ivr:hold:caller:{sid}:log"
-HISTORY = "ivr:hold:history:{queue}"
 # A holding caller's wait URL is requested at least once per hold-music clip; a record not
 # refreshed for this long belongs to a caller whose leave Twilio never reported.
 TTL_SECONDS = 30 * 60
@@ -90,7 +88,7 @@ def load_with_history(r: redis.Redis, call_sid: str,
     """The caller's record and the queue's history in one round trip (the wait URL's read)."""
     pipe = r.pipeline(transaction=False)
     pipe.hgetall(RECORD.format(sid=call_sid))
-    pipe.hgetall(HISTORY.format(queue=queue))
+    pipe.hgetall(queue_history.KEY.format(queue=queue))
     pipe.expire(RECORD.format(sid=call_sid), TTL_SECONDS)  # still here: keep the record
     pipe.expire(LOG.format(sid=call_sid), TTL_SECONDS)
     raw, learned, _, _ = pipe.execute()
@@ -158,27 +156,3 @@ def _push(pipe, call_sid: str, item: dict) -> None:
     key = LOG.format(sid=call_sid)
     pipe.rpush(key, json.dumps(item, separators=(",", ":"), default=str))
     pipe.expire(key, TTL_SECONDS)
-
-
-# --- what the queue learned --------------------------------------------------------------------
-
-
-def history(r: redis.Redis, queue: str) -> HistoryStats:
-    """The queue's learned handle time and abandonment (cold start when Redis has none)."""
-    return HistoryStats.from_dict(r.hgetall(HISTORY.format(queue=queue)))
-
-
-def learn(r: redis.Redis, queue: str, change: Callable[[HistoryStats], None]) -> HistoryStats:
-    """Apply `change` to the queue's history atomically (WATCH/MULTI, retried on conflict)."""
-    key = HISTORY.format(queue=queue)
-    result: list[HistoryStats] = []
-
-    def update(pipe: redis.client.Pipeline) -> None:
-        stats = HistoryStats.from_dict(pipe.hgetall(key))
-        change(stats)
-        pipe.multi()
-        pipe.hset(key, mapping={k: repr(v) for k, v in stats.to_dict().items()})
-        result[:] = [stats]
-
-    r.transaction(update, key)
-    return result[0]

@@ -45,7 +45,7 @@ def init_app(app: Flask) -> None:
     webhooks.init_app(app)  # the hold queue's own Twilio webhooks (keys, agent calls)
     services = services_of(app)
     try:
-        restored = ag.restore_presence(services.db, services.redis)
+        restored = ag.restore_presence(services.db, services.redis, services.now())
         if restored:
             log.info("agent presence restored from the database", extra={"agents": restored})
     except redis.RedisError as exc:

@@ -25,7 +25,7 @@ from ivr.hold import holding, tracking
 from ivr.hold.connect import connect_agents
 from ivr.hold.holding import Holder
 from ivr.hold.offer import callback_offer
-from ivr.infra import line, paths
+from ivr.infra import line, paths, queue_history
 from ivr.infra.agents import presence
 from ivr.infra.services import services_of
 
@@ -59,11 +59,6 @@ def clock(app: Flask) -> dt.datetime:
     return services_of(app).now()
 
 
-def public_url(app: Flask, path: str, **params: Any) -> str:
-    """The absolute URL Twilio should request (and signs) for one of our paths."""
-    return services_of(app).urls.url(path, **params)
-
-
 def queue_config(app: Flask, queue: str) -> Queue:
     """The queue's settings from the current flows (defaults for an unknown queue)."""
     return services_of(app).flows.current().file.queues.get(queue) or Queue()
@@ -82,7 +77,7 @@ def wait_twiml(form, args) -> VoiceResponse:
     response = VoiceResponse()
     gather = response.gather(
         input="dtmf", num_digits=1, timeout=1, method="POST", action_on_empty_result=False,
-        action=public_url(app, paths.HOLD_KEY, queue=queue),
+        action=services_of(app).urls.url(paths.HOLD_KEY, queue=queue),
     )
     try:
         available = _announce(app, gather, sid, queue, cfg, form)
@@ -215,7 +210,7 @@ def key_twiml(form, args) -> VoiceResponse:
         return response
     if digits == OPERATOR_KEY:
         response.say(SAY["already"])
-    response.redirect(public_url(app, paths.QUEUE_WAIT, queue=queue), method="POST")
+    response.redirect(services_of(app).urls.url(paths.QUEUE_WAIT, queue=queue), method="POST")
     return response
 
 
@@ -273,10 +268,10 @@ def _record(app: Flask, holder: Holder, items: list[dict], outcome: str, result:
         log.exception("hold visit not written", extra={"call_sid": holder.call_sid})
     try:
         if outcome == tracking.ANSWERED:
-            holding.learn(services_of(app).redis, holder.queue,
+            queue_history.learn(services_of(app).redis, holder.queue,
                           lambda s: s.record_answered(wait))
         elif outcome == tracking.ABANDONED:
-            holding.learn(services_of(app).redis, holder.queue,
+            queue_history.learn(services_of(app).redis, holder.queue,
                           lambda s: s.record_abandoned(wait))
     except redis.RedisError:
         log.warning("hold history not updated: Redis unavailable")

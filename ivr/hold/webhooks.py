@@ -19,19 +19,19 @@ from flask import Blueprint, Flask, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.hold import connect, holding
-from ivr.hold.waiting import clock, key_twiml, left_twiml, public_url, wait_twiml
+from ivr.hold.waiting import clock, key_twiml, left_twiml, wait_twiml
 from ivr.hold.whisper import whisper
-from ivr.infra import line, paths
+from ivr.infra import line, paths, queue_history
 from ivr.infra.agents import AgentError, decline_agent, get_agent, on_agent_call_status
 from ivr.infra.security import twilio_signed
 from ivr.infra.services import services_of
+from ivr.infra.telephony import FINAL_STATUSES
 from ivr.infra.twiml import goodbye, twiml_response
 
 log = logging.getLogger(__name__)
 bp = Blueprint("hold_voice", __name__)
 
 ACCEPT_KEY = "1"
-FINAL = ("completed", "busy", "no-answer", "failed", "canceled")
 
 
 def init_app(app: Flask) -> None:
@@ -81,9 +81,9 @@ def agent_answered():
     params = {"queue": queue, "agent": request.args.get("agent", "")}
     response = VoiceResponse()
     gather = response.gather(input="dtmf", num_digits=1, timeout=6, method="POST",
-                             action=public_url(app, paths.HOLD_AGENT_ANSWER, **params))
+                             action=services_of(app).urls.url(paths.HOLD_AGENT_ANSWER, **params))
     gather.say(f"{text} Press 1 to take the call, or 2 to pass.")
-    response.redirect(public_url(app, paths.HOLD_AGENT_ANSWER, **params, silent=1),
+    response.redirect(services_of(app).urls.url(paths.HOLD_AGENT_ANSWER, **params, silent=1),
                       method="POST")
     return twiml_response(response)
 
@@ -103,9 +103,9 @@ def agent_accept():
             return goodbye("The caller has already been helped. Thank you.")
         params = {"queue": queue, "agent": agent_id or ""}
         response = VoiceResponse()
-        dial = response.dial(action=public_url(app, paths.HOLD_AGENT_DIALED, **params),
-                             method="POST")
-        dial.queue(queue, url=public_url(app, paths.HOLD_BRIDGING, **params), method="POST")
+        urls = services_of(app).urls
+        dial = response.dial(action=urls.url(paths.HOLD_AGENT_DIALED, **params), method="POST")
+        dial.queue(queue, url=urls.url(paths.HOLD_BRIDGING, **params), method="POST")
         return twiml_response(response)
     connect.close_offer(r, queue, sid, declined="1")
     if agent_id is not None:
@@ -170,7 +170,7 @@ def agent_status():
         log.warning("agent call status ignored", extra={"agent_id": agent_id,
                                                         "status": status, "error": str(exc)})
         return ("", 204)
-    if status not in FINAL:
+    if status not in FINAL_STATUSES:
         return ("", 204)
     offer = connect.offer_of(r, sid)
     connect.close_offer(r, queue, sid)
@@ -182,7 +182,7 @@ def agent_status():
         if handle <= 0 and duration.isdigit():
             handle = float(duration)
         handle += get_agent(db, agent_id).wrap_up_seconds
-        holding.learn(r, queue, lambda s: s.record_handled(handle))
+        queue_history.learn(r, queue, lambda s: s.record_handled(handle))
     _connect_next(app, queue)
     return ("", 204)
 

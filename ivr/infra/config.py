@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-# Keys the service reads from the environment under their bare names (DESIGN.md contracts).
+# Keys the service reads from the environment under their bare names.
 ENV_KEYS = (
     "TWILIO_AUTH_TOKEN",
     "TWILIO_ACCOUNT_SID",

@@ -22,6 +22,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+# The revision a database made by `metadata.create_all` (before Alembic) is adopted at.
+ADOPTED_REVISION = "0001"
+
 
 class UTCDateTime(TypeDecorator):
     """A timestamp stored in UTC and always returned timezone-aware (SQLite forgets the zone)."""
@@ -79,8 +82,9 @@ class Database:
             cfg.attributes["connection"] = conn
             inspector = inspect(conn)
             if not inspector.has_table("alembic_version") and inspector.has_table("calls"):
-                # Tables made by metadata.create_all (older installs, test fixtures): adopt them.
-                command.stamp(cfg, "head")
+                # Tables made by metadata.create_all before the migrations existed: they are
+                # the first revision's schema; the later revisions then bring them up to date.
+                command.stamp(cfg, ADOPTED_REVISION)
             command.upgrade(cfg, "head")
 
     @contextmanager

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 # Run-file key -> the setting it stands in for.
 SETTINGS = {"redis_url": "REDIS_URL", "database_url": "DATABASE_URL",
-            "clock_offset": "IVR_CLOCK_OFFSET", "public_base_url": "PUBLIC_BASE_URL"}
+            "clock_offset": "IVR_CLOCK_OFFSET", "public_base_url": "PUBLIC_BASE_URL",
+            "twilio_api_base": "TWILIO_API_BASE", "twilio_auth_token": "TWILIO_AUTH_TOKEN"}
 
 
 def path() -> Path:
@@ -25,11 +27,11 @@ def path() -> Path:
 
 
 def write(info: dict[str, Any]) -> Path:
-    """Write the running service's details (atomically, mode 0600)."""
+    """Write the running service's details (atomically; readable by this user only: it holds
+    the URLs of its Redis and database and the emulated account's token)."""
     target = path()
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".ivr-serve-")  # new, 0600
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         json.dump({**info, "pid": os.getpid()}, out, indent=2)
     os.replace(tmp, target)
@@ -45,9 +47,16 @@ def remove() -> None:
 
 
 def read() -> dict[str, Any] | None:
-    """The details of a service started here that is still running, else None."""
+    """The details of a service started here that is still running, else None.
+
+    Only a file of this user's, that nobody else may read or write, is believed.
+    """
+    target = path()
     try:
-        info = json.loads(path().read_text(encoding="utf-8"))
+        st = target.stat()
+        if st.st_uid != os.getuid() or st.st_mode & 0o077:
+            return None
+        info = json.loads(target.read_text(encoding="utf-8"))
         os.kill(int(info["pid"]), 0)
     except (OSError, ValueError, KeyError, TypeError):
         return None

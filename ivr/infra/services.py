@@ -15,7 +15,7 @@ from typing import Any
 import redis
 
 from ivr.infra.call_store import StateStore
-from ivr.infra.clock import Clock, clock_from
+from ivr.infra.clock import Clock, clock_from, system_now
 from ivr.infra.db import Database
 from ivr.infra.flows_registry import FlowRegistry
 from ivr.infra.redis_conn import connect
@@ -39,6 +39,11 @@ class Services:
     def now(self) -> dt.datetime:
         """The service's time: aware UTC."""
         return self.clock()
+
+    def on_system_clock(self, at: dt.datetime) -> dt.datetime:
+        """The real moment the service's clock will read `at` (for tools that only know the
+        system clock, like RQ's scheduler; the same moment unless `--at` shifted the clock)."""
+        return at - (self.now() - system_now())
 
     def close(self) -> None:
         """Release pooled connections."""

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from twilio.base.exceptions import TwilioException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from ivr.errors import TelephonyError
@@ -25,6 +26,10 @@ log = logging.getLogger(__name__)
 
 # Status callback events we ask for: enough to follow a call without polling.
 STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
+# The statuses a call ends with (Twilio's Call resource).
+FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+# A REST request may hold up a webhook or a job: give up well inside Twilio's 15 s.
+REST_TIMEOUT = 8.0
 
 
 class Telephony(Protocol):
@@ -46,7 +51,8 @@ class TwilioTelephony:
 
     def __init__(self, account_sid: str, auth_token: str, *, api_base: str | None = None,
                  client: Client | None = None) -> None:
-        self.client = client or Client(account_sid, auth_token)
+        self.client = client or Client(account_sid, auth_token,
+                                       http_client=TwilioHttpClient(timeout=REST_TIMEOUT))
         if api_base:
             # Domain.base_url is the supported seam: every Calls URL is built from it, so a
             # regional gateway or a local emulator receives the exact requests Twilio would.

@@ -68,5 +68,10 @@ class PublicUrls:
 
 def is_loopback(url: str) -> bool:
     """True when `url` points at this machine only (Twilio's cloud cannot reach it)."""
-    host = (urlsplit(url).hostname or "").lower()
-    return host in LOOPBACK_HOSTS or host.startswith("127.")
+    return is_loopback_host(urlsplit(url).hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for a name or address of this machine only (127.0.0.0/8, ::1, localhost)."""
+    host = host.strip("[]").lower()
+    return host in LOOPBACK_HOSTS or host.startswith("127.") or host == "::ffff:127.0.0.1"

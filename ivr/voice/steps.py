@@ -24,13 +24,13 @@ from ivr.infra import journey, metrics
 from ivr.infra.call_store import StateStore
 from ivr.infra.flows_registry import UnknownFlowVersion
 from ivr.infra.services import services_of
+from ivr.infra.telephony import FINAL_STATUSES
 from ivr.voice.ports import WebPorts
 from ivr.voice.safety import safe_twiml
 
 log = logging.getLogger(__name__)
 
 SEEN_CALLERS = "ivr:callers:seen"
-FINAL_STATUSES = ("completed", "busy", "failed", "no-answer", "canceled")
 
 
 def answers_safely(handler: Callable[..., VoiceResponse]) -> Callable[..., VoiceResponse]:

@@ -4,7 +4,6 @@ an answer is heard. Shared by the websocket and the `<Record>` fallback."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import redis
 from flask import Flask
@@ -18,11 +17,6 @@ log = logging.getLogger(__name__)
 
 ENDED_KEY = "ivr:speech:ended:{stream_sid}"  # streams we closed ourselves
 ENDED_TTL = 600
-
-
-def public_url(app: Flask, path: str, **params: Any) -> str:
-    """The absolute URL of `path` with a query, for TwiML and REST redirects."""
-    return services_of(app).urls.url(path, **params)
 
 
 def websocket_url(app: Flask) -> str:

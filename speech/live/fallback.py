@@ -26,11 +26,12 @@ from ivr.core.flows.schema import FlowFile, MenuNode
 from ivr.errors import StateUnavailable
 from ivr.infra import paths
 from ivr.infra.security import twilio_signed
+from ivr.infra.services import services_of
 from ivr.infra.twiml import twiml_response
 from ivr.voice import steps
 from speech.audio import Audio, read_wav
 from speech.errors import AudioError, SpeechError
-from speech.live.calls import call_state, public_url, redirect_call, stream_was_ended
+from speech.live.calls import call_state, redirect_call, stream_was_ended
 from speech.live.session import heard_words
 from speech.recognizer import recognize_audio
 
@@ -52,7 +53,7 @@ def redirect_to_record(app: Flask, call_sid: str, flow: str, node: str) -> bool:
         return False
     log.warning("speech falls back to recording", extra={"call_sid": call_sid, "node": node})
     return redirect_call(app, call_sid,
-                         public_url(app, paths.SPEECH_RECORD, flow=flow, node=node))
+                         services_of(app).urls.url(paths.SPEECH_RECORD, flow=flow, node=node))
 
 
 @bp.post(paths.SPEECH_STREAM_STATUS)
@@ -104,14 +105,15 @@ def record():
     state, flows, menu = found
     r = VoiceResponse()
     at = {"flow": flow, "node": node}
+    urls = services_of(app).urls
     gather = r.gather(input="dtmf", num_digits=1, timeout=1, method="POST",
-                      action=public_url(app, paths.GATHER, **at), action_on_empty_result=False)
+                      action=urls.url(paths.GATHER, **at), action_on_empty_result=False)
     Speaker(flows.defaults, state.language).add(gather, menu.prompt)
-    r.record(action=public_url(app, paths.SPEECH_RECORDED, **at), method="POST",
+    r.record(action=urls.url(paths.SPEECH_RECORDED, **at), method="POST",
              max_length=RECORD_SECONDS, timeout=RECORD_SILENCE, play_beep=True,
              trim="trim-silence", finish_on_key="0123456789*#")
     # Twilio runs the next verb when nothing was recorded: a menu's no-input path.
-    r.redirect(public_url(app, paths.CONTINUE, **at), method="POST")
+    r.redirect(urls.url(paths.CONTINUE, **at), method="POST")
     return twiml_response(r)
 
 

@@ -24,11 +24,11 @@ from twilio.request_validator import RequestValidator
 from ivr.core.callstate import CallState
 from ivr.infra import paths
 from ivr.infra.hooks import SPEECH_STREAMS
+from ivr.infra.services import services_of
 from speech.live import fallback
 from speech.live.calls import (
     call_state,
     mark_stream_ended,
-    public_url,
     redirect_call,
     websocket_url,
 )
@@ -96,8 +96,8 @@ def gather_url(app: Flask, start: StreamStart, decision: Decision) -> str:
     without matching the transcript again); `confirm=1` asks the caller to confirm.
     """
     match = decision.match
-    return public_url(
-        app, paths.GATHER, flow=start.flow, node=start.node, choice=match.key or "",
+    return services_of(app).urls.url(
+        paths.GATHER, flow=start.flow, node=start.node, choice=match.key or "",
         transcript=match.text, confidence=f"{match.confidence:.4f}",
         decision_ms=f"{decision.decision_ms:.1f}",
         confirm="1" if match.key and match.needs_confirmation else None)

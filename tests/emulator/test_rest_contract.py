@@ -93,6 +93,8 @@ def test_queues_and_members_follow_the_contract(emulator, app_server, http, cont
     ({"To": "+14155550100", "From": NUMBER}, 21205),
     ({"To": "+14155550100", "From": NUMBER, "Url": "/relative"}, 21205),
     ({"To": "+14155550100", "From": NUMBER, "Url": "https://e.com/x", "Method": "PUT"}, 21200),
+    ({"To": "+14155550100", "From": "+12125550000", "Url": "https://e.com/x"}, 21210),
+    ({"To": "+14155550100", "From": NUMBER, "Twiml": "<Response/>"}, 20001),
 ])
 def test_refusals_carry_twilios_error_shape(emulator, http, form, code):
     resp = http.post(f"{emulator.public_url}/2010-04-01/Accounts/{ACCOUNT}/Calls.json",

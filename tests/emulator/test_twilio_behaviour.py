@@ -245,3 +245,40 @@ def test_a_get_webhook_is_signed_over_its_query(emulator, app_server):
     got = _until(lambda: app_server.got("/fetched"))[0]
     assert got["x"] == "1" and got["CallSid"].startswith("CA")
     # (the fixture's teardown checks that every request validated with RequestValidator)
+
+
+def test_queue_time_is_the_wait_not_the_conversation(emulator, app_server, rest):
+    _queue_app(app_server)
+    app_server.route("/agent", twiml('<Dial action="/agent/done"><Queue>support</Queue></Dial>'))
+    app_server.route("/agent/done", twiml("<Hangup/>"))
+    emulator.dial_in(CALLER, NUMBER, party=InteractiveParty())
+    _until(lambda: app_server.got("/wait"))
+    emulator.set_party(AGENT, ScriptedParty(ring_seconds=0.1, talk=40.0))  # 2 s, scaled
+    rest.calls.create(to=AGENT, from_=NUMBER, url=app_server.url + "/agent")
+    left = _until(lambda: app_server.got("/left"), 15)[0]
+    done = _until(lambda: app_server.got("/agent/done"), 15)[0]
+    assert int(left["QueueTime"]) < 2 <= int(done["DialCallDuration"])
+    assert done["DequeuedCallQueueTime"] == left["QueueTime"]
+
+
+def test_a_caller_hanging_up_while_a_dial_rings_cancels_the_leg(emulator, app_server):
+    app_server.route("/voice", twiml('<Dial action="/dialed" timeout="60">+12125550123</Dial>'))
+    app_server.route("/dialed", twiml("<Hangup/>"))
+    emulator.set_party("+12125550123", ScriptedParty(ring_seconds=60))
+    call = emulator.dial_in(CALLER, NUMBER, party=InteractiveParty())
+    leg = _until(lambda: [c for c in emulator.calls.values() if c.parent_sid == call.sid])[0]
+    emulator.act(call.sid, "hangup")
+    _until(lambda: leg.status.is_final, 2)  # not the 3 s (scaled 60 s) ring
+    assert leg.status.value == "canceled"
+    assert app_server.got("/dialed")[0]["DialCallStatus"] == "canceled"
+
+
+def test_a_recording_ended_by_silence_reports_no_key(emulator, app_server):
+    app_server.route("/voice", twiml('<Record action="/recorded" maxLength="10"/>'))
+    app_server.route("/recorded", twiml("<Hangup/>"))
+    call = emulator.dial_in(CALLER, NUMBER, party=InteractiveParty())
+    _until(lambda: any(e["kind"] == "recording" for e in emulator.journal.since(0)))
+    emulator.act(call.sid, "3")  # the interactive caller talks for 3 s, then stops
+    got = _until(lambda: app_server.got("/recorded"), 10)[0]
+    assert got["RecordingDuration"] == "3" and "Digits" not in got
+    assert got["RecordingUrl"].startswith(emulator.public_url)

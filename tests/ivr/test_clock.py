@@ -34,3 +34,15 @@ def test_the_configuration_chooses_the_clock():
     shifted = clock_from({"IVR_CLOCK_OFFSET": "86400"})
     assert 86399 < (shifted() - system_now()).total_seconds() < 86401
     assert clock_from({}) is system_now
+
+
+def test_times_for_rqs_scheduler_are_on_the_system_clock():
+    """RQ's scheduler compares with the system clock: a shifted service converts first."""
+    from ivr.infra.services import Services
+
+    day = 86400.0
+    services = Services(config={}, clock=ShiftedClock(day), urls=None, telephony=None,
+                        redis=None, db=None, flows=None, calls=None)
+    at = services.now() + dt.timedelta(minutes=5)
+    real = services.on_system_clock(at)
+    assert abs((real - system_now()).total_seconds() - 300) < 1

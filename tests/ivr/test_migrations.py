@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from ivr.infra.db import Base, Database, alembic_config, import_all_models
+from ivr.infra.db import ADOPTED_REVISION, Base, Database, alembic_config, import_all_models
 from ivr.infra.services import services_of
 
 
@@ -77,4 +78,23 @@ def test_processes_starting_together_migrate_a_fresh_sqlite_file_once(tmp_path):
     with db.engine.connect() as conn:
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     db.dispose()
+    assert version == head_revision()
+
+
+def test_an_install_from_before_the_migrations_gets_the_later_columns(tmp_path):
+    """Tables of the first schema, made without Alembic: adopted at 0001, then upgraded (not
+    stamped at head, which would skip the later revisions' columns)."""
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    db = Database(url)
+    with db.engine.begin() as conn:
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, ADOPTED_REVISION)  # exactly the first schema
+        conn.execute(text("DROP TABLE alembic_version"))  # as create_all left it
+    db.create_schema()
+    with db.engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("callback_requests")}
+        version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    db.dispose()
+    assert {"job_failures", "last_error"} <= columns
     assert version == head_revision()

@@ -44,7 +44,7 @@ def test_simulate_scripted_in_process(flows_path, tmp_path, monkeypatch):
     assert last["waiting"] == "queue" or "call you back" in " ".join(last["said"])
 
 
-def test_serve_runs_on_embedded_defaults_and_answers_a_simulated_call(tmp_path):
+def test_serve_runs_on_embedded_defaults_and_answers_a_simulated_call(tmp_path, monkeypatch):
     port = free_port()
     env = {k: v for k, v in os.environ.items()
            if k not in ("REDIS_URL", "DATABASE_URL", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL")}
@@ -64,7 +64,9 @@ def test_serve_runs_on_embedded_defaults_and_answers_a_simulated_call(tmp_path):
         health = requests.get(base + "/healthz", timeout=2).json()
         assert health["status"] == "ok"
         assert (tmp_path / "ivr.sqlite3").exists()  # the default SQLite file
-        # The simulator asks the server which number to call: no local flows file is read.
+        # Where `ivr serve` runs, its run file gives the emulated account's credentials. The
+        # simulator asks the server which number to call: no local flows file is read.
+        monkeypatch.chdir(tmp_path)
         result = CliRunner().invoke(main, ["simulate", "--url", base, "--script", "wait,4,wait,2",
                                            "--json"], env={"IVR_FLOWS": "/nonexistent.yaml"})
         assert result.exit_code == 0, result.output

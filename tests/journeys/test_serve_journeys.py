@@ -25,7 +25,6 @@ from tests.conftest import SHOP_FLOWS
 
 CUSTOMER = "+14155550123"  # San Francisco: 9:00 there at the chosen time
 AGENT_PHONE = "+14155550100"
-DEV = ("AC" + "0" * 32, "ivr-development-token-not-secret")  # simulated telephony's account
 EMPTIED = ("REDIS_URL", "DATABASE_URL", "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID",
            "PUBLIC_BASE_URL", "TWILIO_API_BASE", "IVR_FLOWS", "IVR_RUN_FILE")
 
@@ -88,7 +87,10 @@ class Service:
         return json.loads(done.stdout)["queues"].get("support", {})
 
     def events(self) -> list[dict]:
-        resp = requests.get(self.url + "/_twilio/_emulator/events", auth=DEV, timeout=5)
+        """What the emulated network did, with the run's own account (from the run file)."""
+        run = json.loads((self.workdir / "var" / "ivr-serve.json").read_text())
+        account = ("AC" + "0" * 32, run["twilio_auth_token"])
+        resp = requests.get(self.url + "/_twilio/_emulator/events", auth=account, timeout=5)
         return resp.json()["events"]
 
 

@@ -17,10 +17,14 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # A database adopted at 0001 from `create_all` may already have the columns.
+    present = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("callback_requests")}
     with op.batch_alter_table("callback_requests", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("job_failures", sa.Integer(), server_default="0",
-                                      nullable=False))
-        batch_op.add_column(sa.Column("last_error", sa.String(length=300), nullable=True))
+        if "job_failures" not in present:
+            batch_op.add_column(sa.Column("job_failures", sa.Integer(), server_default="0",
+                                          nullable=False))
+        if "last_error" not in present:
+            batch_op.add_column(sa.Column("last_error", sa.String(length=300), nullable=True))
 
 
 def downgrade() -> None:

@@ -15,7 +15,7 @@ from callback import runtime
 from callback.deps import deps_of
 from callback.models import CallbackRequest
 from ivr.hold import holding
-from ivr.infra import line
+from ivr.infra import line, queue_history
 from ivr.infra.agents import add_agent, get_presence, set_presence
 from ivr.infra.queue_models import QueueEvent, QueueVisit, WaitEstimate
 from ivr.infra.services import services_of
@@ -128,7 +128,7 @@ def test_join_hear_place_and_wait_then_answered(app, client, queues, twilio_clou
     r = services_of(app).redis
     assert get_presence(services_of(app).db, r, ana.id, clock()).status == "available"
     assert r.zcard(line.CALLERS.format(queue="billing")) == 0
-    learned = holding.history(r, "billing")
+    learned = queue_history.history(r, "billing")
     assert learned.outcome_count == 2 and learned.handle_count == 2
 
 
@@ -144,7 +144,7 @@ def test_abandon_while_waiting(app, client, queues, twilio_cloud, clock):
     assert visit.estimates[0].actual_seconds is None  # censored: never scored
     r = services_of(app).redis
     assert r.zcard(line.CALLERS.format(queue="billing")) == 0
-    assert holding.history(r, "billing").abandon_weight == pytest.approx(1.0)
+    assert queue_history.history(r, "billing").abandon_weight == pytest.approx(1.0)
 
 
 def test_press_0_while_holding_says_already_waiting(app, client, queues, clock):
