@@ -12,14 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from callback import api as callbacks
 from ivr import ops
 from ivr.core import hours
 from ivr.hold import views as hold
 from ivr.infra import journey, logs, metrics, paths
-from ivr.infra.config import load_config
+from ivr.infra.config import check_secrets, load_config
+from ivr.infra.proxies import trust_proxies
 from ivr.infra.services import build_services
 from ivr.voice import webhooks as voice
 from speech.live import stream as speech
@@ -31,12 +31,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: defaults, then environment, then `config` (tests pass theirs here)."""
     app = Flask(__name__)
     app.config.update(load_config(config))
+    check_secrets(app.config)  # a process without real secrets refuses to start
     logs.configure(app)
 
-    hops = int(app.config.get("PROXY_HOPS") or 0)
-    if hops:
-        # Rebuild scheme/host/port from X-Forwarded-* so signatures validate behind a proxy.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+    # X-Forwarded-* is believed only from the proxies configured (none by default).
+    app.wsgi_app = trust_proxies(app.wsgi_app, app.config.get("TRUSTED_PROXIES"))
 
     services = build_services(app.config)
     app.extensions["ivr.services"] = services

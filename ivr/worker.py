@@ -25,7 +25,7 @@ from callback.dispatch import Dispatcher
 from callback.settings import RQ_QUEUE
 from ivr.errors import ConfigError
 from ivr.infra import runfile
-from ivr.infra.config import load_config
+from ivr.infra.config import check_secrets, load_config
 from ivr.infra.redis_conn import connect
 from ivr.infra.services import Services, build_services
 
@@ -56,7 +56,9 @@ def worker_command(burst: bool, dispatch_only: bool, no_dispatcher: bool,
                    name: str | None) -> None:
     """Run an RQ worker with the scheduler and the callback dispatcher."""
     try:  # beside an `ivr serve` in this directory, its Redis, database and emulator
-        services = build_services(load_config(runfile.running_settings()))
+        config = load_config(runfile.running_settings())
+        check_secrets(config)
+        services = build_services(config)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     if dispatch_only:

@@ -82,7 +82,7 @@ def _bearer() -> str | None:
 @admin_bp.before_request
 def _require_admin():
     expected = current_app.config.get("IVR_ADMIN_TOKEN")
-    if not expected:
+    if not expected or str(current_app.config.get("IVR_ADMIN_API") or "").lower() == "off":
         return _error(403, "the admin API is disabled: set IVR_ADMIN_TOKEN on the server")
     token = _bearer()
     if token is None:

@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from ivr.errors import ConfigError
+
 # Keys the service reads from the environment under their bare names.
 ENV_KEYS = (
     "TWILIO_AUTH_TOKEN",
@@ -18,8 +20,10 @@ ENV_KEYS = (
     "REDIS_URL",
     "VOSK_MODEL_PATH",
     "IVR_ADMIN_TOKEN",
+    "IVR_ADMIN_API",
     "IVR_FALLBACK_NUMBER",
     "IVR_CLOCK_OFFSET",
+    "TRUSTED_PROXIES",
 )
 # Settings read from the environment by prefix (callbacks' limits, windows, mode...).
 ENV_PREFIXES = ("CALLBACK_",)
@@ -37,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,  # required, except under `ivr serve` (which starts an embedded Valkey)
     "VOSK_MODEL_PATH": None,
     "IVR_ADMIN_TOKEN": None,
+    # The admin API: "auto" (on when IVR_ADMIN_TOKEN is set), "on" (a token is required), "off".
+    "IVR_ADMIN_API": "auto",
     "IVR_FALLBACK_NUMBER": None,
     # Seconds added to the system clock (`ivr serve --at`); tests pass a CLOCK callable.
     "IVR_CLOCK_OFFSET": None,
@@ -44,8 +50,8 @@ DEFAULTS: dict[str, Any] = {
     "CALL_STATE_TTL": 4 * 3600,
     # Seconds a Redis or database call may take inside a webhook before we answer safely.
     "BACKEND_TIMEOUT": 0.3,
-    # Trust X-Forwarded-* from this many proxies when rebuilding the signed URL.
-    "PROXY_HOPS": 1,
+    # X-Forwarded-* is believed from these proxies only: a count, or networks (ivr.infra.proxies).
+    "TRUSTED_PROXIES": None,
     "VALIDATE_SIGNATURES": True,
     "FLOWS_RELOAD_INTERVAL": 1.0,
 }
@@ -53,8 +59,12 @@ DEFAULTS: dict[str, Any] = {
 # Every RQ queue the project uses; workers listen on all of them, in this order.
 RQ_QUEUES = ("callbacks", "default")
 
-DEV_AUTH_TOKEN = "ivr-development-token-not-secret"
+# The account `ivr serve` emulates when no Twilio credentials are set (an account SID is not a
+# secret; the emulated account's token is made afresh for each run).
 DEV_ACCOUNT_SID = "AC" + "0" * 32
+# An admin token shorter than this, or one of these, is refused at start-up.
+ADMIN_TOKEN_MIN_LENGTH = 24
+WEAK_TOKENS = frozenset({"admin", "changeme", "secret", "password", "token", "test"})
 
 
 def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -66,8 +76,29 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     if overrides:
         config.update(overrides)
     config["SIMULATED_TELEPHONY"] = not config.get("TWILIO_AUTH_TOKEN")
-    if not config.get("TWILIO_AUTH_TOKEN"):
-        config["TWILIO_AUTH_TOKEN"] = DEV_AUTH_TOKEN
     if not config.get("TWILIO_ACCOUNT_SID"):
         config["TWILIO_ACCOUNT_SID"] = DEV_ACCOUNT_SID
     return config
+
+
+def check_secrets(config: Mapping[str, Any]) -> None:
+    """Refuse to run a process that would serve without real secrets, with a one-line reason.
+
+    Raises:
+        ConfigError: no TWILIO_AUTH_TOKEN (webhooks could not be checked), or an admin API that
+            is on with no token or a weak one.
+    """
+    if not config.get("TWILIO_AUTH_TOKEN"):
+        raise ConfigError("TWILIO_AUTH_TOKEN is not set: Twilio's webhooks could not be checked. "
+                          "Set it and TWILIO_ACCOUNT_SID, or run `ivr serve`, which emulates "
+                          "Twilio on this machine")
+    token = str(config.get("IVR_ADMIN_TOKEN") or "")
+    mode = str(config.get("IVR_ADMIN_API") or "auto").lower()
+    if mode == "on" and not token:
+        raise ConfigError("IVR_ADMIN_API is on but IVR_ADMIN_TOKEN is not set: set a long random "
+                          "token (e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe"
+                          "(32))'`), or IVR_ADMIN_API=off")
+    if token and mode != "off" and (len(token) < ADMIN_TOKEN_MIN_LENGTH
+                                    or token.lower() in WEAK_TOKENS or len(set(token)) < 6):
+        raise ConfigError(f"IVR_ADMIN_TOKEN is too weak to guard the admin API: use at least "
+                          f"{ADMIN_TOKEN_MIN_LENGTH} random characters, or IVR_ADMIN_API=off")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-ADMIN = "admin-secret-for-tests"
+ADMIN = "admin-secret-for-tests-7c1e9a0b42"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 
 
