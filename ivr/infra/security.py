@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import logging
 from collections.abc import Callable
 
@@ -54,3 +56,25 @@ def twilio_signed(view: Callable) -> Callable:
         return view(*args, **kwargs)
 
     return wrapper
+
+
+# --- media stream tokens ------------------------------------------------------------------------
+# A <Stream> URL cannot carry a query, so its upgrade's signature is the same for every call:
+# one leaked header would open a socket for any live call. Each stream therefore presents, in
+# its custom parameters, a token bound to the call, the menu and an expiry.
+STREAM_TOKEN_SECONDS = 15 * 60
+
+
+def stream_token(secret: str, call_sid: str, flow: str, node: str, expires: int) -> str:
+    """HMAC-SHA256 of the call, the menu and the expiry (epoch seconds)."""
+    message = f"ivr-stream-v1|{call_sid}|{flow}|{node}|{expires}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def is_stream_token_valid(secret: str, call_sid: str, flow: str, node: str, expires: str,
+                          token: str, now: float) -> bool:
+    """True when `token` was made for exactly this call and menu and has not expired."""
+    if not expires.isdigit() or int(expires) < now or not token:
+        return False
+    expected = stream_token(secret, call_sid, flow, node, int(expires))
+    return hmac.compare_digest(expected.encode(), token.encode())

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 
 from ivr.core.callstate import CallState
-from ivr.core.engine.types import CallbackOutcome
+from ivr.core.engine.types import CallbackOutcome, StreamOffer
 from ivr.core.flows.schema import FlowFile
 from ivr.core.hours import is_open
 from ivr.infra import paths
@@ -62,6 +62,6 @@ class WebPorts:
         return requests(self.app, number=number, caller=state.caller, queue=queue,
                         call_sid=state.call_sid, context=context)
 
-    def speech_stream_url(self, state: CallState, node: str) -> str | None:
+    def speech_stream_url(self, state: CallState, node: str) -> StreamOffer | None:
         hook = self.app.extensions.get(SPEECH_STREAMS)
         return hook(state, node) if hook else None

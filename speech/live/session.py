@@ -58,6 +58,8 @@ class StreamStart:
     node: str
     language: str
     choices: dict[str, list[str]]
+    token: str = ""  # bound to the call, the menu and `expires` (ivr.infra.security)
+    expires: str = ""
 
     @classmethod
     def parse(cls, message: Mapping[str, Any]) -> StreamStart:
@@ -88,7 +90,8 @@ class StreamStart:
             raise StreamMessageError("choices parameter must map keys to lists of phrases")
         return cls(str(stream_sid), str(call_sid), str(start.get("accountSid") or ""),
                    str(params["flow"]), str(params["node"]), str(params["language"]),
-                   {str(k): v for k, v in choices.items() if v})
+                   {str(k): v for k, v in choices.items() if v},
+                   str(params.get("token") or ""), str(params.get("expires") or ""))
 
 
 def parse_message(raw: str | bytes) -> dict[str, Any]:
@@ -125,6 +128,9 @@ class StreamPorts(Protocol):
 
     def call_state(self, call_sid: str) -> CallState | None:
         """The call's state in Redis, or None when the call is unknown or over."""
+
+    def is_token_valid(self, start: StreamStart) -> bool:
+        """True when the stream's token was made for its call and menu, and is still fresh."""
 
     def model_for(self, language: str) -> LoadedModel | None:
         """The shared model for `language`, or None."""
@@ -190,6 +196,9 @@ class MediaStreamHandler:
         if self.account_sid and start.account_sid and start.account_sid != self.account_sid:
             return self._close(Close.BAD_START,
                                f"stream refused: account {start.account_sid} is not ours")
+        if not self.ports.is_token_valid(start):
+            return self._close(Close.BAD_START, "stream refused: its token is not for this call "
+                                                "and menu, or has expired")
         state = self.ports.call_state(start.call_sid)
         if state is None:
             return self._close(Close.CALL_GONE, "stream refused: call is unknown or has ended "

@@ -22,8 +22,14 @@ from simple_websocket import ConnectionClosed
 from twilio.request_validator import RequestValidator
 
 from ivr.core.callstate import CallState
+from ivr.core.engine.types import StreamOffer
 from ivr.infra import paths
 from ivr.infra.hooks import SPEECH_STREAMS
+from ivr.infra.security import (
+    STREAM_TOKEN_SECONDS,
+    is_stream_token_valid,
+    stream_token,
+)
 from ivr.infra.services import services_of
 from speech.live import fallback
 from speech.live.calls import (
@@ -78,6 +84,11 @@ class AppStreamPorts:
 
     def call_state(self, call_sid: str) -> CallState | None:
         return call_state(self.app, call_sid)
+
+    def is_token_valid(self, start: StreamStart) -> bool:
+        return is_stream_token_valid(
+            self.app.config["TWILIO_AUTH_TOKEN"], start.call_sid, start.flow, start.node,
+            start.expires, start.token, services_of(self.app).now().timestamp())
 
     def model_for(self, language: str) -> LoadedModel | None:
         return self.app.extensions["speech.models"].model(language)
@@ -136,13 +147,17 @@ def _ids(handler: MediaStreamHandler) -> dict[str, str]:
     return {"call_sid": start.call_sid, "stream_sid": start.stream_sid} if start else {}
 
 
-def stream_url(app: Flask, state: CallState, node: str) -> str | None:
-    """The engine's hook: the wss URL for a menu when its language can be heard, else None."""
+def stream_url(app: Flask, state: CallState, node: str) -> StreamOffer | None:
+    """The engine's hook: the socket for a menu when its language can be heard, else None;
+    the stream will have to present a token for this call and menu."""
     if str(app.config.get("SPEECH_MODE") or "stream").lower() == "off":
         return None
     if not app.extensions["speech.models"].is_available(state.language):
         return None
-    return websocket_url(app)
+    expires = int(services_of(app).now().timestamp()) + STREAM_TOKEN_SECONDS
+    token = stream_token(app.config["TWILIO_AUTH_TOKEN"], state.call_sid, state.flow, node,
+                         expires)
+    return StreamOffer(websocket_url(app), {"token": token, "expires": str(expires)})
 
 
 def init_app(app: Flask) -> None:

@@ -8,7 +8,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.core.callstate import CallState
 from ivr.core.engine.prompts import Speaker
-from ivr.core.engine.types import EngineView
+from ivr.core.engine.types import EngineView, StreamOffer
 from ivr.core.flows.schema import CollectNode, DialNode
 
 
@@ -66,19 +66,21 @@ def collecting(
     r.redirect(eng.ports.url("continue", **_at(st)), method="POST")
 
 
-def speech_stream(r: VoiceResponse, url: str, st: CallState, choices: dict[str, list[str]],
-                  status_callback: str | None = None) -> None:
+def speech_stream(r: VoiceResponse, offer: StreamOffer, st: CallState,
+                  choices: dict[str, list[str]], status_callback: str | None = None) -> None:
     """Fork the caller's audio to our recogniser for this menu (<Start><Stream>)."""
     start = r.start()
     kwargs = {"status_callback": status_callback, "status_callback_method": "POST"} \
         if status_callback else {}
     # Stream names must be unique while streams run: a re-prompt of the menu gets a new one.
-    stream = start.stream(url=url, track="inbound_track",
+    stream = start.stream(url=offer.url, track="inbound_track",
                           name=f"{st.call_sid}:{st.node}:{st.no_input}:{st.invalid}", **kwargs)
     stream.parameter(name="flow", value=st.flow)
     stream.parameter(name="node", value=st.node)
     stream.parameter(name="language", value=st.language)
     stream.parameter(name="choices", value=json.dumps(choices, ensure_ascii=False))
+    for name, value in offer.parameters.items():
+        stream.parameter(name=name, value=value)
 
 
 def enqueue(eng: EngineView, r: VoiceResponse, st: CallState, queue: str) -> None:

@@ -67,6 +67,15 @@ class CallbackOutcome:
     estimated_wait_seconds: int | None = None
 
 
+@dataclass(frozen=True)
+class StreamOffer:
+    """Where a menu's audio goes, and what the stream must present when it starts (its
+    signed, expiring token): added to the <Stream>'s custom parameters."""
+
+    url: str
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
 class Ports(Protocol):
     """What the engine asks of the world; the web layer implements it, tests can too."""
 
@@ -82,8 +91,8 @@ class Ports(Protocol):
     def request_callback(self, *, number: str, queue: str, state: CallState) -> CallbackOutcome:
         """Ask for a callback to `number` for the caller in `state`."""
 
-    def speech_stream_url(self, state: CallState, node: str) -> str | None:
-        """The websocket URL that recognises speech at `node`, or None for DTMF only."""
+    def speech_stream_url(self, state: CallState, node: str) -> StreamOffer | None:
+        """The websocket that recognises speech at `node`, or None for DTMF only."""
 
 
 @dataclass
