@@ -1,7 +1,8 @@
 """Live agent presence in Redis: one hash per agent plus per-queue indexes, changed only by Lua.
 
-Every key shares the hash tag `{ivr-agents}`, so the scripts touch one slot and also run on a
-Redis Cluster. Per queue there are three indexes:
+The scripts compute the keys they touch (an agent's hash comes from a sorted set), so they do
+not declare them: they need one Redis keyspace, not a Redis Cluster (RQ needs one too). The
+`{ivr-agents}` hash tag is kept so existing keys stay readable. Per queue there are three indexes:
 
 - `avail:<queue>`  sorted set of available agents scored by idle-since (lowest = longest idle);
 - `wrap:<queue>`   sorted set of agents in wrap-up scored by wrap-up end (counted as available
