@@ -19,7 +19,6 @@ import signal
 import threading
 import uuid
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import click
 import redis
@@ -35,6 +34,7 @@ from ivr.emulator import Timing, TwilioEmulator, create_emulator_app
 from ivr.infra import paths, runfile
 from ivr.infra.clock import BadTime, ShiftedClock, parse_at
 from ivr.infra.config import RQ_QUEUES, load_config
+from ivr.infra.logs import mask_url
 from ivr.infra.services import services_of
 from ivr.infra.urls import is_loopback, is_loopback_host
 from ivr.worker import start_dispatcher, worker_deps
@@ -250,7 +250,9 @@ class LocalService:
             f"  Call status changes:      {base}{paths.STATUS}",
             "",
             f"Try it: ivr simulate --url {self.local_url}",
-            f"Health: {base}/healthz   Metrics: {base}/metrics   Callback page: {base}/callback",
+            f"Health: {base}/healthz   Metrics: {base}/metrics"
+            + (" (Bearer METRICS_TOKEN)" if cfg.get("METRICS_TOKEN") else "")
+            + f"   Callback page: {base}/callback",
         ])
 
 
@@ -310,17 +312,6 @@ def _home_zone(flows) -> str:
     calendar = flows.hours.get(queue.hours) if queue and queue.hours else None
     calendar = calendar or next(iter(flows.hours.values()), None)
     return calendar.timezone if calendar else "UTC"
-
-
-def mask_url(url: str | None) -> str:
-    """`url` with any password replaced by ***."""
-    if not url:
-        return ""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _absolute_db(config: dict[str, Any]) -> str:

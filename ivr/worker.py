@@ -24,7 +24,7 @@ from callback.deps import Deps
 from callback.dispatch import Dispatcher
 from callback.settings import RQ_QUEUE
 from ivr.errors import ConfigError
-from ivr.infra import runfile
+from ivr.infra import logs, runfile
 from ivr.infra.config import check_secrets, load_config
 from ivr.infra.redis_conn import connect
 from ivr.infra.services import Services, build_services
@@ -58,6 +58,7 @@ def worker_command(burst: bool, dispatch_only: bool, no_dispatcher: bool,
     try:  # beside an `ivr serve` in this directory, its Redis, database and emulator
         config = load_config(runfile.running_settings())
         check_secrets(config)
+        logs.configure_process(config)
         services = build_services(config)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None

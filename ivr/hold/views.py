@@ -8,7 +8,6 @@ when they were created (only its hash is stored). Errors are JSON `{"error": mes
 from __future__ import annotations
 
 import functools
-import hmac
 import logging
 from collections.abc import Callable
 
@@ -25,6 +24,7 @@ from ivr.infra.agents.fields import (
     check_status,
 )
 from ivr.infra.db import Database
+from ivr.infra.security import admin_refusal, bearer_token
 from ivr.infra.services import services_of
 
 log = logging.getLogger(__name__)
@@ -71,32 +71,18 @@ def _error(status: int, message: str, **headers: str):
     return response
 
 
-def _bearer() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
-
-
 @admin_bp.before_request
 def _require_admin():
-    expected = current_app.config.get("IVR_ADMIN_TOKEN")
-    if not expected or str(current_app.config.get("IVR_ADMIN_API") or "").lower() == "off":
-        return _error(403, "the admin API is disabled: set IVR_ADMIN_TOKEN on the server")
-    token = _bearer()
-    if token is None:
-        return _error(401, "send 'Authorization: Bearer <IVR_ADMIN_TOKEN>'",
-                      **{"WWW-Authenticate": 'Bearer realm="ivr-admin"'})
-    if not hmac.compare_digest(token.encode(), str(expected).encode()):
-        return _error(403, "that admin token is not valid")
+    refusal = admin_refusal(current_app.config, bearer_token())
+    if refusal is not None:
+        return _error(refusal.status, refusal.message, **refusal.headers)
     return None
 
 
 def _agent_auth(view: Callable) -> Callable:
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        token = _bearer()
+        token = bearer_token()
         if token is None:
             return _error(401, "send 'Authorization: Bearer <your agent token>'",
                           **{"WWW-Authenticate": 'Bearer realm="ivr-agent"'})

@@ -21,6 +21,7 @@ ENV_KEYS = (
     "VOSK_MODEL_PATH",
     "IVR_ADMIN_TOKEN",
     "IVR_ADMIN_API",
+    "METRICS_TOKEN",
     "IVR_FALLBACK_NUMBER",
     "IVR_CLOCK_OFFSET",
     "TRUSTED_PROXIES",
@@ -43,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "IVR_ADMIN_TOKEN": None,
     # The admin API: "auto" (on when IVR_ADMIN_TOKEN is set), "on" (a token is required), "off".
     "IVR_ADMIN_API": "auto",
+    # When set, /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (else anyone).
+    "METRICS_TOKEN": None,
     "IVR_FALLBACK_NUMBER": None,
     # Seconds added to the system clock (`ivr serve --at`); tests pass a CLOCK callable.
     "IVR_CLOCK_OFFSET": None,

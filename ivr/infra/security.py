@@ -1,4 +1,5 @@
-"""Twilio webhook signatures: rebuild the public URL and check `X-Twilio-Signature`."""
+"""Who may ask: Twilio webhook signatures (rebuild the public URL, check `X-Twilio-Signature`),
+bearer tokens for the admin API and metrics, and the tokens a media stream presents."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import functools
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from flask import Request, abort, current_app, request
 from twilio.request_validator import RequestValidator
@@ -78,3 +81,40 @@ def is_stream_token_valid(secret: str, call_sid: str, flow: str, node: str, expi
         return False
     expected = stream_token(secret, call_sid, flow, node, int(expires))
     return hmac.compare_digest(expected.encode(), token.encode())
+
+
+# --- bearer tokens -------------------------------------------------------------------------------
+def bearer_token(req: Request | None = None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    scheme, _, token = (req or request).headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def is_token(given: str | None, expected: str | None) -> bool:
+    """True when both are set and equal (compared in constant time)."""
+    return bool(given and expected) and hmac.compare_digest(str(given).encode(),
+                                                            str(expected).encode())
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a request is not let in: the HTTP status, a message, and headers to send."""
+
+    status: int
+    message: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def admin_refusal(config: Mapping[str, Any], token: str | None) -> Refusal | None:
+    """None when `token` is the admin token and the admin API is on; else why not."""
+    expected = config.get("IVR_ADMIN_TOKEN")
+    if not expected or str(config.get("IVR_ADMIN_API") or "").lower() == "off":
+        return Refusal(403, "the admin API is disabled: set IVR_ADMIN_TOKEN on the server")
+    if token is None:
+        return Refusal(401, "send 'Authorization: Bearer <IVR_ADMIN_TOKEN>'",
+                       {"WWW-Authenticate": 'Bearer realm="ivr-admin"'})
+    if not is_token(token, expected):
+        return Refusal(403, "that admin token is not valid")
+    return None

@@ -17,6 +17,7 @@ from tests.conftest import BASE_URL, sign
 FORM = {"CallSid": "CA" + "b" * 32, "From": "+14155550123", "To": "+18005550100",
         "AccountSid": "AC" + "1" * 32, "CallStatus": "ringing"}
 DEAD_DATABASE = "postgresql+psycopg://nobody@127.0.0.1:1/none"
+ADMIN = "admin-token-for-outage-tests-5e1f0a"
 
 
 @pytest.fixture
@@ -86,7 +87,9 @@ def test_fallback_url_with_redis_and_database_down(outage_app, own_redis):
                                                ErrorUrl=BASE_URL + "/voice/incoming"))
     assert resp.status_code == 200
     assert verbs(resp) == ["Say", "Enqueue"]
-    health = client.get("/healthz")
+    assert client.get("/healthz").get_json() == {"status": "down"}  # the details: an admin's
+    outage_app.config["IVR_ADMIN_TOKEN"] = ADMIN
+    health = client.get("/healthz", headers={"Authorization": f"Bearer {ADMIN}"})
     assert health.status_code == 503
     checks = health.get_json()["checks"]
     assert checks["redis"]["ok"] is False and checks["database"]["ok"] is False

@@ -12,6 +12,7 @@ from tests.support.caller import SimulatedCall, flask_transport
 
 OLD_WELCOME = "Thanks for calling Juniper and Pine."
 NEW_WELCOME = "Hello from the edited flow."
+ADMIN = "admin-token-for-reload-tests-9b27d4"
 
 
 def new_call(app) -> SimulatedCall:
@@ -60,8 +61,10 @@ def test_broken_edit_is_refused_and_last_good_version_keeps_serving(app, flows_p
     problems = [str(p) for p in registry.last_problems]
     assert any("unknown node 'opne_check'" in p and "open_check" in p for p in problems)
     assert any(str(flows_path) in p or flows_path.name in p for p in problems)
-    # The problem is reported by /healthz too.
-    health = app.test_client().get("/healthz").get_json()
+    # The problem is reported by /healthz too, to an admin.
+    app.config["IVR_ADMIN_TOKEN"] = ADMIN
+    health = app.test_client().get("/healthz", headers={"Authorization": f"Bearer {ADMIN}"})
+    health = health.get_json()
     assert health["checks"]["flows"]["ok"] is False
     assert any("opne_check" in p for p in health["checks"]["flows"]["problems"])
 
