@@ -1,127 +1,177 @@
 """The callback web API, the hosted page and the widget; `init_app` wires the package in.
 
-POST /callbacks            JSON {phone, name, reason, preferred_time?, queue?, consent_text?}
-                           -> 202 {id, status, position, estimated_wait_seconds, scheduled_for,
-                                   cancel_token}
-GET  /callbacks/<id>       status
-DELETE /callbacks/<id>     cancel (token in JSON, ?token= or X-Cancel-Token); also POST .../cancel
+POST /callbacks            JSON {phone, consent: true, name?, reason?, preferred_time?, queue?,
+                                 consent_version?, altcha}
+                           -> 202 {id, token, status: "received", phone, message}, whether or
+                              not the number was already waiting (one call is placed either way)
+GET  /callbacks/<id>       status, place in line, expected wait (X-Callback-Token: <token>)
+DELETE /callbacks/<id>     cancel (the token in X-Callback-Token or the JSON body {"token"});
+                           also POST .../cancel
+GET  /callbacks/challenge  a proof-of-work challenge (ALTCHA) for the next POST
 GET  /callbacks/info       the number to call, consent text and the expected wait now
-GET  /callback             a hosted page with the widget; /callbacks/widget.js embeds anywhere
+GET  /callback             a hosted page with the widget; /callbacks/static/widget.js embeds it
+
+Only this service's own pages and CALLBACK_ALLOWED_ORIGINS may post (CORS, and a 403 for a
+request whose Origin is another site); tokens are never taken from a URL, which lands in logs.
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import ipaddress
 import logging
+from urllib.parse import urlsplit
 
 import phonenumbers
-from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request
+from flask_cors import CORS
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from callback import service, webhooks
+from callback import intake, proof, service, webhooks
+from callback.consent import Consent
 from callback.deps import deps_of
-from callback.errors import CallbackError, InvalidRequest, RateLimited
-from callback.schedule import get_request, hours_of, queue_name
+from callback.errors import (
+    CallbackError,
+    ConsentRequired,
+    InvalidRequest,
+    OriginRefused,
+    RateLimited,
+    TooLarge,
+    excerpt,
+)
+from callback.schedule import hours_of, queue_name
 from callback.settings import DEFAULTS
 from callback.waits import wait_for_a_new_request
 from ivr.core.hours import is_open, next_open
 from ivr.infra.hooks import CALLBACK_REQUESTS
+from ivr.infra.services import services_of
 
 log = logging.getLogger(__name__)
 bp = Blueprint("callbacks", __name__, url_prefix="/callbacks", static_folder="static",
                static_url_path="/static")
 page_bp = Blueprint("callback_page", __name__, template_folder="templates")
+TOKEN_HEADER = "X-Callback-Token"
 
 
 @bp.errorhandler(CallbackError)
 def _callback_error(exc: CallbackError):
     body = {"error": exc.code, "message": str(exc)}
+    if isinstance(exc, RateLimited):
+        body["retry_after"] = exc.retry_after
     resp = jsonify(body)
     resp.status_code = exc.status
     if isinstance(exc, RateLimited):
         resp.headers["Retry-After"] = str(exc.retry_after)
-        body["retry_after"] = exc.retry_after
-        resp.set_data(jsonify(body).get_data())
     return resp
 
 
-@bp.after_request
-def _cors(resp: Response) -> Response:
-    # The widget posts from shop pages on other origins; the API holds no cookies.
-    resp.headers["Access-Control-Allow-Origin"] = str(
-        current_app.config.get("CALLBACK_CORS_ORIGIN") or "*")
-    resp.headers["Access-Control-Allow-Headers"] = "Content-Type, X-Cancel-Token"
-    resp.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
-    return resp
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_exc):
+    return _callback_error(TooLarge(
+        f"The request is too large: a callback request is at most {intake.BODY_LIMIT} bytes."))
 
 
-def _json() -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise InvalidRequest("Send a JSON object, e.g. {\"phone\": \"+12125551234\"}.")
-    return data
+def allowed_origins(app: Flask) -> list[str]:
+    """CALLBACK_ALLOWED_ORIGINS as origins ('https://shop.example'), without trailing slashes."""
+    raw = str(app.config.get("CALLBACK_ALLOWED_ORIGINS") or "")
+    return [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
 
 
-def parse_preferred_time(value) -> dt.datetime | None:
-    """None / "" / "asap" mean as soon as possible; otherwise an ISO time with its zone."""
-    if value in (None, "") or (isinstance(value, str) and value.strip().lower() == "asap"):
+def _own_origins() -> set[str]:
+    """This service's origin: its public base, and the host this request was made to."""
+    own = {request.host_url.rstrip("/")}
+    configured = services_of(current_app).urls.configured
+    if configured:
+        parts = urlsplit(configured)
+        own.add(f"{parts.scheme}://{parts.netloc}")
+    return own
+
+
+@bp.before_request
+def _guard_origin_and_size():
+    request.max_content_length = intake.BODY_LIMIT
+    origin = request.headers.get("Origin")
+    if request.method in ("GET", "HEAD", "OPTIONS") or not origin:
+        return None  # reading is harmless; a client without a page sends no Origin
+    if origin.rstrip("/") in _own_origins() or origin.rstrip("/") in allowed_origins(
+            current_app):
         return None
-    if not isinstance(value, str):
-        raise InvalidRequest("preferred_time must be \"asap\" or an ISO date and time.")
+    raise OriginRefused(
+        "Callback requests are taken only from this service's own pages and the sites in "
+        "CALLBACK_ALLOWED_ORIGINS.")
+
+
+def _token(body: dict | None = None) -> str:
+    """The token from the X-Callback-Token header or the JSON body; never from the URL."""
+    token = request.headers.get(TOKEN_HEADER) or ""
+    if not token and isinstance(body, dict) and isinstance(body.get("token"), str):
+        token = body["token"]
+    return token[:128]
+
+
+def _client_address() -> str | None:
+    """The client's address as an IP in its canonical form; a trusted proxy that hands on
+    something else (a 300-character X-Forwarded-For) is kept to the column's 64 characters."""
+    raw = request.remote_addr
+    if not raw:
+        return None
     try:
-        at = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        return str(ipaddress.ip_address(raw.strip()))
     except ValueError:
-        raise InvalidRequest(
-            f"preferred_time '{value}' is not a date and time: use e.g. "
-            "2026-05-04T15:00:00-04:00, or \"asap\"."
-        ) from None
-    if at.tzinfo is None:
-        raise InvalidRequest("preferred_time needs a time zone offset, e.g. -04:00 or Z.")
-    return at.astimezone(dt.UTC)
+        return excerpt(raw, 60)
 
 
 @bp.post("")
 def create():
     """Ask for a callback."""
-    data = _json()
     deps = deps_of(current_app)
-    for key in ("phone", "name", "reason", "queue", "consent_text"):
-        if data.get(key) is not None and not isinstance(data[key], str):
-            raise InvalidRequest(f"'{key}' must be text.")
+    if request.mimetype != "application/json":
+        # Also keeps out the "simple" cross-site posts a browser sends without asking first.
+        raise InvalidRequest("Send the request as JSON, with Content-Type: application/json.")
+    form = intake.parse_form(intake.read_json(request.get_data(cache=False)))
+    consent = Consent.of(str(deps.setting("CALLBACK_CONSENT_TEXT")))
+    if form.consent_version and form.consent_version != consent.version:
+        raise ConsentRequired("The consent wording changed since this page was loaded: reload "
+                              "the page, read it again and tick the box.")
+    proof.check(deps, form.proof)
     created = service.create_request(
-        deps,
-        phone=data.get("phone") or "",
-        name=data.get("name") or "",
-        reason=data.get("reason") or "",
-        queue=data.get("queue") or None,
-        preferred_time=parse_preferred_time(data.get("preferred_time")),
-        client_address=request.remote_addr,
-        consent_text=data.get("consent_text") or str(deps.setting("CALLBACK_CONSENT_TEXT")),
-    )
-    body = service.describe(deps, created.request)
-    body["cancel_token"] = created.cancel_token
-    body["merged"] = created.merged
-    if created.merged:
-        body["message"] = "You already asked us to call this number; we kept your place."
-    return jsonify(body), 202
+        deps, phone=form.phone, name=form.name, reason=form.reason, queue=form.queue,
+        preferred_time=form.preferred_time, client_address=_client_address(),
+        consent=consent)
+    # The same answer whether or not the number was already waiting: the details are for
+    # whoever holds the token (GET /callbacks/<id>).
+    return jsonify({
+        "id": created.public_id,
+        "token": created.token,
+        "status": "received",
+        "phone": service.mask_number(created.request.phone),
+        "message": "Thank you: we will call this number back.",
+    }), 202
 
 
 @bp.get("/<public_id>")
 def show(public_id: str):
-    """The status of a request."""
+    """The status of a request, for the holder of its token."""
     deps = deps_of(current_app)
-    return jsonify(service.describe(deps, get_request(deps, public_id)))
+    return jsonify(service.describe(deps, service.open_request(deps, public_id, _token()),
+                                    public_id))
 
 
 @bp.route("/<public_id>", methods=["DELETE"])
 @bp.post("/<public_id>/cancel")
 def cancel(public_id: str):
-    """Cancel with the token returned at creation."""
-    data = request.get_json(silent=True) or {}
-    token = (data.get("cancel_token") if isinstance(data, dict) else None) \
-        or request.args.get("token") or request.headers.get("X-Cancel-Token") or ""
+    """Cancel with the token given at creation."""
+    body = request.get_json(silent=True)
     deps = deps_of(current_app)
-    req = service.cancel(deps, public_id, token)
-    return jsonify(service.describe(deps, req))
+    req = service.cancel(deps, public_id, _token(body))
+    return jsonify(service.describe(deps, req, public_id))
+
+
+@bp.get("/challenge")
+def challenge():
+    """A proof-of-work challenge for the widget to solve before it posts."""
+    resp = jsonify(proof.new_challenge(deps_of(current_app)))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 @bp.get("/info")
@@ -146,10 +196,13 @@ def widget_info(app: Flask, queue: str | None = None) -> dict:
     hours = hours_of(deps, queue)
     is_open_now = is_open(hours, now)
     opens = None if is_open_now else next_open(hours, now)
+    consent = Consent.of(str(deps.setting("CALLBACK_CONSENT_TEXT")))
     return {
         "phone_number": number,
         "phone_display": display,
-        "consent_text": str(deps.setting("CALLBACK_CONSENT_TEXT")),
+        "consent_text": consent.text,
+        "consent_version": consent.version,
+        "proof_of_work": proof.is_required(deps),
         "estimated_wait_seconds": wait_for_a_new_request(deps, queue, now) if is_open_now
         else None,
         # The team's opening hours; the caller's own calling hours are known only once they
@@ -175,6 +228,11 @@ def init_app(app: Flask) -> None:
         app.config.setdefault(key, value)
     # The engine asks for callbacks through its ports; this is what answers.
     app.extensions[CALLBACK_REQUESTS] = service.request_from_call
+    # Pages on the allowed origins may read the answers (the API holds no cookies); the
+    # service's own pages need no CORS at all. Refusal of other origins is `_guard_origin...`.
+    CORS(app, resources={r"/callbacks/*": {
+        "origins": allowed_origins(app), "allow_headers": ["Content-Type", TOKEN_HEADER],
+        "methods": ["GET", "POST", "DELETE", "OPTIONS"], "max_age": 600}})
     app.register_blueprint(bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(page_bp)

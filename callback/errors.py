@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from ivr.errors import IvrError
+
+EXCERPT_CHARS = 24
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """A short, printable quote of what someone sent, for an error message: control and
+    formatting characters become '?', and anything past `limit` characters is cut to '...'."""
+    text = value if isinstance(value, str) else repr(value)
+    cut = text[:limit]
+    clean = "".join("?" if unicodedata.category(ch)[0] in "CZ" and ch != " " else ch
+                    for ch in cut)
+    return clean + ("..." if len(text) > limit else "")
 
 
 class CallbackError(IvrError):
@@ -30,6 +44,33 @@ class InvalidRequest(CallbackError):
     code = "invalid_request"
 
 
+class ConsentRequired(CallbackError):
+    """The visitor did not tick the box that lets us call them."""
+
+    code = "consent_required"
+
+
+class ProofRequired(CallbackError):
+    """The request carries no valid, unused proof-of-work (ALTCHA) solution."""
+
+    status = 403
+    code = "proof_required"
+
+
+class OriginRefused(CallbackError):
+    """The request comes from a web page this service does not serve callbacks for."""
+
+    status = 403
+    code = "origin_refused"
+
+
+class TooLarge(CallbackError):
+    """The request body is larger than any callback request can be."""
+
+    status = 413
+    code = "too_large"
+
+
 class RateLimited(CallbackError):
     """Too many requests: try again after `retry_after` seconds."""
 
@@ -48,8 +89,15 @@ class NotFound(CallbackError):
     code = "not_found"
 
 
+class TokenRequired(CallbackError):
+    """No token was sent (in the X-Callback-Token header or the body)."""
+
+    status = 401
+    code = "token_required"
+
+
 class BadToken(CallbackError):
-    """The cancel token does not match the request."""
+    """The token does not match the request."""
 
     status = 403
     code = "bad_token"

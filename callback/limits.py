@@ -1,44 +1,71 @@
 """How often anyone may ask for a callback, and how many we dial a day: counters in Redis.
 
-Requests are rate-limited per number and per client address, with a daily cap on dials (the
-second half of the guard; which numbers we call at all is `callback.numbers`).
+Requests are rate-limited per number and per client address with moving windows from the
+`limits` library (on the service's Redis; an IPv6 client counts by its /64, since one host is
+handed a whole /64). A daily cap bounds dials. This is the second half of the guard; which
+numbers we call at all is `callback.numbers`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
+import math
 import time
+import weakref
 
 import redis
+from limits import RateLimitItemPerSecond
+from limits.storage import RedisStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from callback.errors import RateLimited
 from callback.numbers import GuardConfig, Limit
 
 KEY_PREFIX = "ivr:cb:limit"
+_LIMITERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def hit(r: redis.Redis, name: str, key: str, limit: Limit, *, now: float | None = None,
-        message: str) -> None:
+def _limiter(r: redis.Redis) -> MovingWindowRateLimiter:
+    """One limiter per Redis connection pool (its scripts are loaded once)."""
+    pool = r.connection_pool
+    limiter = _LIMITERS.get(pool)
+    if limiter is None:
+        storage = RedisStorage("redis://", connection_pool=pool, key_prefix=KEY_PREFIX)
+        limiter = _LIMITERS[pool] = MovingWindowRateLimiter(storage)
+    return limiter
+
+
+def address_key(address: str) -> str:
+    """The client an address counts as: itself for IPv4, its /64 for IPv6."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def hit(r: redis.Redis, name: str, key: str, limit: Limit, *, message: str) -> None:
     """Count one event for `key`; RateLimited (with Retry-After) once over the limit."""
-    now = time.time() if now is None else now
-    window_start = int(now // limit.window) * limit.window
-    redis_key = f"{KEY_PREFIX}:{name}:{key}:{window_start}"
-    pipe = r.pipeline()
-    pipe.incr(redis_key)
-    pipe.expire(redis_key, limit.window + 5)
-    count = pipe.execute()[0]
-    if count > limit.count:
-        raise RateLimited(message, retry_after=int(window_start + limit.window - now) + 1)
+    item = RateLimitItemPerSecond(limit.count, limit.window)
+    limiter = _limiter(r)
+    if not limiter.hit(item, name, key):
+        reset = limiter.get_window_stats(item, name, key).reset_time
+        raise RateLimited(message, retry_after=math.ceil(reset - time.time()))
 
 
 def check_request_limits(r: redis.Redis, config: GuardConfig, *, phone: str,
-                         address: str | None, now: float | None = None) -> None:
+                         address: str | None) -> None:
     """Apply the per-address and per-number limits to one request."""
     if address:
-        hit(r, "addr", address, config.per_address, now=now,
+        hit(r, "addr", address_key(address), config.per_address,
             message="Too many callback requests from your connection. Please wait and try "
                     "again, or call us.")
-    hit(r, "number", phone, config.per_number, now=now,
+    hit(r, "number", phone, config.per_number,
         message="This number has asked for several callbacks already. Please wait before "
                 "asking again, or call us.")
 

@@ -114,10 +114,12 @@ class CallbackRequest(Base):
     last_error: Mapped[str | None] = mapped_column(String(300))
     cancel_token_hash: Mapped[str] = mapped_column(String(64))
     client_address: Mapped[str | None] = mapped_column(String(64))
-    # Consent as shown and given: when, from where, and the exact words on the screen.
+    # Consent as given: when, from where, and our own wording the visitor agreed to, with its
+    # version (`callback.rules.consent_version`); never words a client sent.
     consent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     consent_address: Mapped[str | None] = mapped_column(String(64))
     consent_text: Mapped[str | None] = mapped_column(Text)
+    consent_version: Mapped[str | None] = mapped_column(String(32))
     outcome: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -131,6 +133,24 @@ class CallbackRequest(Base):
     def state(self) -> CallbackStatus:
         """The status as an enum."""
         return CallbackStatus(self.status)
+
+
+class CallbackHandle(Base):
+    """Another ask for a number that is already waiting for a call: its own id and token on
+    the same request, so the answer has the shape of a new request's and says nothing about
+    the first one to whoever asked."""
+
+    __tablename__ = "callback_handles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("callback_requests.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    consent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    consent_version: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class CallbackAttempt(Base):

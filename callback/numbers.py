@@ -14,7 +14,7 @@ from typing import Any
 import phonenumbers
 from phonenumbers import PhoneNumberType, shortnumberinfo
 
-from callback.errors import InvalidNumber, NumberRefused
+from callback.errors import InvalidNumber, NumberRefused, excerpt
 
 # Types we refuse, with the reason a person reads.
 REFUSED_TYPES: dict[int, str] = {
@@ -78,11 +78,12 @@ def normalize_number(text: str, config: GuardConfig, *, region: str | None = Non
     if not raw:
         raise InvalidNumber("Please enter a phone number, including the area code.")
     region = (region or config.default_region).upper()
+    quoted = excerpt(raw)
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
         raise InvalidNumber(
-            f"'{raw}' is not a phone number we can read: enter it with the area code, "
+            f"'{quoted}' is not a phone number we can read: enter it with the area code, "
             "or in international form starting with +."
         ) from None
     if not phonenumbers.is_valid_number(number):
@@ -92,11 +93,11 @@ def normalize_number(text: str, config: GuardConfig, *, region: str | None = Non
             shortnumberinfo.is_valid_short_number(number) or len(digits) <= 6
         ):
             raise NumberRefused(
-                f"'{raw}' is a short code or service number; we can only call a full phone "
+                f"'{quoted}' is a short code or service number; we can only call a full phone "
                 "number with its area code."
             )
         raise InvalidNumber(
-            f"'{raw}' is not a valid phone number: check the digits and the area code."
+            f"'{quoted}' is not a valid phone number: check the digits and the area code."
         )
     country = phonenumbers.region_code_for_number(number) or "??"
     if country not in config.allowed_countries:
@@ -121,5 +122,3 @@ def region_of(e164: str) -> str | None:
     except phonenumbers.NumberParseException:
         return None
 
-
-# --- rate limits (Redis fixed windows) -----------------------------------------------------

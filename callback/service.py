@@ -18,10 +18,18 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from callback import limits, numbers
+from callback.consent import PHONE_CONSENT, Consent
 from callback.deps import Deps, deps_of
-from callback.errors import BadToken, CallbackError, InvalidRequest, RateLimited
+from callback.errors import (
+    BadToken,
+    CallbackError,
+    InvalidRequest,
+    NumberRefused,
+    RateLimited,
+    TokenRequired,
+)
 from callback.lifecycle import hang_up_live_attempts
-from callback.models import ACTIVE_STATUSES, CallbackRequest, CallbackStatus
+from callback.models import ACTIVE_STATUSES, CallbackHandle, CallbackRequest, CallbackStatus
 from callback.schedule import earliest_call, enqueue_request, get_request, hours_of, queue_name
 from callback.waits import estimated_wait, position_of
 from ivr.core.engine.types import CallbackOutcome
@@ -34,11 +42,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Created:
-    """The result of asking for a callback."""
+    """The result of asking for a callback: the request, and the id and token the asker holds
+    (the request's own, or a handle's when the number was already waiting)."""
 
     request: CallbackRequest
-    cancel_token: str | None  # None when merged into an existing request
-    merged: bool
+    public_id: str
+    token: str
+    merged: bool  # for logs and tests: never in an answer, which would tell strangers
 
 
 def mask_number(e164: str) -> str:
@@ -55,21 +65,24 @@ def create_request(
     queue: str | None = None,
     preferred_time: dt.datetime | None = None,
     client_address: str | None = None,
-    consent_text: str | None = None,
+    consent: Consent | None = None,
     source: str = "web",
     region: str | None = None,
     context: dict | None = None,
     first_asked_at: dt.datetime | None = None,
 ) -> Created:
-    """Check, save, then schedule or queue a callback; merges a pending one for the same number."""
+    """Check, save, then schedule or queue a callback; a number already waiting gets a handle
+    on its request instead (one call, never two)."""
     deps = deps_of(app_or_deps)
     now = deps.now()
     number = numbers.normalize_number(phone, deps.guard, region=region)
+    if number in _own_numbers(deps):
+        raise NumberRefused("That is our own number: give the number we should call you on.")
     queue = queue_name(deps, queue)
     _check_limits(deps, number, client_address, now)
     existing = _active_for(deps, number, queue)
     if existing is not None:
-        return Created(existing, None, True)
+        return _handle_on(deps, existing, client_address, consent, now)
     if preferred_time is not None and preferred_time.tzinfo is None:
         raise InvalidRequest("preferred_time needs a time zone, e.g. 2026-05-04T15:00:00-04:00")
     wanted = max(now, preferred_time) if preferred_time else now
@@ -90,9 +103,10 @@ def create_request(
         max_attempts=int(deps.setting("CALLBACK_MAX_ATTEMPTS")),
         cancel_token_hash=hash_token(token),
         client_address=client_address,
-        consent_at=now if consent_text else None,
-        consent_address=client_address if consent_text else None,
-        consent_text=consent_text,
+        consent_at=now if consent else None,
+        consent_address=client_address if consent else None,
+        consent_text=consent.text if consent else None,
+        consent_version=consent.version if consent else None,
         created_at=now,
     )
     try:
@@ -103,17 +117,66 @@ def create_request(
         existing = _active_for(deps, number, queue)
         if existing is None:
             raise
-        return Created(existing, None, True)
+        return _handle_on(deps, existing, client_address, consent, now)
     log.info("callback requested", extra={"callback_id": req.id, "source": source,
                                           "scheduled_for": req.scheduled_for.isoformat()})
     enqueue_request(deps, req.id)
-    return Created(get_request(deps, req.id), token, False)
+    return Created(get_request(deps, req.id), req.public_id, token, False)
+
+
+def _own_numbers(deps: Deps) -> set[str]:
+    """The numbers callers dial us on, and the one we call from: never called back."""
+    own = set(deps.flows().numbers)
+    sender = str(deps.config.get("TWILIO_FROM_NUMBER") or "")
+    if sender:
+        own.add(sender)
+    return own
+
+
+def _handle_on(deps: Deps, req: CallbackRequest, address: str | None, consent: Consent | None,
+               now: dt.datetime) -> Created:
+    """A new id and token on a waiting request, for someone who asked for its number again."""
+    token = new_token()
+    handle = CallbackHandle(public_id=secrets.token_hex(8), request_id=req.id,
+                            token_hash=hash_token(token), client_address=address,
+                            consent_at=now if consent else None,
+                            consent_version=consent.version if consent else None,
+                            created_at=now)
+    with deps.db.session() as session:
+        session.add(handle)
+    log.info("callback asked again", extra={"callback_id": req.id})
+    return Created(req, handle.public_id, token, True)
+
+
+def open_request(app_or_deps, public_id: str, token: str) -> CallbackRequest:
+    """The request that `public_id` (its own id or a handle's) and its token open.
+
+    TokenRequired without a token; BadToken for a wrong token or an unknown id alike, so an
+    answer never says whether an id exists.
+    """
+    deps = deps_of(app_or_deps)
+    if not token:
+        raise TokenRequired("Send the token you were given when you asked, in the "
+                            "X-Callback-Token header.")
+    digest = hash_token(token)
+    with deps.db.session() as session:
+        req = session.scalar(select(CallbackRequest).where(
+            CallbackRequest.public_id == public_id))
+        expected = req.cancel_token_hash if req is not None else None
+        if req is None:
+            handle = session.scalar(select(CallbackHandle).where(
+                CallbackHandle.public_id == public_id))
+            if handle is not None:
+                expected = handle.token_hash
+                req = session.get(CallbackRequest, handle.request_id)
+    if req is None or not hmac.compare_digest(expected or "", digest):
+        raise BadToken("This link is not valid for a callback request: check it, or ask again.")
+    return req
 
 
 def _check_limits(deps: Deps, number: str, address: str | None, now: dt.datetime) -> None:
     try:
-        limits.check_request_limits(deps.redis, deps.guard, phone=number, address=address,
-                                   now=now.timestamp())
+        limits.check_request_limits(deps.redis, deps.guard, phone=number, address=address)
         if limits.dials_left_today(deps.redis, deps.guard, now) <= 0:
             raise RateLimited("We have reached today's limit of callbacks. Please call us.",
                               retry_after=limits.seconds_to_next_utc_day(now))
@@ -142,14 +205,15 @@ def _active_for(deps: Deps, number: str, queue: str) -> CallbackRequest | None:
             CallbackRequest.active_key == f"{number}|{queue}"))
 
 
-def describe(app_or_deps, req: CallbackRequest) -> dict[str, Any]:
-    """The public view of a request: status, place in line, expected wait, schedule."""
+def describe(app_or_deps, req: CallbackRequest, public_id: str | None = None) -> dict[str, Any]:
+    """The view of a request for a token holder: status, place in line, expected wait,
+    schedule; `public_id` is the id they hold (a handle's, or the request's own)."""
     deps = deps_of(app_or_deps)
     now = deps.now()
     position = position_of(deps, req)
     wait = estimated_wait(deps, req, position, now)
     return {
-        "id": req.public_id,
+        "id": public_id or req.public_id,
         "status": req.status,
         "position": position,
         "estimated_wait_seconds": wait,
@@ -189,12 +253,11 @@ def _problem(req: CallbackRequest) -> str | None:
             f"{'s' if req.job_failures != 1 else ''} on our side; we keep trying.")
 
 
-def cancel(app_or_deps, request_id: str, token: str) -> CallbackRequest:
-    """Cancel with the token given at creation; hangs up a call in progress."""
+def cancel(app_or_deps, public_id: str, token: str) -> CallbackRequest:
+    """Cancel with a token given at creation (the request's or a handle's: both asked for
+    that number); hangs up a call in progress."""
     deps = deps_of(app_or_deps)
-    req = get_request(deps, request_id)
-    if not token or not hmac.compare_digest(req.cancel_token_hash, hash_token(token)):
-        raise BadToken("This cancel link is not valid for this callback request.")
+    req = open_request(deps, public_id, token)
     if req.state.is_final:
         return req
     now = deps.now()
@@ -230,7 +293,7 @@ def request_from_call(app_or_deps, *, number: str, caller: str, queue: str, call
             context={**context, "call_sid": call_sid},
             first_asked_at=_place_kept(deps, queue, call_sid),
             client_address=None, reason=str(context.get("reason", ""))[:500],
-            consent_text="Requested by the caller on the phone.",
+            consent=Consent.of(PHONE_CONSENT),
         )
     except CallbackError as exc:
         return CallbackOutcome(accepted=False, reason=str(exc))

@@ -27,6 +27,17 @@ DEFAULTS: dict[str, Any] = {
     "CALLBACK_SWEEP_INTERVAL": 5.0,
     # A request whose jobs raise this many times ends as failed (the error is kept).
     "CALLBACK_MAX_JOB_FAILURES": 5,
+    # Origins whose pages may post callback requests, comma-separated ("https://shop.example");
+    # empty: only this service's own pages (PUBLIC_BASE_URL, or the host it was reached at).
+    "CALLBACK_ALLOWED_ORIGINS": "",
+    # An ALTCHA proof-of-work (PBKDF2/SHA-256) in front of POST /callbacks: "on" or "off" (for
+    # deployments that guard the API another way). Cost is iterations per attempt; about 256
+    # attempts are needed on average (a one-byte key prefix).
+    "CALLBACK_PROOF_OF_WORK": "on",
+    "CALLBACK_POW_COST": 5000,
+    "CALLBACK_POW_SECONDS": 600,  # how long a challenge may be solved and used (once)
+    # What the visitor agrees to by ticking the box; its version (a digest of the wording) is
+    # stored with every request.
     "CALLBACK_CONSENT_TEXT": (
         "By asking for a callback you agree that we may call this number once about your "
         "request, within our opening hours. We keep the number only for this callback."

@@ -48,24 +48,27 @@ def _load() -> tuple[CallbackAttempt | None, CallbackRequest | None]:
     return attempt, req
 
 
-def _dial_leg(deps, attempt: CallbackAttempt, say: str, address: str):
-    """Say `say`, then ring the other side of the callback; its end comes back to 'dialed'."""
+def _dial_leg(deps, attempt: CallbackAttempt, say: str, address: str,
+              whisper_url: str | None = None):
+    """Say `say`, then ring the other side of the callback; its end comes back to 'dialed'.
+    `whisper_url` is TwiML the other side hears when it answers, before the two are joined."""
     r = VoiceResponse()
     r.say(say)
     dial = r.dial(caller_id=deps.config.get("TWILIO_FROM_NUMBER"),
                   action=deps.url(paths.CALLBACK_DIALED, attempt=attempt.id),
                   timeout=int(deps.setting("CALLBACK_RING_TIMEOUT")))
-    _dial_target(dial, address)
+    _dial_target(dial, address, whisper_url)
     return twiml_response(r)
 
 
-def _dial_target(dial: Dial, address: str) -> None:
+def _dial_target(dial: Dial, address: str, url: str | None = None) -> None:
+    extra = {"url": url, "method": "POST"} if url else {}
     if address.startswith("client:"):
-        dial.client(address.removeprefix("client:"))
+        dial.client(address.removeprefix("client:"), **extra)
     elif address.startswith("sip:"):
-        dial.sip(address)
+        dial.sip(address, **extra)
     else:
-        dial.number(address)
+        dial.number(address, **extra)
 
 
 def whisper(req: CallbackRequest) -> str:
@@ -142,8 +145,9 @@ def customer_answered():
     r = VoiceResponse()
     gather = r.gather(num_digits=1, timeout=8,
                       action=deps.url(paths.CALLBACK_CONNECT, attempt=attempt.id))
-    greeting = f"Hello {req.name}. " if req.name else "Hello. "
-    gather.say(greeting + "You asked us to call you back. Press 1 to talk to a person now.")
+    # Only the shop's own words reach the person called: a name typed into a web form could be
+    # anyone's words, so it goes to the agent's whisper and nowhere else.
+    gather.say("Hello. You asked us to call you back. Press 1 to talk to a person now.")
     r.say("We did not get your answer. We will try again later. Goodbye.")
     r.hangup()
     return twiml_response(r)
@@ -161,7 +165,22 @@ def connect():
         finish_attempt(deps, attempt.id, AttemptStatus.DECLINED)
         release_agent_of(deps, attempt, "canceled")
         return goodbye("All right. We will try again later. Goodbye.")
-    return _dial_leg(deps, attempt, "Connecting you now.", attempt.agent_address or "")
+    return _dial_leg(deps, attempt, "Connecting you now.", attempt.agent_address or "",
+                     whisper_url=deps.url(paths.CALLBACK_WHISPER, attempt=attempt.id))
+
+
+@bp.post(paths.CALLBACK_WHISPER)
+@twilio_signed
+def whisper_to_agent():
+    """Customer-first: the agent answered; they hear who is waiting and why, then are joined."""
+    attempt, req = _load()
+    r = VoiceResponse()
+    if attempt is None or req is None or req.state is CallbackStatus.CANCELLED:
+        r.say("This callback was cancelled.")
+        r.hangup()
+    else:
+        r.say(whisper(req))
+    return twiml_response(r)
 
 
 @bp.post(paths.CALLBACK_STATUS)

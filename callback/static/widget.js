@@ -1,11 +1,14 @@
 /* Click-to-call widget. Include on any page:
  *   <div data-ivr-callback></div>
  *   <script src="https://YOUR-IVR-HOST/callbacks/static/widget.js" async></script>
- * Optional attributes on the div: data-ivr-base (the service's URL; default: where this
- * script came from), data-ivr-queue, and data-ivr-no-css (to style it yourself; otherwise
+ * and list the page's origin in the service's CALLBACK_ALLOWED_ORIGINS (its own pages need
+ * nothing). Optional attributes on the div: data-ivr-base (the service's URL; default: where
+ * this script came from), data-ivr-queue, and data-ivr-no-css (to style it yourself; otherwise
  * widget.css from the same place is added to the page). It shows the number to call, whether
  * the team is open and the expected wait, a form (now, or at a time the visitor chooses) with
- * the consent text, and a confirmation that gives one time: when we will call.
+ * the consent box, and a confirmation that gives one time: when we will call. When the service
+ * asks for a proof of work, the ALTCHA widget (vendored with this file) solves it in the
+ * browser while the visitor fills in the form.
  */
 (function () {
   "use strict";
@@ -41,6 +44,29 @@
     if (document.querySelector('link[href="' + href + '"]')) return;
     var link = el("link", { rel: "stylesheet", href: href });
     document.head.appendChild(link);
+  }
+
+  function addProofOfWork(base, form, button) {
+    // The ALTCHA web component: solves the service's challenge once the form has focus.
+    var src = base + "/callbacks/static/vendor/altcha.umd.min.js";
+    if (!document.querySelector('script[src="' + src + '"]')) {
+      document.head.appendChild(el("script", { src: src, async: "async" }));
+    }
+    var widget = el("altcha-widget", { challenge: base + "/callbacks/challenge", auto: "onfocus",
+                                       name: "altcha", "class": "ivr-cb-proof" });
+    form.insertBefore(widget, button);
+    var solved = null;
+    widget.addEventListener("verified", function (ev) { solved = ev.detail.payload; });
+    return {
+      payload: function () {
+        // A solution is good once: use the one found while typing, or solve one now.
+        if (solved) { var p = solved; solved = null; return Promise.resolve(p); }
+        return customElements.whenDefined("altcha-widget").then(function () {
+          return widget.verify();
+        }).then(function (result) { solved = null; return result ? result.payload : null; });
+      },
+      reset: function () { solved = null; if (widget.reset) widget.reset(); }
+    };
   }
 
   function render(root, base, info) {
@@ -101,8 +127,10 @@
     form.appendChild(consent);
     var error = el("p", { "class": "ivr-cb-error", role: "alert" });
     form.appendChild(error);
-    form.appendChild(el("button", { type: "submit" }, "Call me back"));
+    var button = el("button", { type: "submit" }, "Call me back");
+    form.appendChild(button);
     root.appendChild(form);
+    var proof = info.proof_of_work ? addProofOfWork(base, form, button) : null;
 
     form.addEventListener("submit", function (event) {
       event.preventDefault();
@@ -121,22 +149,39 @@
       }
       var body = {
         phone: form.phone.value, name: form.name.value, reason: form.reason.value,
-        preferred_time: preferred, consent_text: consentText.textContent, queue: info.queue
+        preferred_time: preferred, queue: info.queue, consent: box.checked,
+        consent_version: info.consent_version
       };
-      fetch(base + "/callbacks", {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
+      button.disabled = true;
+      (proof ? proof.payload() : Promise.resolve(null)).then(function (payload) {
+        if (payload) body.altcha = payload;
+        return fetch(base + "/callbacks", {
+          method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body)
+        });
       }).then(function (resp) {
         return resp.json().then(function (data) { return { ok: resp.ok, data: data }; });
       }).then(function (result) {
-        if (!result.ok) { error.textContent = result.data.message || "Something went wrong."; return; }
-        confirm(root, base, result.data, info);
+        if (!result.ok) {
+          button.disabled = false;
+          if (proof) proof.reset();
+          error.textContent = result.data.message || "Something went wrong.";
+          return;
+        }
+        // The answer holds our id and token; the details are read with the token.
+        var made = result.data;
+        return fetch(base + "/callbacks/" + encodeURIComponent(made.id), {
+          headers: { "X-Callback-Token": made.token }
+        }).then(function (r) { return r.json(); }).then(function (details) {
+          confirm(root, base, details, made.token, info);
+        });
       }).catch(function () {
+        button.disabled = false;
         error.textContent = "We couldn't reach our server. Please call us instead.";
       });
     });
   }
 
-  function confirm(root, base, data, info) {
+  function confirm(root, base, data, token, info) {
     var box = el("div", { "class": "ivr-cb-confirmation", role: "status" });
     var text = "Thank you! We'll call you back at " + data.phone + ".";
     if (data.status === "scheduled" && data.scheduled_for) {
@@ -154,14 +199,13 @@
         text += " Expected wait: " + waitText(data.estimated_wait_seconds) + ".";
       }
     }
-    if (data.merged) text += " (You had already asked; we kept your place.)";
     box.appendChild(el("p", {}, text));
-    if (data.cancel_token) {
+    if (token) {
       var cancel = el("button", { type: "button", "class": "ivr-cb-cancel" }, "Cancel the callback");
       cancel.addEventListener("click", function () {
-        fetch(base + "/callbacks/" + data.id + "/cancel", {
+        fetch(base + "/callbacks/" + encodeURIComponent(data.id) + "/cancel", {
           method: "POST", headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ cancel_token: data.cancel_token })
+          body: JSON.stringify({ token: token })
         }).then(function (r) { return r.json(); }).then(function () {
           box.textContent = "";
           box.appendChild(el("p", {}, "Your callback is cancelled. You can still call us at " +

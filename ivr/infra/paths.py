@@ -25,6 +25,7 @@ CALLBACK_AGENT = "/callbacks/voice/agent"
 CALLBACK_DIALED = "/callbacks/voice/dialed"
 CALLBACK_CUSTOMER = "/callbacks/voice/customer"
 CALLBACK_CONNECT = "/callbacks/voice/connect"
+CALLBACK_WHISPER = "/callbacks/voice/whisper"  # customer-first: the agent hears who and why
 CALLBACK_STATUS = "/callbacks/status"
 
 # Live speech (speech.live.stream, speech.live.fallback).

@@ -67,7 +67,21 @@ def app_config(app_config: dict, twilio_cloud: TwilioCloud, clock: Clock,
         "CLOCK": clock,
         "CALLBACK_RETRY_BACKOFF": "0",
         "CALLBACK_LIMIT_PER_ADDRESS": "20/600",
+        # The proof of work has its own tests (tests/security, and the widget in Chromium).
+        "CALLBACK_PROOF_OF_WORK": "off",
     }
+
+
+def ask(client, fields: dict, **kwargs) -> dict:
+    """Ask for a callback as the widget does (consent ticked), then read its details with the
+    token, as the widget does: the details, with the token."""
+    made = client.post("/callbacks", json={"consent": True, **fields}, **kwargs)
+    assert made.status_code == 202, made.get_json()
+    answer = made.get_json()
+    details = client.get(f"/callbacks/{answer['id']}",
+                         headers={"X-Callback-Token": answer["token"]})
+    assert details.status_code == 200, details.get_json()
+    return {**details.get_json(), "token": answer["token"]}
 
 
 @pytest.fixture

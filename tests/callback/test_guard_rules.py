@@ -13,6 +13,7 @@ from callback.numbers import GuardConfig, Limit, normalize_number
 from callback.service import request_from_call
 from ivr.core.flows.schema import Hours
 from ivr.infra import line
+from tests.callback.conftest import ask
 
 CFG = GuardConfig()
 
@@ -54,14 +55,26 @@ def test_shared_cost_refused_where_the_country_is_allowed():
 
 def test_rate_limit_per_number_gives_retry_after(redis_client):
     cfg = GuardConfig(per_number=Limit(2, 60), per_address=Limit(100, 60))
-    now = 1_000_040.0  # 20 s into a 60 s window (1_000_020 is a multiple of 60)
     for _ in range(2):
-        check_request_limits(redis_client, cfg, phone="+12125551234", address="1.2.3.4", now=now)
+        check_request_limits(redis_client, cfg, phone="+12125551234", address="1.2.3.4")
     with pytest.raises(RateLimited) as info:
-        check_request_limits(redis_client, cfg, phone="+12125551234", address="1.2.3.4", now=now)
-    assert info.value.retry_after == 41
+        check_request_limits(redis_client, cfg, phone="+12125551234", address="1.2.3.4")
+    # A moving window: the first of the two frees a place a minute after it was counted.
+    assert 55 <= info.value.retry_after <= 60
     # Another number from the same address is still fine.
-    check_request_limits(redis_client, cfg, phone="+12125559999", address="1.2.3.4", now=now)
+    check_request_limits(redis_client, cfg, phone="+12125559999", address="1.2.3.4")
+
+
+def test_one_ipv6_host_counts_as_its_slash_64(redis_client):
+    cfg = GuardConfig(per_number=Limit(100, 60), per_address=Limit(2, 60))
+    for host in ("2001:db8:1:2::1", "2001:db8:1:2::ffff"):
+        check_request_limits(redis_client, cfg, phone=f"+1212555{host[-4:].zfill(4)[-4:]}",
+                             address=host)
+    with pytest.raises(RateLimited):
+        check_request_limits(redis_client, cfg, phone="+12125550042",
+                             address="2001:db8:1:2:abcd::9")
+    # Another /64 is another client.
+    check_request_limits(redis_client, cfg, phone="+12125550043", address="2001:db8:1:3::1")
 
 
 SHOP = Hours.model_validate({"timezone": "America/New_York",
@@ -103,9 +116,7 @@ def test_request_outside_calling_hours_is_deferred(client, clock, twilio_cloud, 
                        queues=["support"], now=clock())
     set_presence(deps.db, deps.redis, row.id, "available", now=clock())
     clock.at = _utc(2026, 3, 11, 4, 0)  # 21:00 in San Francisco, the window just closed
-    resp = client.post("/callbacks", json={"phone": "+14155550123"})
-    body = resp.get_json()
-    assert resp.status_code == 202
+    body = ask(client, {"phone": "+14155550123"})
     assert body["status"] == "scheduled"
     assert body["scheduled_for"] == "2026-03-11T15:00:00+00:00"  # 8:00 PDT
     assert body["position"] is None
@@ -125,14 +136,15 @@ def test_request_outside_calling_hours_is_deferred(client, clock, twilio_cloud, 
 
 def test_due_job_at_a_forbidden_moment_defers_instead_of_dialing(client, clock, deps, agent,
                                                                   twilio_cloud, run_jobs):
-    body = client.post("/callbacks", json={"phone": "+14155550123"}).get_json()
+    body = ask(client, {"phone": "+14155550123"})
     from callback.dispatch import dispatch_once
 
     dispatch_once(deps)
     clock.at = _utc(2026, 3, 12, 4, 30)  # the job runs late: 21:30 in San Francisco
     run_jobs(dispatch=False)
     assert twilio_cloud.placed == []
-    view = client.get(f"/callbacks/{body['id']}").get_json()
+    view = client.get(f"/callbacks/{body['id']}",
+                      headers={"X-Callback-Token": body["token"]}).get_json()
     assert view["status"] == "scheduled"
     assert view["scheduled_for"] == "2026-03-12T15:00:00+00:00"
 
@@ -145,21 +157,21 @@ def test_due_job_at_a_forbidden_moment_defers_instead_of_dialing(client, clock, 
     ({"phone": 4155550123}, 400, "'phone' must be text"),
 ])
 def test_api_errors_say_what_to_do(client, payload, status, words):
-    resp = client.post("/callbacks", json=payload)
+    resp = client.post("/callbacks", json={"consent": True, **payload})
     assert resp.status_code == status
     assert words in resp.get_json()["message"]
 
 
-def test_unknown_id_is_404(client):
-    resp = client.get("/callbacks/0123456789abcdef")
-    assert resp.status_code == 404
-    assert "No callback request has this id" in resp.get_json()["message"]
+def test_unknown_id_answers_as_a_wrong_token_does(client):
+    resp = client.get("/callbacks/0123456789abcdef", headers={"X-Callback-Token": "x" * 43})
+    assert resp.status_code == 403
+    assert "This link is not valid for a callback request" in resp.get_json()["message"]
 
 
 def test_flood_from_one_address_gets_429_with_retry_after(client):
     statuses = []
     for i in range(25):
-        resp = client.post("/callbacks", json={"phone": f"+1415555{i:04d}"},
+        resp = client.post("/callbacks", json={"consent": True, "phone": f"+1415555{i:04d}"},
                            environ_base={"REMOTE_ADDR": "203.0.113.9"})
         statuses.append(resp.status_code)
     assert statuses[:20] == [202] * 20
@@ -167,15 +179,13 @@ def test_flood_from_one_address_gets_429_with_retry_after(client):
     assert int(resp.headers["Retry-After"]) >= 1
     assert "Too many callback requests" in resp.get_json()["message"]
     # Someone else is not affected.
-    other = client.post("/callbacks", json={"phone": "+12125550123"},
+    other = client.post("/callbacks", json={"consent": True, "phone": "+12125550123"},
                         environ_base={"REMOTE_ADDR": "198.51.100.7"})
     assert other.status_code == 202
 
 
 def test_preferred_time_is_scheduled(client, clock):
-    resp = client.post("/callbacks", json={"phone": "+12125551234",
-                                           "preferred_time": "2026-03-12T10:30:00-04:00"})
-    body = resp.get_json()
+    body = ask(client, {"phone": "+12125551234", "preferred_time": "2026-03-12T10:30:00-04:00"})
     assert body["status"] == "scheduled"
     assert body["scheduled_for"] == "2026-03-12T14:30:00+00:00"
 

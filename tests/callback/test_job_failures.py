@@ -21,7 +21,7 @@ def _counter(client, name: str, labels: str) -> float:
 
 def test_a_failing_job_shows_everywhere_then_gives_up(client, callback_app, deps, agent, clock,
                                                      caplog):
-    made = client.post("/callbacks", json={"phone": CUSTOMER}).get_json()
+    made = client.post("/callbacks", json={"consent": True, "phone": CUSTOMER}).get_json()
     # An admin's typo in the settings: every dial job now raises.
     callback_app.config["CALLBACK_CALLING_WINDOW"] = "whenever"
     callback_app.config["CALLBACK_MAX_JOB_FAILURES"] = 3
@@ -30,7 +30,8 @@ def test_a_failing_job_shows_everywhere_then_gives_up(client, callback_app, deps
 
     assert dispatch_once(deps) == [1]
     SimpleWorker([RQ_QUEUE], connection=deps.redis).work(burst=True)
-    state = client.get(f"/callbacks/{made['id']}").get_json()
+    state = client.get(f"/callbacks/{made['id']}",
+                       headers={"X-Callback-Token": made["token"]}).get_json()
     assert state["problem"] == "Placing this call failed 1 time on our side; we keep trying."
     assert state["status"] == "dispatched" and state["attempts"] == 0
     failures = [r for r in caplog.records if r.getMessage() == "callback job failed"]
@@ -44,7 +45,8 @@ def test_a_failing_job_shows_everywhere_then_gives_up(client, callback_app, deps
         clock.advance(31)
         assert sweep(deps)["resent"] == 1
         SimpleWorker([RQ_QUEUE], connection=deps.redis).work(burst=True)
-    state = client.get(f"/callbacks/{made['id']}").get_json()
+    state = client.get(f"/callbacks/{made['id']}",
+                       headers={"X-Callback-Token": made["token"]}).get_json()
     assert (state["status"], state["outcome"]) == ("failed", "error")
     assert state["problem"].startswith("We could not place this call: our system failed 3 times")
     gave_up = [r for r in caplog.records if "given up" in r.getMessage()]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from callback.consent import Consent
 from callback.models import CallbackAttempt, CallbackRequest
-from tests.callback.conftest import ACCOUNT_SID, AGENT_NUMBER, CUSTOMER
+from tests.callback.conftest import ACCOUNT_SID, AGENT_NUMBER, CUSTOMER, ask
 from tests.conftest import BASE_URL
 from tests.support.call_driver import CallScript
 
@@ -27,20 +28,20 @@ def _attempts(deps, request_id: int) -> list[CallbackAttempt]:
 
 
 def test_create_dial_answer_complete(client, deps, agent, twilio_cloud, run_jobs):
-    resp = client.post("/callbacks", json={"phone": "(415) 555-0123", "name": "Mia",
-                                           "reason": "refund for order 1234",
-                                           "consent_text": "We may call you once."})
-    assert resp.status_code == 202
-    body = resp.get_json()
+    body = ask(client, {"phone": "(415) 555-0123", "name": "Mia",
+                        "reason": "refund for order 1234"})
     assert body["status"] == "waiting"
     assert body["position"] == 1
     assert body["estimated_wait_seconds"] is not None
-    assert body["cancel_token"]
+    assert body["token"]
     row = _row(deps, body["id"])
     assert row.phone == CUSTOMER
-    assert row.consent_text == "We may call you once."
+    # Our own wording and its version, never words the client sent.
+    wording = Consent.of(deps.setting("CALLBACK_CONSENT_TEXT"))
+    assert (row.consent_text, row.consent_version) == (wording.text, wording.version)
     assert row.consent_address == "127.0.0.1"
     assert row.consent_at is not None
+    view = {"X-Callback-Token": body["token"]}
 
     run_jobs()
     assert len(twilio_cloud.placed) == 1
@@ -55,13 +56,13 @@ def test_create_dial_answer_complete(client, deps, agent, twilio_cloud, run_jobs
     assert create.authorized
     assert create.path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"
     assert create.form["StatusCallbackEvent"] == ["initiated", "ringing", "answered", "completed"]
-    assert client.get(f"/callbacks/{body['id']}").get_json()["status"] == "dialing"
+    assert client.get(f"/callbacks/{body['id']}", headers=view).get_json()["status"] == "dialing"
 
     twilio_cloud.drive_pending()
     # The agent heard the context, then the customer was dialled.
     assert any("refund for order 1234" in s for s in call.said)
     assert f"<Number>{CUSTOMER}</Number>" in call.documents[0]
-    final = client.get(f"/callbacks/{body['id']}").get_json()
+    final = client.get(f"/callbacks/{body['id']}", headers=view).get_json()
     assert final["status"] == "completed"
     assert final["outcome"] == "connected"
     assert _attempts(deps, row.id)[0].status == "completed"
@@ -71,7 +72,7 @@ def test_create_dial_answer_complete(client, deps, agent, twilio_cloud, run_jobs
 def test_no_answer_is_retried_then_fails_after_max_attempts(client, deps, agent, twilio_cloud,
                                                            run_jobs):
     twilio_cloud.default_script = CallScript(dial_status="no-answer")
-    body = client.post("/callbacks", json={"phone": CUSTOMER}).get_json()
+    body = client.post("/callbacks", json={"consent": True, "phone": CUSTOMER}).get_json()
     row = _row(deps, body["id"])
     for attempt_no in (1, 2, 3):
         run_jobs()
@@ -92,13 +93,14 @@ def test_retry_waits_for_backoff(callback_app, client, deps, agent, twilio_cloud
     callback_app.config["CALLBACK_RETRY_BACKOFF"] = "600"
     # Agent-first: the agent's call carries the <Dial> to the customer, who is busy once.
     twilio_cloud.script(AGENT_NUMBER, CallScript(dial_status="busy"), CallScript())
-    body = client.post("/callbacks", json={"phone": CUSTOMER}).get_json()
+    body = ask(client, {"phone": CUSTOMER})
     run_jobs()
     twilio_cloud.drive_pending()
     row = _row(deps, body["id"])
     assert row.status == "scheduled"
     assert row.scheduled_for == clock.at + dt.timedelta(seconds=600)
-    assert client.get(f"/callbacks/{body['id']}").get_json()["estimated_wait_seconds"] == 600
+    assert client.get(f"/callbacks/{body['id']}", headers={"X-Callback-Token": body["token"]}
+                      ).get_json()["estimated_wait_seconds"] == 600
     # Due in RQ's scheduled registry; the sweeper releases it once its time has passed.
     from callback.dispatch import sweep
 
@@ -111,25 +113,26 @@ def test_retry_waits_for_backoff(callback_app, client, deps, agent, twilio_cloud
 
 
 def test_cancel_with_token(client, deps, agent, twilio_cloud, run_jobs):
-    body = client.post("/callbacks", json={"phone": CUSTOMER}).get_json()
-    bad = client.delete(f"/callbacks/{body['id']}", json={"cancel_token": "nope"})
+    body = client.post("/callbacks", json={"consent": True, "phone": CUSTOMER}).get_json()
+    bad = client.delete(f"/callbacks/{body['id']}", json={"token": "nope"})
     assert bad.status_code == 403
     assert "not valid" in bad.get_json()["message"]
-    ok = client.post(f"/callbacks/{body['id']}/cancel", json={"cancel_token": body["cancel_token"]})
+    ok = client.post(f"/callbacks/{body['id']}/cancel", json={"token": body["token"]})
     assert ok.status_code == 200
     assert ok.get_json()["status"] == "cancelled"
     run_jobs()
     assert twilio_cloud.placed == []
     # Cancelled requests free the number: a new request is not merged.
-    again = client.post("/callbacks", json={"phone": CUSTOMER}).get_json()
-    assert again["id"] != body["id"] and again["merged"] is False
+    again = client.post("/callbacks", json={"consent": True, "phone": CUSTOMER}).get_json()
+    assert again["id"] != body["id"]
+    assert _row(deps, again["id"]).status == "waiting"  # a request of its own, not a handle
 
 
 def test_cancel_while_dialing_hangs_up(client, deps, agent, twilio_cloud, run_jobs):
-    body = client.post("/callbacks", json={"phone": CUSTOMER}).get_json()
+    body = client.post("/callbacks", json={"consent": True, "phone": CUSTOMER}).get_json()
     run_jobs()
     sid = twilio_cloud.placed[0].sid
-    resp = client.delete(f"/callbacks/{body['id']}?token={body['cancel_token']}")
+    resp = client.delete(f"/callbacks/{body['id']}", headers={"X-Callback-Token": body["token"]})
     assert resp.get_json()["status"] == "cancelled"
     updates = twilio_cloud.updates(sid)
     assert [u.value("Status") for u in updates] == ["completed"]
@@ -139,13 +142,21 @@ def test_cancel_while_dialing_hangs_up(client, deps, agent, twilio_cloud, run_jo
 
 
 def test_duplicate_pending_request_is_merged(client, deps, agent, twilio_cloud, run_jobs):
-    first = client.post("/callbacks", json={"phone": CUSTOMER, "name": "Mia"}).get_json()
-    second = client.post("/callbacks", json={"phone": "+1 415-555-0123"})
-    assert second.status_code == 202
-    body = second.get_json()
-    assert body["id"] == first["id"]
-    assert body["merged"] is True
-    assert body["cancel_token"] is None  # never hand out someone else's token
+    first = client.post("/callbacks", json={"consent": True, "phone": CUSTOMER, "name": "Mia"})
+    second = client.post("/callbacks", json={"consent": True, "phone": "+1 415-555-0123"})
+    assert second.status_code == first.status_code == 202
+    made, again = first.get_json(), second.get_json()
+    # The same answer as a new request's: its own id and token, nothing of the first one.
+    assert again.keys() == made.keys()
+    assert again["id"] != made["id"] and again["token"] != made["token"]
+    assert {k: v for k, v in again.items() if k not in ("id", "token")} == \
+        {k: v for k, v in made.items() if k not in ("id", "token")}
+    # The second token opens the same callback, under its own id; one call is placed.
+    shared = client.get(f"/callbacks/{again['id']}",
+                        headers={"X-Callback-Token": again["token"]}).get_json()
+    assert shared["id"] == again["id"] and shared["status"] == "waiting"
+    assert client.get(f"/callbacks/{made['id']}",
+                      headers={"X-Callback-Token": again["token"]}).status_code == 403
     run_jobs()
     assert len(twilio_cloud.placed) == 1
 
@@ -153,7 +164,8 @@ def test_duplicate_pending_request_is_merged(client, deps, agent, twilio_cloud, 
 def test_customer_first_press_1_connects(callback_app, client, deps, agent, twilio_cloud,
                                          run_jobs):
     callback_app.config["CALLBACK_MODE"] = "customer-first"
-    body = client.post("/callbacks", json={"phone": CUSTOMER, "name": "Mia"}).get_json()
+    body = client.post("/callbacks",
+                       json={"consent": True, "phone": CUSTOMER, "name": "Mia"}).get_json()
     run_jobs()
     call = twilio_cloud.placed[0]
     attempt = _attempts(deps, _row(deps, body["id"]).id)[0]
@@ -163,7 +175,12 @@ def test_customer_first_press_1_connects(callback_app, client, deps, agent, twil
     assert call.status_callback == (
         f"{BASE_URL}/callbacks/status?attempt={attempt.id}&leg=customer")
     twilio_cloud.drive_pending()
-    assert f"<Number>{AGENT_NUMBER}</Number>" in call.documents[1]
+    whisper_url = f"{BASE_URL}/callbacks/voice/whisper?attempt={attempt.id}"
+    assert f'<Number method="POST" url="{whisper_url}">{AGENT_NUMBER}</Number>' \
+        in call.documents[1]
+    # The agent hears who is waiting before being joined.
+    assert call.whispered == ["Callback for the support line. Mia. They asked 0 minutes ago. "
+                              "Connecting you now."]
     assert _row(deps, body["id"]).status == "completed"
 
 
@@ -171,7 +188,7 @@ def test_customer_first_answering_machine_is_retried(callback_app, client, deps,
                                                       twilio_cloud, run_jobs):
     callback_app.config["CALLBACK_MODE"] = "customer-first"
     twilio_cloud.script(CUSTOMER, CallScript(answer="machine"), CallScript())
-    body = client.post("/callbacks", json={"phone": CUSTOMER}).get_json()
+    body = client.post("/callbacks", json={"consent": True, "phone": CUSTOMER}).get_json()
     run_jobs()
     twilio_cloud.drive_pending()
     row = _row(deps, body["id"])
@@ -184,7 +201,7 @@ def test_customer_first_answering_machine_is_retried(callback_app, client, deps,
 
 
 def test_no_free_agent_keeps_request_waiting(client, deps, twilio_cloud, run_jobs):
-    body = client.post("/callbacks", json={"phone": CUSTOMER}).get_json()
+    body = client.post("/callbacks", json={"consent": True, "phone": CUSTOMER}).get_json()
     run_jobs()
     assert twilio_cloud.placed == []
     assert _row(deps, body["id"]).status == "waiting"
@@ -197,7 +214,7 @@ def test_attempt_lost_before_the_dial_is_swept_and_redialled(client, deps, agent
     from callback.models import AttemptStatus
     from ivr.infra.agents import claim_agent, get_presence
 
-    body = client.post("/callbacks", json={"phone": CUSTOMER}).get_json()
+    body = client.post("/callbacks", json={"consent": True, "phone": CUSTOMER}).get_json()
     row = _row(deps, body["id"])
     dispatch_once(deps)
     # What the job had done when it died: agent claimed, guard row written, request dialing.

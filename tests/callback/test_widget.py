@@ -1,4 +1,5 @@
-"""The widget in a real headless Chromium: the hosted page, and an embed on another origin."""
+"""The widget in a real headless Chromium: the hosted page, an embed on an allowed origin and on
+one that is not, and the ALTCHA proof of work solved by the browser."""
 
 from __future__ import annotations
 
@@ -17,6 +18,38 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from callback.models import CallbackRequest
+
+
+class Site:
+    """A shop's own web server (another origin than the service's), serving `root`."""
+
+    def __init__(self, root) -> None:
+        handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
+        self.root = root
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def page(self, name: str, html: str) -> str:
+        (self.root / name).write_text(html)
+        return f"{self.origin}/{name}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def shop(tmp_path):
+    site = Site(tmp_path)
+    yield site
+    site.close()
+
+
+@pytest.fixture
+def app_config(app_config: dict, shop: Site) -> dict:
+    # The shop's pages may embed the widget; any other site may not.
+    return {**app_config, "CALLBACK_ALLOWED_ORIGINS": shop.origin}
 
 
 @pytest.fixture
@@ -83,28 +116,43 @@ def test_hosted_page_shows_number_wait_and_confirmation(served, browser, deps, a
         assert s.scalar(select(CallbackRequest.status)) == "cancelled"
 
 
-def test_embedded_on_a_shop_page_of_another_origin(served, browser, deps, tmp_path):
-    (tmp_path / "shop.html").write_text(
-        "<!doctype html><html><body><h1>Juniper &amp; Pine</h1>"
-        f'<div data-ivr-callback data-ivr-base="{served}"></div>'
-        f'<script src="{served}/callbacks/static/widget.js" async></script>'
-        "</body></html>"
-    )
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
-    shop = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=shop.serve_forever, daemon=True).start()
+def _embed(served: str, extra: str = "") -> str:
+    return ("<!doctype html><html><body><h1>Juniper &amp; Pine</h1>"
+            f'<div data-ivr-callback data-ivr-base="{served}"{extra}></div>'
+            f'<script src="{served}/callbacks/static/widget.js" async></script></body></html>')
+
+
+def test_embedded_on_a_shop_page_of_another_origin(served, browser, deps, shop):
+    browser.get(shop.page("shop.html", _embed(served)))
+    _wait(browser, ".ivr-cb-form")
+    assert browser.find_element(By.CSS_SELECTOR, ".ivr-cb-phone").text == "(800) 555-0100"
+    browser.find_element(By.NAME, "phone").send_keys("+1 900 555 1234")
+    browser.find_element(By.NAME, "consent").click()
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(browser, 10).until(
+        ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".ivr-cb-error"), "premium-rate"))
+    with deps.db.session() as s:
+        assert s.scalar(select(CallbackRequest)) is None
+
+
+def test_a_site_not_in_the_allowed_origins_cannot_use_the_api(served, browser, deps, shop,
+                                                              tmp_path):
+    other = Site(tmp_path)  # the same page, on an origin nobody listed
     try:
-        browser.get(f"http://127.0.0.1:{shop.server_address[1]}/shop.html")
-        _wait(browser, ".ivr-cb-form")
-        assert browser.find_element(By.CSS_SELECTOR, ".ivr-cb-phone").text == "(800) 555-0100"
-        browser.find_element(By.NAME, "phone").send_keys("+1 900 555 1234")
-        browser.find_element(By.NAME, "consent").click()
-        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        WebDriverWait(browser, 10).until(
-            ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".ivr-cb-error"), "premium-rate"))
+        browser.get(other.page("elsewhere.html", _embed(served)))
+        # The browser will not hand it the service's answers (no CORS grant) ...
+        WebDriverWait(browser, 10).until(ec.text_to_be_present_in_element(
+            (By.CSS_SELECTOR, "[data-ivr-callback]"), "Please call us."))
+        # ... and a post it makes anyway is refused by the service.
+        status = browser.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            fetch(arguments[0] + "/callbacks", {method: "POST", mode: "no-cors",
+                  headers: {"Content-Type": "text/plain"},
+                  body: JSON.stringify({phone: "+14155550123", consent: true})})
+              .then(() => done("sent"), (e) => done("error " + e));""", served)
+        assert status == "sent"
     finally:
-        shop.shutdown()
-        shop.server_close()
+        other.close()
     with deps.db.session() as s:
         assert s.scalar(select(CallbackRequest)) is None
 
@@ -118,25 +166,17 @@ def _reopen_hours(flows_path) -> None:
     flows_path.write_text(yaml.safe_dump(data, allow_unicode=True))
 
 
-def test_embedded_widget_brings_its_own_styles(served, browser, tmp_path):
-    (tmp_path / "plain.html").write_text(
-        "<!doctype html><html><head></head><body>"
-        f'<div data-ivr-callback data-ivr-base="{served}"></div>'
-        f'<script src="{served}/callbacks/static/widget.js"></script></body></html>')
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
-    shop = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=shop.serve_forever, daemon=True).start()
-    try:
-        browser.get(f"http://127.0.0.1:{shop.server_address[1]}/plain.html")
-        _wait(browser, ".ivr-cb-form")
-        WebDriverWait(browser, 10).until(lambda d: d.execute_script(
-            "return getComputedStyle(document.querySelector('.ivr-cb')).borderTopStyle")
-            == "solid")
-        link = browser.find_element(By.CSS_SELECTOR, "link[rel=stylesheet]")
-        assert link.get_attribute("href") == f"{served}/callbacks/static/widget.css"
-    finally:
-        shop.shutdown()
-        shop.server_close()
+def test_embedded_widget_brings_its_own_styles(served, browser, shop):
+    browser.get(shop.page("plain.html", "<!doctype html><html><head></head><body>"
+                          f'<div data-ivr-callback data-ivr-base="{served}"></div>'
+                          f'<script src="{served}/callbacks/static/widget.js"></script>'
+                          "</body></html>"))
+    _wait(browser, ".ivr-cb-form")
+    WebDriverWait(browser, 10).until(lambda d: d.execute_script(
+        "return getComputedStyle(document.querySelector('.ivr-cb')).borderTopStyle")
+        == "solid")
+    link = browser.find_element(By.CSS_SELECTOR, "link[rel=stylesheet]")
+    assert link.get_attribute("href") == f"{served}/callbacks/static/widget.css"
 
 
 def test_closed_team_is_not_called_outside_calling_hours(served, browser, clock, flows_path):
@@ -195,3 +235,27 @@ def test_visitor_chooses_the_time(served, browser, deps, clock):
         row = s.scalar(select(CallbackRequest))
     assert row.preferred_time == dt.datetime(2026, 3, 12, 17, 30, tzinfo=dt.UTC)
     assert row.scheduled_for == row.preferred_time
+
+
+@pytest.mark.parametrize("where", ["hosted", "embedded"])
+def test_the_browser_solves_the_proof_of_work(callback_app, served, browser, deps, agent, shop,
+                                              where):
+    """On by default: the page's ALTCHA widget solves the service's challenge, the request
+    carries it, and it is good once."""
+    callback_app.config["CALLBACK_PROOF_OF_WORK"] = "on"
+    url = f"{served}/callback" if where == "hosted" else shop.page("pow.html", _embed(served))
+    browser.get(url)
+    _wait(browser, ".ivr-cb-form")
+    assert browser.find_element(By.CSS_SELECTOR, "altcha-widget").get_attribute(
+        "challenge") == f"{served}/callbacks/challenge"
+    browser.find_element(By.NAME, "phone").send_keys("415 555 0123")
+    browser.find_element(By.NAME, "consent").click()
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    done = _wait(browser, ".ivr-cb-confirmation", timeout=60).text
+    assert "We'll call you back at +*******0123." in done
+    with deps.db.session() as s:
+        row = s.scalar(select(CallbackRequest))
+    assert row.phone == "+14155550123"
+    # What the browser sent cannot be sent again: the solution was used.
+    used = deps.redis.keys("ivr:cb:pow:used:*")
+    assert len(used) == 1

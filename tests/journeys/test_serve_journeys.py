@@ -22,6 +22,7 @@ import requests
 import yaml
 
 from tests.conftest import SHOP_FLOWS
+from tests.support.proof import solve_over_http
 
 CUSTOMER = "+14155550123"  # San Francisco: 9:00 there at the chosen time
 AGENT_PHONE = "+14155550100"
@@ -118,12 +119,20 @@ def test_the_three_journeys_through_http_and_the_cli(service: Service):
     assert (on.returncode, on.stdout.strip()) == (0, "agent 1 (Dana) is available")
 
     # 1. A web callback with an agent on duty: placed, then completed.
+    #    As the widget does: consent ticked, the proof of work solved, then the details read
+    #    with the token the answer holds.
+    bare = requests.post(service.url + "/callbacks", json={"phone": CUSTOMER, "consent": True},
+                         timeout=10)
+    assert (bare.status_code, bare.json()["error"]) == (403, "proof_required")
+    proof = solve_over_http(lambda url: requests.get(url, timeout=5), service.url)
     made = requests.post(service.url + "/callbacks", json={
-        "phone": CUSTOMER, "name": "Mia", "reason": "a late parcel"}, timeout=10)
+        "phone": CUSTOMER, "name": "Mia", "reason": "a late parcel", "consent": True,
+        "altcha": proof}, timeout=10)
     assert made.status_code == 202, made.text
-    request_id = made.json()["id"]
-    state = _until(lambda: requests.get(f"{service.url}/callbacks/{request_id}", timeout=5)
-                   .json(), lambda s: s["status"] == "completed", 60)
+    request_id, token = made.json()["id"], made.json()["token"]
+    state = _until(lambda: requests.get(f"{service.url}/callbacks/{request_id}", timeout=5,
+                                        headers={"X-Callback-Token": token}).json(),
+                   lambda s: s["status"] == "completed", 60)
     assert (state["attempts"], state["outcome"], state["problem"]) == (1, "connected", None)
     heard = [e["text"] for e in service.events() if e["to"] == AGENT_PHONE and e["kind"] == "say"]
     assert heard[0] == ("Callback for the support line. Mia. About: a late parcel. "

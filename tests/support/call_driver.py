@@ -49,6 +49,8 @@ class PlacedCall:
     status: str = "queued"
     said: list[str] = field(default_factory=list)
     documents: list[str] = field(default_factory=list)
+    # What the far end of a <Dial> heard from its noun's `url` (a whisper) before joining.
+    whispered: list[str] = field(default_factory=list)
     hangup_requested: bool = False
 
 
@@ -135,6 +137,20 @@ class CallDriver:
             url, more = nxt
             params = self.base_params(call) | {"CallStatus": "in-progress"} | extra | more
 
+    def _whisper(self, call: PlacedCall, url: str, dial: ET.Element) -> None:
+        """A noun's `url` runs on the answered leg before it is joined (Twilio requests it with
+        the child call's parameters, ParentCallSid among them)."""
+        for noun in dial:
+            if not noun.get("url"):
+                continue
+            params = self.base_params(call) | {
+                "CallSid": new_call_sid(), "ParentCallSid": call.sid, "Direction": "outbound-api",
+                "To": (noun.text or "").strip(), "CallStatus": "in-progress"}
+            code, body = self.post(urljoin(url, noun.get("url")), params)
+            if code == 200:
+                with_say = ET.fromstring(body).iter("Say")
+                call.whispered.extend((s.text or "").strip() for s in with_say)
+
     def _interpret(self, call: PlacedCall, url: str, body: str,
                    script: CallScript) -> tuple[str, dict] | None:
         try:
@@ -152,6 +168,8 @@ class CallDriver:
                 if script.digits:
                     return urljoin(url, verb.get("action") or url), {"Digits": script.digits}
             elif tag == "Dial":
+                if script.dial_status == "completed":
+                    self._whisper(call, url, verb)
                 action = verb.get("action")
                 if action:
                     more = {
