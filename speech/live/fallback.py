@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import time
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
+import urllib3
 from flask import Blueprint, Flask, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -41,9 +42,17 @@ bp = Blueprint("speech_fallback", __name__)
 
 RECORD_SECONDS = 6  # a menu answer is a word or two
 RECORD_SILENCE = 2  # seconds of silence that end the recording
-DOWNLOAD_TIMEOUT = 10
+# The recording is fetched inside a webhook that Twilio abandons after 15 s: the whole fetch,
+# retries included, has one budget, and no single wait may be longer than DOWNLOAD_WAIT.
+DOWNLOAD_BUDGET = 8.0
+DOWNLOAD_WAIT = 3.0  # a connection, or the next bytes; Twilio's API answers in milliseconds
 DOWNLOAD_TRIES = 3  # Twilio can take a moment to make a new recording available
-TRUSTED_MEDIA_HOSTS = ("api.twilio.com",)
+MAX_REDIRECTS = 2
+# RECORD_SECONDS of 8 kHz 16-bit audio is about 100 kB; anything far larger is not an answer.
+MAX_RECORDING_BYTES = 4 << 20
+# Twilio's API, where RecordingUrl points in production (TWILIO_API_BASE may name another).
+TWILIO_API = "https://api.twilio.com"
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 def redirect_to_record(app: Flask, call_sid: str, flow: str, node: str) -> bool:
@@ -157,39 +166,132 @@ def _recognised(app: Flask, form, flow: str, node: str) -> Input:
                  decision_ms=round(decision.decision_ms, 1))
 
 
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a plain http(s) URL; None for anything that is not one.
+
+    Userinfo, whitespace, control characters and backslashes are refused outright: they are
+    where URL parsers disagree, so the host we check could differ from the host we reach.
+    """
+    if any(c <= " " or c in "\\\x7f" for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a port that is not a number, or out of range
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or "@" in parts.netloc or not parts.hostname:
+        return None
+    return scheme, parts.hostname, port or _DEFAULT_PORTS[scheme]
+
+
+def _api_bases(app: Flask) -> list[str]:
+    """Where recordings may come from: the configured Twilio API base, and Twilio's own."""
+    configured = (services_of(app).config.get("TWILIO_API_BASE") or "").rstrip("/")
+    return [base for base in (configured, TWILIO_API) if base]
+
+
 def _trusted(app: Flask, url: str) -> bool:
-    """Credentials go only to Twilio (or the API base this service is configured with)."""
-    host = urlsplit(url).hostname or ""
-    api_base = app.config.get("TWILIO_API_BASE")
-    if api_base and host == urlsplit(api_base).hostname:
-        return True
-    return host in TRUSTED_MEDIA_HOSTS or host.endswith(".twilio.com")
+    """Whether `url` is on the Twilio API: same scheme, host and port, under its path.
+
+    Recordings are fetched from there only, and the account's credentials go nowhere else.
+    """
+    origin = _origin(url)
+    path = urlsplit(url).path
+    if origin is None or any(part in (".", "..") for part in unquote(path).split("/")):
+        return False  # dot segments are resolved by the client: they could leave the prefix
+    for base in _api_bases(app):
+        prefix = urlsplit(base).path.rstrip("/")
+        if origin == _origin(base) and (not prefix or path.startswith(prefix + "/")):
+            return True
+    return False
 
 
 def download_recording(app: Flask, url: str) -> Audio:
-    """Fetch a recording as WAV (Twilio serves `RecordingUrl` + `.wav`) and decode it.
+    """Fetch a recording from the Twilio API as WAV (`RecordingUrl` + `.wav`) and decode it.
+
+    The whole fetch, every try and redirect included, ends within `DOWNLOAD_BUDGET` seconds
+    (plus at most one `DOWNLOAD_WAIT`) and reads at most `MAX_RECORDING_BYTES`: the webhook
+    that waits for it is abandoned by Twilio after 15 s.
 
     Raises:
-        AudioError: the recording could not be fetched or is not audio.
+        AudioError: the URL is not on the Twilio API, or the recording could not be fetched
+            in time, or is too large, or is not audio.
     """
-    path = urlsplit(url).path
-    if not path.rsplit("/", 1)[-1].count("."):
+    if not _trusted(app, url):
+        raise AudioError(f"refused to fetch the recording {url}: it is not on the Twilio API "
+                         f"({' or '.join(_api_bases(app))}); set TWILIO_API_BASE if Twilio is "
+                         "reached elsewhere")
+    if not urlsplit(url).path.rsplit("/", 1)[-1].count("."):
         url += ".wav"
-    auth = None
-    if _trusted(app, url):
-        auth = (app.config["TWILIO_ACCOUNT_SID"], app.config["TWILIO_AUTH_TOKEN"])
+    config = services_of(app).config
+    auth = (config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"])
+    deadline = time.monotonic() + DOWNLOAD_BUDGET
     last = ""
     for attempt in range(DOWNLOAD_TRIES):
+        if attempt:
+            time.sleep(max(0.0, min(0.5 * attempt, deadline - time.monotonic())))
+        if time.monotonic() >= deadline:
+            last = f"{last} (gave up after {DOWNLOAD_BUDGET:g} s)"
+            break
         try:
-            resp = requests.get(url, auth=auth, timeout=DOWNLOAD_TIMEOUT)
-        except requests.RequestException as exc:
+            with _get(app, url, auth, deadline) as resp:
+                status = resp.status_code
+                if status == 200:
+                    return read_wav(_body(resp, url, deadline), "recording")
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             last = str(exc)
-        else:
-            if resp.status_code == 200:
-                return read_wav(resp.content, "recording")
-            last = f"HTTP {resp.status_code}"
-            if resp.status_code != 404:
-                break
-        if attempt + 1 < DOWNLOAD_TRIES:
-            time.sleep(0.5 * (attempt + 1))
+            continue
+        last = f"HTTP {status}"
+        if status != 404:  # 404: Twilio has not made the recording available yet
+            break
     raise AudioError(f"could not download the recording {url}: {last}")
+
+
+def _wait(deadline: float) -> float:
+    """How long one connect or read may wait: `DOWNLOAD_WAIT`, or what is left of the budget."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise requests.Timeout(f"no answer within {DOWNLOAD_BUDGET:g} s")
+    return min(DOWNLOAD_WAIT, left)
+
+
+def _get(app: Flask, url: str, auth: tuple[str, str] | None,
+         deadline: float) -> requests.Response:
+    """One streamed GET; redirects (Twilio may serve media elsewhere) are followed by hand.
+
+    A redirect must lead to https (or stay on the Twilio API); credentials go to the API only.
+    """
+    for _ in range(MAX_REDIRECTS + 1):
+        wait = _wait(deadline)
+        resp = requests.get(url, auth=auth if _trusted(app, url) else None, stream=True,
+                            timeout=(wait, wait), allow_redirects=False,
+                            headers={"Accept-Encoding": "identity"})
+        if not resp.is_redirect:
+            return resp
+        target = urljoin(url, resp.headers["Location"])
+        resp.close()
+        origin = _origin(target)
+        if origin is None or (origin[0] != "https" and not _trusted(app, target)):
+            raise AudioError(f"the recording {url} redirects to {target}: not an https URL")
+        url = target
+    raise AudioError(f"the recording {url} redirects more than {MAX_REDIRECTS} times")
+
+
+def _body(resp: requests.Response, url: str, deadline: float) -> bytes:
+    """The response's body, read against the deadline and the size cap."""
+    declared = resp.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_RECORDING_BYTES:
+        raise AudioError(f"the recording {url} is {declared} bytes, larger than the "
+                         f"{MAX_RECORDING_BYTES} a menu answer can take")
+    data = bytearray()
+    # read1: each read returns what has arrived, so the deadline is checked between reads
+    # (a plain read would wait to fill its buffer however slowly the bytes come).
+    while chunk := resp.raw.read1(1 << 16):
+        data += chunk
+        if len(data) > MAX_RECORDING_BYTES:
+            raise AudioError(f"the recording {url} is larger than the {MAX_RECORDING_BYTES} "
+                             "bytes a menu answer can take; stopped reading")
+        if time.monotonic() > deadline:
+            raise requests.Timeout(f"the recording took longer than {DOWNLOAD_BUDGET:g} s")
+    return bytes(data)

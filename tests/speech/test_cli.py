@@ -76,7 +76,7 @@ def test_install_download_failure(runner):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    result = runner.invoke(speech_group, ["install", f"http://127.0.0.1:{port}/m.zip"])
+    result = runner.invoke(speech_group, ["install", f"https://127.0.0.1:{port}/m.zip"])
     assert result.exit_code == 1
     assert "Error: could not download" in result.output
     assert "Traceback" not in result.output
