@@ -10,7 +10,7 @@ import time
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from ivr.infra import logs, metrics
+from ivr.infra import journey, logs, metrics
 from ivr.infra.config import RQ_QUEUES
 from ivr.infra.security import admin_refusal, bearer_token, is_token
 from ivr.infra.services import Services, services_of
@@ -39,8 +39,15 @@ def prometheus():
         response.status_code = 401
         response.headers["WWW-Authenticate"] = 'Bearer realm="ivr-metrics"'
         return response
-    jobs = metrics.JobQueueCollector(services_of(current_app).redis, RQ_QUEUES)
-    body, content_type = metrics.exposition(jobs)
+    r = services_of(current_app).redis
+    jobs = metrics.JobQueueCollector(r, RQ_QUEUES)
+    lists = metrics.ListLengthCollector(r, [
+        ("ivr_journey_queued", "Journey rows waiting to be written to the database",
+         journey.QUEUE_KEY),
+        ("ivr_journey_dead_letters", "Journey rows the database refused (kept, with the error)",
+         journey.DEAD_KEY),
+    ])
+    body, content_type = metrics.exposition(jobs, lists)
     return Response(body, content_type=content_type)
 
 

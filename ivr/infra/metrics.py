@@ -25,6 +25,10 @@ NODE_VISITS = Counter("ivr_node_visits_total", "Nodes entered", ["flow", "node"]
 ESCAPES = Counter("ivr_escapes_total", "Operator escapes taken", ["flow", "node"])
 OUTCOMES = Counter("ivr_call_outcomes_total", "How calls left the flow", ["outcome"])
 ERRORS = Counter("ivr_webhook_errors_total", "Webhooks answered with the safe fallback", ["kind"])
+STALE_WEBHOOKS = Counter(
+    "ivr_stale_webhooks_total",
+    "Webhooks from an older document (late, repeated or raced), answered with the current one",
+    ["kind"])
 CALLBACK_JOB_FAILURES = Counter("ivr_callback_job_failures_total",
                                 "Callback RQ jobs that raised (see the log for why)", ["job"])
 WEBHOOK_SECONDS = Histogram(
@@ -52,6 +56,20 @@ class JobQueueCollector:
             failed.add_metric([name], FailedJobRegistry(queue=queue).count)
         yield waiting
         yield failed
+
+
+class ListLengthCollector:
+    """Gauges read at scrape time from the length of Redis lists: every process agrees."""
+
+    def __init__(self, redis_client, lists: Iterable[tuple[str, str, str]]) -> None:
+        self.redis, self.lists = redis_client, tuple(lists)  # (metric, help, key)
+
+    def collect(self):
+        pipe = self.redis.pipeline(transaction=False)
+        for _name, _help, key in self.lists:
+            pipe.llen(key)
+        for (name, text, _key), length in zip(self.lists, pipe.execute(), strict=True):
+            yield GaugeMetricFamily(name, text, value=length)
 
 
 def exposition(*extra) -> tuple[bytes, str]:
