@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 
 @dataclass
@@ -28,6 +28,17 @@ class CallState:
     seq: int = 0  # journey event counter
     # Sub-step inside a node that takes several exchanges (callback offer, voicemail).
     step: str = ""
+    # One more for every document the engine renders. Each action URL of a document carries it
+    # (`t`), so a late, repeated or raced webhook from an older document is recognised as stale
+    # and never moves the call; the store saves a new turn only over the one it was computed on.
+    turn: int = 0
+    # The final call status once the call has ended (the state is then kept briefly, so late
+    # webhooks find the call over instead of starting it again).
+    ended: str = ""
+
+    def at(self) -> dict[str, str]:
+        """The query of every action URL the current document renders: where, and which turn."""
+        return {"flow": self.flow, "node": self.node, "t": str(self.turn)}
 
     def to_json(self) -> str:
         # vars(self), not dataclasses.asdict: no deep copy on every webhook.
@@ -35,4 +46,9 @@ class CallState:
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> CallState:
-        return cls(**json.loads(raw))
+        data = json.loads(raw)
+        # Fields a newer release wrote (a rolling deploy) are left out, not fatal.
+        return cls(**{k: v for k, v in data.items() if k in _FIELDS})
+
+
+_FIELDS = frozenset(f.name for f in fields(CallState))

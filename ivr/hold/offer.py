@@ -21,7 +21,7 @@ from ivr.hold.holding import Holder
 from ivr.infra import journey
 from ivr.infra.services import services_of
 from ivr.voice.safety import safe_twiml
-from ivr.voice.steps import engine_for, load_call
+from ivr.voice.steps import engine_for, load_call, raced
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ def callback_offer(app: Flask, form, queue: str, holder: Holder | None) -> Voice
     try:
         state, loaded = load_call(app, sid)
         flows = loaded.file
+        expected = state.turn if state is not None else None
         if state is None:
             flow = flows.flow_for_number(form.get("To", "")) or next(iter(flows.flows))
             state = CallState(call_sid=sid, flow=flow, version=loaded.version, node="",
@@ -43,6 +44,7 @@ def callback_offer(app: Flask, form, queue: str, holder: Holder | None) -> Voice
         state.node, state.step = CALLBACK, ""
         state.no_input = state.invalid = 0
         state.node_entered_at = time.time()
+        state.turn += 1  # a new document
         response = VoiceResponse()
         chose = holder is not None and holder.leaving == "callback"
         render_offer(engine_for(app, loaded), response, state,
@@ -51,7 +53,10 @@ def callback_offer(app: Flask, form, queue: str, holder: Holder | None) -> Voice
         row = journey.encode(sid, state.seq, time.time(), None,
                              Event("enter", flow=state.flow, node=CALLBACK,
                                    detail={"from_queue": queue, "chosen": chose}))
-        services_of(app).calls.save(state, extra=[(journey.QUEUE_KEY, row)])
+        if not services_of(app).calls.save(state, expected_turn=expected,
+                                           document=str(response),
+                                           extra=[(journey.QUEUE_KEY, row)]):
+            return raced(app, sid, "hold")
         return response
     except Exception:
         log.exception("callback offer after the hold queue failed", extra={"call_sid": sid})

@@ -1,4 +1,12 @@
-"""Call state in Redis, keyed by CallSid, expiring after the call goes quiet."""
+"""Call state in Redis, keyed by CallSid, expiring after the call goes quiet.
+
+Every write is a compare-and-set on the state's `turn`, in one Lua script: a step computed on
+turn N is saved only while the stored state is still at turn N. Of two webhooks for one call
+that race (a keypress and a speech redirect, or Twilio repeating a request), one wins; the
+other is told so and answers with the winner's document. The document each turn rendered is
+kept next to the state for that answer, and the journey rows of a step are queued by the same
+script, so a step that lost writes none (no two rows share a `seq`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,35 @@ from ivr.core.callstate import CallState
 from ivr.errors import StateUnavailable
 
 KEY = "ivr:call:{sid}"
+DOC_KEY = "ivr:call:{sid}:doc"  # the TwiML the current turn rendered
+ENDED_TTL = 3600  # an ended call's state is kept this long, so late webhooks find it over
+
+# KEYS: state, document. ARGV: expected turn (-1: no state yet), state JSON, document ("" to
+# keep the stored one), ttl, then list key / value pairs to RPUSH when the write happens.
+# Returns 1 when written, 0 when the stored state is at another turn (or has ended).
+_SAVE = """
+local cur = redis.call('GET', KEYS[1])
+local expected = tonumber(ARGV[1])
+if cur then
+  local ok, stored = pcall(cjson.decode, cur)
+  if not ok or (stored['ended'] or '') ~= '' or (tonumber(stored['turn']) or 0) ~= expected then
+    return 0
+  end
+elseif expected ~= -1 then
+  return 0
+end
+local ttl = tonumber(ARGV[4])
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ttl)
+if ARGV[3] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[3], 'EX', ttl)
+else
+  redis.call('EXPIRE', KEYS[2], ttl)
+end
+for i = 5, #ARGV, 2 do
+  redis.call('RPUSH', ARGV[i], ARGV[i + 1])
+end
+return 1
+"""
 
 
 class StateStore:
@@ -16,32 +53,50 @@ class StateStore:
     def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
         self.client = client
         self.ttl = ttl_seconds
+        self._save = client.register_script(_SAVE)
 
-    def load(self, call_sid: str) -> CallState | None:
+    def load(self, call_sid: str, *, ended: bool = False) -> CallState | None:
+        """The call's state; None when unknown, or when it has ended unless `ended` is set."""
         try:
             raw = self.client.get(KEY.format(sid=call_sid))
         except redis.RedisError as exc:
             raise StateUnavailable(str(exc)) from exc
-        return CallState.from_json(raw) if raw else None
+        if not raw:
+            return None
+        state = CallState.from_json(raw)
+        return state if ended or not state.ended else None
 
-    def save(self, state: CallState, *, extra: list[tuple[str, str]] = ()) -> None:
-        """Write `state`, and RPUSH each (list key, value) of `extra` in the same round trip."""
+    def document(self, call_sid: str) -> str | None:
+        """The TwiML the call's current turn rendered, if it is still kept."""
         try:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.set(KEY.format(sid=state.call_sid), state.to_json(), ex=self.ttl)
-            for key, value in extra:
-                pipe.rpush(key, value)
-            pipe.execute()
+            raw = self.client.get(DOC_KEY.format(sid=call_sid))
         except redis.RedisError as exc:
             raise StateUnavailable(str(exc)) from exc
+        return raw.decode() if isinstance(raw, bytes) else raw
 
-    def finish(self, call_sid: str, *, extra: list[tuple[str, str]] = ()) -> None:
-        """Drop a finished call's state, and RPUSH `extra` in the same round trip."""
+    def save(self, state: CallState, *, expected_turn: int | None, document: str = "",
+             extra: list[tuple[str, str]] = ()) -> bool:
+        """Write `state` (and the `document` it rendered) if the stored state is still at
+        `expected_turn` (None: there must be no state yet), and RPUSH each (list key, value) of
+        `extra` with it. False, with nothing written, when another write came first."""
+        return self._write(state, expected_turn, document, self.ttl, extra)
+
+    def finish(self, state: CallState, status: str, *, expected_turn: int | None,
+               extra: list[tuple[str, str]] = ()) -> bool:
+        """Mark the call ended with its final `status` (kept for ENDED_TTL) and RPUSH `extra`,
+        if the stored state is still at `expected_turn` (None: there is none). False when
+        another write came first: read again."""
+        state.ended = status
+        return self._write(state, expected_turn, "", min(self.ttl, ENDED_TTL), extra)
+
+    def _write(self, state: CallState, expected: int | None, document: str, ttl: int,
+               extra) -> bool:
+        args: list[object] = [-1 if expected is None else expected, state.to_json(), document,
+                              ttl]
+        for key, value in extra:
+            args += [key, value]
+        keys = [KEY.format(sid=state.call_sid), DOC_KEY.format(sid=state.call_sid)]
         try:
-            pipe = self.client.pipeline(transaction=False)
-            for key, value in extra:
-                pipe.rpush(key, value)
-            pipe.delete(KEY.format(sid=call_sid))
-            pipe.execute()
+            return bool(self._save(keys=keys, args=args))
         except redis.RedisError as exc:
             raise StateUnavailable(str(exc)) from exc

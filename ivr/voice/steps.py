@@ -25,6 +25,7 @@ from ivr.infra.call_store import StateStore
 from ivr.infra.flows_registry import UnknownFlowVersion
 from ivr.infra.services import services_of
 from ivr.infra.telephony import FINAL_STATUSES
+from ivr.infra.twiml import StoredDocument
 from ivr.voice.ports import WebPorts
 from ivr.voice.safety import safe_twiml
 
@@ -51,14 +52,16 @@ def answers_safely(handler: Callable[..., VoiceResponse]) -> Callable[..., Voice
     return wrapper
 
 
-def load_call(app: Flask, call_sid: str) -> tuple[CallState | None, LoadedFlows]:
-    """The call's state (None when unknown) and the flows version it started on.
+def load_call(app: Flask, call_sid: str, *, ended: bool = False
+              ) -> tuple[CallState | None, LoadedFlows]:
+    """The call's state (None when unknown, or ended unless `ended`) and the flows version it
+    started on.
 
     A version neither this process nor Redis knows any more is replaced by the current one,
     so the call carries on rather than failing.
     """
     services = services_of(app)
-    state = services.calls.load(call_sid)
+    state = services.calls.load(call_sid, ended=ended)
     registry = services.flows
     if state is None:
         return None, registry.current()
@@ -76,10 +79,13 @@ def engine_for(app: Flask, loaded: LoadedFlows) -> Engine:
 
 @answers_safely
 def start_call(form: dict) -> VoiceResponse:
-    """Answer `POST /voice/incoming`."""
+    """Answer `POST /voice/incoming`; a repeat of it answers with the call's current document."""
     app = current_app._get_current_object()
     services = services_of(app)
     sid = form.get("CallSid", "")
+    known = services.calls.load(sid, ended=True)
+    if known is not None:
+        return _where_it_is(app, known, "incoming")
     loaded = services.flows.current()
     flow = loaded.file.flow_for_number(form.get("To", ""))
     if flow is None:
@@ -92,18 +98,29 @@ def start_call(form: dict) -> VoiceResponse:
         caller=caller, called=form.get("To", ""), returning=_seen_before(app, caller),
     )
     step = engine_for(app, loaded).start(state)
+    if not save_step(services.calls, step, None, meta={
+            "caller": caller, "called": state.called, "flow": flow,
+            "flow_version": loaded.version}):
+        return raced(app, sid, "incoming")
     metrics.CALLS.labels(flow).inc()
-    save_step(services.calls, step, meta={"caller": caller, "called": state.called,
-                                          "flow": flow, "flow_version": loaded.version})
     return step.twiml
 
 
 @answers_safely
 def resume_call(form: dict, args: dict, given: Input) -> VoiceResponse:
-    """Answer a webhook reached from our own TwiML (gather, continue, dialed, recorded)."""
+    """Answer a webhook reached from our own TwiML (gather, continue, dialed, recorded).
+
+    Its URL names the turn of the document it came from (`t`). A webhook from any other turn
+    (late, repeated, or one that lost a race) never moves the call: it is answered with the
+    document of where the call really is. So is one that names no turn and another node.
+    """
     app = current_app._get_current_object()
+    store = services_of(app).calls
     sid = form.get("CallSid", "")
-    state, loaded = load_call(app, sid)
+    state, loaded = load_call(app, sid, ended=True)
+    if state is not None and (state.ended or _is_stale(state, args)):
+        return _where_it_is(app, state, request_kind(args))
+    expected = state.turn if state is not None else None
     if state is None:
         state = CallState(
             call_sid=sid, flow=args.get("flow", ""), version=loaded.version, node="",
@@ -113,49 +130,109 @@ def resume_call(form: dict, args: dict, given: Input) -> VoiceResponse:
     flow, node = args.get("flow") or state.flow, args.get("node") or state.node
     waited_ms = int((time.time() - state.node_entered_at) * 1000)
     step = engine_for(app, loaded).resume(state, flow, node, given)
-    save_step(services_of(app).calls, step, first_elapsed_ms=waited_ms)
+    if not save_step(store, step, expected, first_elapsed_ms=waited_ms):
+        return raced(app, sid, request_kind(args))
     return step.twiml
 
 
+def request_kind(args: dict) -> str:
+    return "speech" if args.get("choice") is not None else "action"
+
+
+def _is_stale(state: CallState, args: dict) -> bool:
+    turn = args.get("t")
+    if turn is None:  # a URL without a turn (rendered before turns existed): its node decides
+        return bool(args.get("node")) and (args.get("flow"), args.get("node")) != (
+            state.flow, state.node)
+    return turn != str(state.turn)
+
+
+def _where_it_is(app: Flask, state: CallState, kind: str) -> VoiceResponse:
+    """The answer to a stale webhook: the call's current document, unchanged."""
+    metrics.STALE_WEBHOOKS.labels(kind).inc()
+    log.info("stale webhook answered with the current document",
+             extra={"call_sid": state.call_sid, "flow": state.flow, "node": state.node,
+                    "turn": state.turn, "ended": state.ended or None})
+    if state.ended:
+        r = VoiceResponse()
+        r.hangup()
+        return r
+    document = services_of(app).calls.document(state.call_sid)
+    if document:
+        return StoredDocument(document)
+    # The document is gone (an older release kept none): render the node again, unsaved.
+    _, loaded = load_call(app, state.call_sid)
+    return engine_for(app, loaded).render_current(state).twiml
+
+
+def raced(app: Flask, sid: str, kind: str) -> VoiceResponse:
+    """Another webhook for the call was saved first: answer with where that one took it."""
+    state = services_of(app).calls.load(sid, ended=True)
+    if state is None:
+        log.warning("call state vanished during a raced webhook", extra={"call_sid": sid})
+        return safe_twiml(app, "state_unavailable")
+    return _where_it_is(app, state, kind)
+
+
 def end_call(form: dict) -> None:
-    """Record a call status callback; a finished call's state is dropped."""
+    """Record a call status callback: a final one ends the call's state, once.
+
+    Repeats of the final callback, and ones arriving after the call ended, change nothing.
+    """
     app = current_app._get_current_object()
     sid = form.get("CallSid", "")
     status = form.get("CallStatus", "")
     if status not in FINAL_STATUSES:
         return
     store = services_of(app).calls
-    state = store.load(sid)
-    seq = (state.seq + 1) if state else 10_000
-    row = journey.encode(
-        sid, seq, time.time(), None,
-        journey.Event("call_end", flow=state.flow if state else None,
-                      node=state.node if state else None, detail={"status": status}),
-        meta={"duration": form.get("CallDuration")},
-    )
-    store.finish(sid, extra=[(journey.QUEUE_KEY, row)])
+    for _ in range(5):  # a step saved meanwhile moves the turn on: read it again
+        state = store.load(sid, ended=True)
+        if state is not None and state.ended:
+            return
+        expected = state.turn if state is not None else None
+        if state is None:  # unknown here (expired, or Redis lost it): the end still counts
+            state = CallState(call_sid=sid, flow="", version="", node="", language="",
+                              seq=10_000)
+        state.seq += 1
+        row = journey.encode(
+            sid, state.seq, time.time(), None,
+            journey.Event("call_end", flow=state.flow or None, node=state.node or None,
+                          detail={"status": status}),
+            meta={"duration": journey.seconds(form.get("CallDuration"))},
+        )
+        if store.finish(state, status, expected_turn=expected,
+                        extra=[(journey.QUEUE_KEY, row)]):
+            return
+    log.error("call end not recorded: its state kept changing", extra={"call_sid": sid})
 
 
-def save_step(store: StateStore, step: Step, meta: dict | None = None,
-              first_elapsed_ms: int | None = None) -> None:
-    """Save the step's state and queue its journey events, in one round trip."""
+def save_step(store: StateStore, step: Step, expected_turn: int | None,
+              meta: dict | None = None, first_elapsed_ms: int | None = None) -> bool:
+    """Save the step's state, its document and its journey events in one round trip, if no
+    other step for the call was saved since its state was read (False otherwise)."""
     st = step.state
     now = time.time()
     rows = []
+    visits = []
     for i, event in enumerate(step.events):
         st.seq += 1
         elapsed = first_elapsed_ms if i == 0 else None
+        event_meta = meta if i == 0 else None
+        if step.outcome and i == len(step.events) - 1:
+            event_meta = dict(event_meta or {}, outcome=step.outcome)
+        visits.append(event)
+        rows.append((journey.QUEUE_KEY, journey.encode(st.call_sid, st.seq, now, elapsed,
+                                                       event, event_meta)))
+    if not store.save(st, expected_turn=expected_turn, document=str(step.twiml), extra=rows):
+        return False
+    for event in visits:  # counted once the step happened
         if event.kind == "enter":
             metrics.NODE_VISITS.labels(event.flow or "", event.node or "").inc()
         elif event.kind == "escape":
             metrics.ESCAPES.labels(event.flow or "", event.node or "").inc()
-        event_meta = meta if i == 0 else None
-        if step.outcome and i == len(step.events) - 1:
-            event_meta = dict(event_meta or {}, outcome=step.outcome)
-            metrics.OUTCOMES.labels(step.outcome).inc()
-        rows.append((journey.QUEUE_KEY, journey.encode(st.call_sid, st.seq, now, elapsed,
-                                                       event, event_meta)))
-    store.save(st, extra=rows)
+    if step.outcome:
+        metrics.OUTCOMES.labels(step.outcome).inc()
+    return True
 
 
 def _seen_before(app: Flask, caller: str) -> bool:

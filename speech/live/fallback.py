@@ -62,7 +62,7 @@ def redirect_to_record(app: Flask, call_sid: str, flow: str, node: str) -> bool:
         return False
     log.warning("speech falls back to recording", extra={"call_sid": call_sid, "node": node})
     return redirect_call(app, call_sid,
-                         services_of(app).urls.url(paths.SPEECH_RECORD, flow=flow, node=node))
+                         services_of(app).urls.url(paths.SPEECH_RECORD, **state.at()))
 
 
 @bp.post(paths.SPEECH_STREAM_STATUS)
@@ -113,7 +113,7 @@ def record():
         return twiml_response(steps.resume_call(form, args, Input(InputKind.NO_INPUT)))
     state, flows, menu = found
     r = VoiceResponse()
-    at = {"flow": flow, "node": node}
+    at = {"flow": flow, "node": node, "t": args.get("t")}  # the menu's turn, carried on
     urls = services_of(app).urls
     gather = r.gather(input="dtmf", num_digits=1, timeout=1, method="POST",
                       action=urls.url(paths.GATHER, **at), action_on_empty_result=False)

@@ -60,6 +60,7 @@ class StreamStart:
     choices: dict[str, list[str]]
     token: str = ""  # bound to the call, the menu and `expires` (ivr.infra.security)
     expires: str = ""
+    turn: str = ""  # the document that started the stream; its redirect carries it back
 
     @classmethod
     def parse(cls, message: Mapping[str, Any]) -> StreamStart:
@@ -91,7 +92,8 @@ class StreamStart:
         return cls(str(stream_sid), str(call_sid), str(start.get("accountSid") or ""),
                    str(params["flow"]), str(params["node"]), str(params["language"]),
                    {str(k): v for k, v in choices.items() if v},
-                   str(params.get("token") or ""), str(params.get("expires") or ""))
+                   str(params.get("token") or ""), str(params.get("expires") or ""),
+                   str(params.get("turn") or ""))
 
 
 def parse_message(raw: str | bytes) -> dict[str, Any]:

@@ -108,7 +108,8 @@ def gather_url(app: Flask, start: StreamStart, decision: Decision) -> str:
     """
     match = decision.match
     return services_of(app).urls.url(
-        paths.GATHER, flow=start.flow, node=start.node, choice=match.key or "",
+        paths.GATHER, flow=start.flow, node=start.node, t=start.turn or None,
+        choice=match.key or "",
         transcript=match.text, confidence=f"{match.confidence:.4f}",
         decision_ms=f"{decision.decision_ms:.1f}",
         confirm="1" if match.key and match.needs_confirmation else None)

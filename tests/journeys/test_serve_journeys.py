@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from twilio.request_validator import RequestValidator
 
 from tests.conftest import SHOP_FLOWS
 from tests.support.proof import solve_over_http
@@ -87,12 +88,20 @@ class Service:
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)["queues"].get("support", {})
 
+    @property
+    def auth_token(self) -> str:
+        """The run's own Twilio auth token (from the run file): it signs the webhooks."""
+        return json.loads((self.workdir / "var" / "ivr-serve.json").read_text())[
+            "twilio_auth_token"]
+
+    def emulator(self, method: str, path: str, **kwargs) -> requests.Response:
+        """The emulated network's control API, with the run's own account."""
+        return requests.request(method, self.url + "/_twilio/_emulator" + path,
+                                auth=("AC" + "0" * 32, self.auth_token), timeout=10, **kwargs)
+
     def events(self) -> list[dict]:
-        """What the emulated network did, with the run's own account (from the run file)."""
-        run = json.loads((self.workdir / "var" / "ivr-serve.json").read_text())
-        account = ("AC" + "0" * 32, run["twilio_auth_token"])
-        resp = requests.get(self.url + "/_twilio/_emulator/events", auth=account, timeout=5)
-        return resp.json()["events"]
+        """What the emulated network did."""
+        return self.emulator("GET", "/events").json()["events"]
 
 
 @pytest.fixture
@@ -162,6 +171,47 @@ def test_the_three_journeys_through_http_and_the_cli(service: Service):
     assert (report["visits"], report["answered"]) == (3, 1)
     next_caller = service.call("0", caller="+14155550113")
     assert "You are next in line." in next_caller[1]["said"]
+
+
+def test_a_late_gather_never_moves_a_live_call_back(service: Service):
+    """A caller at the billing menu of a running service; the main menu's Gather (digit 3)
+    arrives again, signed as Twilio signs it. The caller stays at billing, and their next key
+    is taken there."""
+    sid = service.emulator("POST", "/calls", json={"from": CUSTOMER, "to": "+18005550100"}
+                           ).json()["sid"]
+
+    def waiting():
+        return service.emulator("GET", f"/calls/{sid}").json()["waiting_for_input"]
+
+    def heard(text: str):
+        return [e for e in service.events() if e["call"] == sid and e["kind"] == "say"
+                and text in e["text"]]
+
+    _until(waiting, bool, 20)
+    service.emulator("POST", f"/calls/{sid}/act", json={"action": "wait"})  # the welcome
+    _until(lambda: heard("For an order, press 1"), bool, 20)
+    _until(waiting, bool, 20)
+    service.emulator("POST", f"/calls/{sid}/act", json={"action": "2"})
+    _until(lambda: heard("For a copy of an invoice"), bool, 20)
+    _until(waiting, bool, 20)
+    menu_gather = next(e["text"] for e in service.events() if e["call"] == sid
+                       and e["kind"] == "webhook" and "/voice/gather" in e["text"]
+                       and "node=main_menu" in e["text"])
+
+    form = {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": CUSTOMER,
+            "To": "+18005550100", "CallStatus": "in-progress", "Direction": "inbound",
+            "Digits": "3"}
+    signature = RequestValidator(service.auth_token).compute_signature(menu_gather, form)
+    late = requests.post(menu_gather, data=form, headers={"X-Twilio-Signature": signature},
+                         timeout=10)
+
+    assert late.status_code == 200
+    assert "return anything within 30 days" not in late.text
+    assert "For a copy of an invoice" in late.text  # where the caller really is
+    service.emulator("POST", f"/calls/{sid}/act", json={"action": "1"})
+    _until(lambda: heard("download every invoice"), bool, 20)
+    assert not heard("return anything within 30 days")
+    service.emulator("POST", f"/calls/{sid}/act", json={"action": "hangup"})
 
 
 def _until(read, ok, seconds: float):

@@ -56,7 +56,10 @@ def recording_turn(app, cloud, call) -> tuple[str, ET.Element]:
     update = cloud.updates(call.call_sid)[-1]
     url = update.value("Url")
     assert url.startswith(f"{BASE_URL}/speech/record?")
-    assert parse_qs(urlsplit(url).query) == {"flow": ["korean"], "node": ["ko_menu"]}
+    menu_turn = parse_qs(urlsplit(call.turn.gather_action).query)["t"]
+    # The menu's own turn goes with it, so the recording's answer is taken at that menu only.
+    assert parse_qs(urlsplit(url).query) == {"flow": ["korean"], "node": ["ko_menu"],
+                                             "t": menu_turn}
     root = ET.fromstring(webhook(app, call, url))
     record = root.find("Record")
     assert record is not None

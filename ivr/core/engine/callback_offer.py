@@ -36,19 +36,19 @@ def render_offer(
         return
     st.step = OFFER
     g = r.gather(input="dtmf", num_digits=1, timeout=eng.defaults.no_input.timeout,
-                 action=eng.ports.url("gather", flow=st.flow, node=st.node), method="POST")
+                 action=eng.ports.url("gather", **st.at()), method="POST")
     spk.add(g, *lead, prompt)
     spk.text(g, phrase(st.language, "callback_offer", last4=_spaced(st.caller[-4:])))
-    r.redirect(eng.ports.url("continue", flow=st.flow, node=st.node), method="POST")
+    r.redirect(eng.ports.url("continue", **st.at()), method="POST")
 
 
 def _render_enter(eng: EngineView, r: VoiceResponse, st: CallState, spk: Speaker, lead=()) -> None:
     g = r.gather(input="dtmf", num_digits=15, finish_on_key="#",
                  timeout=eng.defaults.no_input.timeout + 3,
-                 action=eng.ports.url("gather", flow=st.flow, node=st.node), method="POST")
+                 action=eng.ports.url("gather", **st.at()), method="POST")
     spk.add(g, *lead)
     spk.text(g, phrase(st.language, "callback_enter"))
-    r.redirect(eng.ports.url("continue", flow=st.flow, node=st.node), method="POST")
+    r.redirect(eng.ports.url("continue", **st.at()), method="POST")
 
 
 def resume(eng: EngineView, step: Step, given: Input, nxt: str | None) -> None:

@@ -10,6 +10,7 @@ queue in `state.vars['_queue']`), '@voicemail' and '@hangup'.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from twilio.twiml.voice_response import VoiceResponse
@@ -66,6 +67,17 @@ class Engine:
         step = self._step(state)
         step.events.append(Event("call_start", flow=state.flow, detail={"caller": state.caller}))
         self.goto(step, self.flows.flows[state.flow].start)
+        return step
+
+    def render_current(self, state: CallState) -> Step:
+        """Where `state` is, rendered again on a copy: `state` and its turn stay as they are."""
+        st = dataclasses.replace(state, vars=dict(state.vars))
+        step = Step(twiml=VoiceResponse(), state=st)
+        node = None if st.node.startswith("@") else self._node(st.flow, st.node)
+        if node is None:
+            self._enter_builtin(step, st.node if st.node.startswith("@") else OPERATOR, None)
+        else:
+            self._render(step, node, None)
         return step
 
     def resume(self, state: CallState, flow: str, node: str, given: Input) -> Step:
@@ -141,7 +153,7 @@ class Engine:
                 stream = self.ports.speech_stream_url(st, st.node)
                 if stream:
                     render.speech_stream(r, stream, st, self._menu_choices(node, st.language),
-                                         self.ports.url("speech_status", **render._at(st)))
+                                         self.ports.url("speech_status", **st.at()))
                 render.listening(
                     self, r, st, spk, [*lead, node.prompt], timeout=self._no_input(node).timeout
                 )
@@ -373,6 +385,7 @@ class Engine:
     # --- small lookups -----------------------------------------------------------------------
 
     def _step(self, state: CallState) -> Step:
+        state.turn += 1  # a new document: its action URLs carry this turn
         return Step(twiml=VoiceResponse(), state=state)
 
     def _node(self, flow: str, name: str) -> Node | None:

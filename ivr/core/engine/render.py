@@ -12,10 +12,6 @@ from ivr.core.engine.types import EngineView, StreamOffer
 from ivr.core.flows.schema import CollectNode, DialNode
 
 
-def _at(st: CallState) -> dict[str, str]:
-    return {"flow": st.flow, "node": st.node}
-
-
 def listening(
     eng: EngineView, r: VoiceResponse, st: CallState, spk: Speaker, prompts: list, *, timeout: int
 ) -> None:
@@ -27,20 +23,20 @@ def listening(
         input="dtmf",
         num_digits=1,
         timeout=timeout,
-        action=eng.ports.url("gather", **_at(st)),
+        action=eng.ports.url("gather", **st.at()),
         method="POST",
         action_on_empty_result=False,
     )
     spk.add(g, *prompts)
-    r.redirect(eng.ports.url("continue", **_at(st)), method="POST")
+    r.redirect(eng.ports.url("continue", **st.at()), method="POST")
 
 
 def confirm(eng: EngineView, r: VoiceResponse, st: CallState, spk: Speaker, text: str) -> None:
     """Ask a yes/no question by keypress (after an unsure speech match)."""
     g = r.gather(input="dtmf", num_digits=1, timeout=5,
-                 action=eng.ports.url("gather", **_at(st)), method="POST")
+                 action=eng.ports.url("gather", **st.at()), method="POST")
     spk.text(g, text)
-    r.redirect(eng.ports.url("continue", **_at(st)), method="POST")
+    r.redirect(eng.ports.url("continue", **st.at()), method="POST")
 
 
 def collecting(
@@ -58,12 +54,12 @@ def collecting(
         num_digits=node.max_digits,
         finish_on_key=node.finish_on_key,
         timeout=timeout,
-        action=eng.ports.url("gather", **_at(st)),
+        action=eng.ports.url("gather", **st.at()),
         method="POST",
         action_on_empty_result=False,
     )
     spk.add(g, *lead, node.prompt)
-    r.redirect(eng.ports.url("continue", **_at(st)), method="POST")
+    r.redirect(eng.ports.url("continue", **st.at()), method="POST")
 
 
 def speech_stream(r: VoiceResponse, offer: StreamOffer, st: CallState,
@@ -77,6 +73,7 @@ def speech_stream(r: VoiceResponse, offer: StreamOffer, st: CallState,
                           name=f"{st.call_sid}:{st.node}:{st.no_input}:{st.invalid}", **kwargs)
     stream.parameter(name="flow", value=st.flow)
     stream.parameter(name="node", value=st.node)
+    stream.parameter(name="turn", value=str(st.turn))
     stream.parameter(name="language", value=st.language)
     stream.parameter(name="choices", value=json.dumps(choices, ensure_ascii=False))
     for name, value in offer.parameters.items():
@@ -100,7 +97,7 @@ def dial(eng: EngineView, r: VoiceResponse, st: CallState, node: DialNode) -> No
     r.dial(
         node.number,
         timeout=node.timeout,
-        action=eng.ports.url("dialed", **_at(st)),
+        action=eng.ports.url("dialed", **st.at()),
         method="POST",
         **kwargs,
     )
@@ -112,6 +109,6 @@ def record(eng: EngineView, r: VoiceResponse, st: CallState, max_length: int) ->
         max_length=max_length,
         finish_on_key="#",
         play_beep=True,
-        action=eng.ports.url("recorded", **_at(st)),
+        action=eng.ports.url("recorded", **st.at()),
         method="POST",
     )
