@@ -8,7 +8,8 @@ Call status policy (Twilio statuses of the call placed to an agent):
 
 | status | from busy | why |
 | --- | --- | --- |
-| initiated, ringing, in-progress | stays busy (an available agent becomes busy) | on a call |
+| initiated, ringing, in-progress | stays busy; never makes an agent busy | on a call; the claim |
+| | | made them busy, so a late progress event after the end changes nothing |
 | completed | wrap_up for the agent's `wrap_up_seconds`, then available | normal end |
 | canceled | available, keeping the place in line it had | we hung up first, not their fault |
 | no-answer, busy, failed | offline | nobody is there: ringing them again would cost every |
@@ -261,8 +262,7 @@ def on_agent_call_status(
     if status in ("queued", "initiated", "ringing", "in-progress", "answered"):
         return _change(
             db, r, agent, AgentStatus.BUSY, now, reason=reason,
-            expect=(AgentStatus.AVAILABLE, AgentStatus.BUSY), call_sid=call_sid,
-            set_call_sid=call_sid,
+            expect=(AgentStatus.BUSY,), call_sid=call_sid, set_call_sid=call_sid,
         )
     if status == "completed":
         return release_agent(db, r, agent_id, now=now, reason=reason, call_sid=call_sid)

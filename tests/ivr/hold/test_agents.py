@@ -242,6 +242,21 @@ def test_stale_status_of_another_call_is_ignored(db, r):
     assert p.call_sid == "CA-new"
 
 
+@pytest.mark.parametrize("late", ["queued", "initiated", "ringing", "in-progress", "answered"])
+def test_a_late_progress_event_after_the_end_never_makes_the_agent_busy(db, r, late):
+    """Twilio's status callbacks arrive out of order: `ringing` after `completed`."""
+    a = add(db, r, "Ann", wrap_up=0)
+    ag.set_presence(db, r, a.id, "available", now=at(0))
+    ag.claim_agent(db, r, "support", at(1))
+    ag.attach_call(r, a.id, "CA1")
+    assert ag.on_agent_call_status(db, r, a.id, "completed", call_sid="CA1",
+                                   now=at(30)).status in (AgentStatus.WRAP_UP,
+                                                          AgentStatus.AVAILABLE)
+    p = ag.on_agent_call_status(db, r, a.id, late, call_sid="CA1", now=at(31))
+    assert p.status is not AgentStatus.BUSY
+    assert ag.claim_agent(db, r, "support", at(40)).id == a.id  # free for the next caller
+
+
 def test_status_callbacks_leave_an_offline_agent_alone(db, r):
     a = add(db, r, "Ann")
     for status in ("ringing", "completed", "no-answer"):
