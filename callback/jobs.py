@@ -8,6 +8,7 @@ run again) fails that insert and returns without dialling.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from sqlalchemy import update
@@ -108,10 +109,12 @@ def place_callback(request_id: int, attempt_no: int) -> str:
         return "duplicate"
     line.leave_callback(deps.redis, req.queue, req.id)
     if not limits.count_dial(deps.redis, deps.guard, now):
-        log.error("daily dial cap reached: callback deferred to tomorrow",
-                  extra={"callback_id": req.id})
-        finish_attempt(deps, attempt.id, AttemptStatus.LOST, error="daily dial cap reached")
+        resets = now + dt.timedelta(seconds=limits.seconds_to_next_utc_day(now))
+        log.error("daily dial cap reached: callback deferred to the first calling window after "
+                  "the cap resets", extra={"callback_id": req.id, "resets": resets.isoformat()})
         release_agent_of(deps, attempt, "canceled")
+        finish_attempt(deps, attempt.id, AttemptStatus.LOST, error="daily dial cap reached",
+                       not_before=resets)
         return "capped"
     return _dial(deps, req, attempt, mode)
 

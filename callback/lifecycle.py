@@ -62,8 +62,12 @@ def mark_answered(deps: Deps, attempt_id: int, *, answered_by: str | None = None
 
 def finish_attempt(deps: Deps, attempt_id: int, outcome: AttemptStatus, *,
                    duration: int | None = None, answered_by: str | None = None,
-                   error: str | None = None) -> bool:
-    """Record how an attempt ended and move its request on; False if it had already ended."""
+                   error: str | None = None, not_before: dt.datetime | None = None) -> bool:
+    """Record how an attempt ended and move its request on; False if it had already ended.
+
+    A request that goes on is placed again at once, after its back-off when the customer did
+    not answer, and never before `not_before` (the daily dial cap's reset), always within
+    calling hours."""
     now = deps.now()
     with deps.db.session() as session:
         changed = session.execute(
@@ -98,6 +102,8 @@ def finish_attempt(deps: Deps, attempt_id: int, outcome: AttemptStatus, *,
             wanted = now + dt.timedelta(seconds=backoff_seconds(deps, req.customer_failures))
             req.scheduled_for = earliest_call(deps, req.phone, req.queue, wanted)
         # Not the customer's doing (agent missed it, worker lost it): same place, at once.
+        if not_before is not None and req.scheduled_for < not_before:
+            req.scheduled_for = earliest_call(deps, req.phone, req.queue, not_before)
         req.status = CallbackStatus.PENDING_ENQUEUE.value
         req.dispatched_at = None
         request_id = req.id
