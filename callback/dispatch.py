@@ -43,7 +43,7 @@ def dispatch_once(deps: Deps, now: dt.datetime | None = None) -> list[int]:
         if free <= 0:
             continue
         candidates: list[int] = []
-        for kind, ident, _score in line.head(deps.redis, queue, free):
+        for kind, ident, _score in line.live_head(deps.redis, queue, free):
             if kind == "callback":
                 candidates.append(int(ident))
         for request_id in candidates:

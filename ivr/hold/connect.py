@@ -22,7 +22,6 @@ import redis
 from flask import Flask
 
 from ivr.errors import IvrError
-from ivr.hold import holding
 from ivr.infra import line, paths
 from ivr.infra.agents import attach_call, claim_agent, decline_agent, dial_address, presence
 from ivr.infra.agents.models import Agent
@@ -61,8 +60,8 @@ def _connect(app: Flask, r: redis.Redis, queue: str, now: dt.datetime) -> list[s
     _staffed, free = presence.counts(r, queue, now)
     if free <= 0:
         return []
-    front = line.head(r, queue, free + len(open_offers))
-    live = holding.drop_ghosts(r, queue, [i for kind, i, _score in front if kind == "caller"])
+    front = line.live_head(r, queue, free + len(open_offers))
+    live = [ident for kind, ident, _score in front if kind == "caller"]
     offered = {text(r.hget(OFFER.format(sid=s), "caller_sid") or b"") for s in open_offers}
     targets = [sid for sid in live if sid not in offered]
     placed: list[str] = []

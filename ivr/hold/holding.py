@@ -19,7 +19,7 @@ from ivr.core.waits.history import HistoryStats
 from ivr.infra import line, queue_history
 from ivr.infra.redis_conn import decoded
 
-RECORD = "ivr:hold:caller:{sid}"
+RECORD = line.HOLD_RECORD
 LOG = "ivr:hold:caller:{sid}:log"
 # A holding caller's wait URL is requested at least once per hold-music clip; a record not
 # refreshed for this long belongs to a caller whose leave Twilio never reported.
@@ -109,13 +109,26 @@ def join(r: redis.Redis, holder: Holder, event: dict) -> None:
     pipe.execute()
 
 
-def save(r: redis.Redis, holder: Holder, *items: dict) -> None:
-    """Write the record back and append log items, in one round trip."""
-    pipe = r.pipeline(transaction=False)
-    pipe.hset(RECORD.format(sid=holder.call_sid), mapping=holder.to_hash())
-    for item in items:
-        _push(pipe, holder.call_sid, item)
-    pipe.execute()
+def save(r: redis.Redis, holder: Holder, *items: dict) -> bool:
+    """Write the record back and append log items, in one round trip; only while the caller
+    is still holding (False otherwise), so a webhook racing the hang-up leaves no ghost."""
+    fields = [x for pair in holder.to_hash().items() for x in pair]
+    logs = [json.dumps(item, separators=(",", ":"), default=str) for item in items]
+    return bool(r.register_script(_SAVE_IF_HOLDING)(
+        keys=[RECORD.format(sid=holder.call_sid), LOG.format(sid=holder.call_sid)],
+        args=[TTL_SECONDS, len(fields), *fields, *logs]))
+
+
+# KEYS: record, log. ARGV: ttl, number of field/value strings, the fields, then log items.
+_SAVE_IF_HOLDING = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local n = tonumber(ARGV[2])
+if n > 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 3, 2 + n)) end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
+for i = 3 + n, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+if #ARGV >= 3 + n then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[1])) end
+return 1
+"""
 
 
 def log_item(r: redis.Redis, call_sid: str, item: dict) -> None:
@@ -123,18 +136,6 @@ def log_item(r: redis.Redis, call_sid: str, item: dict) -> None:
     pipe = r.pipeline(transaction=False)
     _push(pipe, call_sid, item)
     pipe.execute()
-
-
-def drop_ghosts(r: redis.Redis, queue: str, call_sids: list[str]) -> list[str]:
-    """Of `call_sids` in the line, those still holding; the others (records expired) leave."""
-    pipe = r.pipeline(transaction=False)
-    for sid in call_sids:
-        pipe.exists(RECORD.format(sid=sid))
-    present = pipe.execute()
-    ghosts = [sid for sid, here in zip(call_sids, present, strict=True) if not here]
-    if ghosts:
-        r.zrem(line.CALLERS.format(queue=queue), *ghosts)
-    return [sid for sid, here in zip(call_sids, present, strict=True) if here]
 
 
 def finish(r: redis.Redis, call_sid: str) -> tuple[Holder | None, list[dict]]:

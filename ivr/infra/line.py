@@ -20,6 +20,9 @@ from ivr.infra.redis_conn import text
 CALLERS = "ivr:line:{queue}:callers"
 CALLBACKS = "ivr:line:{queue}:callbacks"
 KEPT = "ivr:line:{queue}:kept:{sid}"
+# A caller in line also has a hold record (`ivr.hold.holding`), kept alive by the wait URL and
+# expiring when it stops: a caller without one is a ghost (their hang-up was never reported).
+HOLD_RECORD = "ivr:hold:caller:{sid}"
 # Long enough to hear a callback offer and answer it, or to come back to the queue.
 KEPT_SECONDS = 15 * 60
 
@@ -93,6 +96,23 @@ def head(r: redis.Redis, queue: str, n: int) -> list[tuple[str, str, float]]:
     merged += [("callback", text(m), s) for m, s in callbacks]
     merged.sort(key=lambda e: (e[2], e[0] == "callback"))
     return merged[:n]
+
+
+def live_head(r: redis.Redis, queue: str, n: int) -> list[tuple[str, str, float]]:
+    """`head`, after taking out of the line the callers at its front who are ghosts."""
+    for _ in range(3):  # each round removes the ghosts it saw; more may stand behind them
+        front = head(r, queue, n)
+        callers = [ident for kind, ident, _score in front if kind == "caller"]
+        if not callers:
+            return front
+        pipe = r.pipeline(transaction=False)
+        for sid in callers:
+            pipe.exists(HOLD_RECORD.format(sid=sid))
+        ghosts = [sid for sid, here in zip(callers, pipe.execute(), strict=True) if not here]
+        if not ghosts:
+            return front
+        r.zrem(CALLERS.format(queue=queue), *ghosts)
+    return head(r, queue, n)
 
 
 def waiting_callbacks(r: redis.Redis, queue: str) -> set[str]:

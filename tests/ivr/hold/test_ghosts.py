@@ -1,0 +1,55 @@
+"""Every hold-queue write expires, and ghosts (callers whose hang-up was never reported) never
+hold a place: not for the next caller, not for a callback behind them."""
+
+from __future__ import annotations
+
+import time
+
+from ivr.hold import holding
+from ivr.infra import line
+
+
+def holder(sid: str, first: float) -> holding.Holder:
+    return holding.Holder(call_sid=sid, queue="support", first_asked=first, joined_at=first)
+
+
+def test_a_write_after_the_visit_ended_leaves_nothing_behind(redis_client):
+    r = redis_client
+    h = holder("CAgone", time.time())
+    holding.join(r, h, {"kind": "joined", "at": time.time()})
+    assert holding.save(r, h, {"kind": "announced", "at": time.time()})
+    assert 0 < r.ttl(holding.RECORD.format(sid="CAgone")) <= holding.TTL_SECONDS
+    holding.finish(r, "CAgone")  # the hang-up
+
+    h.announced = 3  # a wait-URL webhook that was already running
+    assert not holding.save(r, h, {"kind": "announced", "at": time.time()})
+
+    assert not r.exists(holding.RECORD.format(sid="CAgone"))
+    assert not r.exists(holding.LOG.format(sid="CAgone"))
+    assert holding.load(r, "CAgone") is None
+
+
+def test_every_key_a_visit_writes_expires(redis_client):
+    r = redis_client
+    h = holder("CAhere", time.time())
+    holding.join(r, h, {"kind": "joined", "at": time.time()})
+    holding.save(r, h, {"kind": "announced", "at": time.time()})
+    holding.log_item(r, "CAhere", {"kind": "pressed", "at": time.time()})
+    for key in (holding.RECORD.format(sid="CAhere"), holding.LOG.format(sid="CAhere")):
+        assert 0 < r.ttl(key) <= holding.TTL_SECONDS, key
+
+
+def test_ghosts_at_the_front_of_the_line_are_dropped_for_whoever_is_behind(redis_client):
+    r = redis_client
+    now = time.time()
+    for sid in ("CAghost1", "CAghost2"):  # in line, but their records expired long ago
+        line.join_caller(r, "support", sid, now - 600)
+    live = holder("CAlive", now - 60)
+    holding.join(r, live, {"kind": "joined", "at": now})
+    line.join_callback(r, "support", 7, now - 30)
+
+    front = line.live_head(r, "support", 2)
+
+    assert [(kind, ident) for kind, ident, _ in front] == [("caller", "CAlive"),
+                                                          ("callback", "7")]
+    assert line.place_of(r, "support", now - 30).position == 2  # the ghosts left the line
