@@ -85,6 +85,10 @@ def create_request(
         return _handle_on(deps, existing, client_address, consent, now)
     if preferred_time is not None and preferred_time.tzinfo is None:
         raise InvalidRequest("preferred_time needs a time zone, e.g. 2026-05-04T15:00:00-04:00")
+    days = int(deps.setting("CALLBACK_MAX_DAYS_AHEAD"))
+    if preferred_time is not None and preferred_time > now + dt.timedelta(days=days):
+        raise InvalidRequest(f"preferred_time is too far ahead: we can schedule a callback up "
+                             f"to {days} days from now.")
     wanted = max(now, preferred_time) if preferred_time else now
     token = new_token()
     req = CallbackRequest(

@@ -36,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "CALLBACK_PROOF_OF_WORK": "on",
     "CALLBACK_POW_COST": 5000,
     "CALLBACK_POW_SECONDS": 600,  # how long a challenge may be solved and used (once)
+    "CALLBACK_MAX_DAYS_AHEAD": 30,  # the latest preferred_time a visitor may choose
     # What the visitor agrees to by ticking the box; its version (a digest of the wording) is
     # stored with every request.
     "CALLBACK_CONSENT_TEXT": (

@@ -17,11 +17,13 @@ from callback import api as callbacks
 from ivr import ops
 from ivr.core import hours
 from ivr.hold import views as hold
-from ivr.infra import journey, logs, metrics, paths
+from ivr.infra import http_errors, journey, logs, metrics, paths
 from ivr.infra.config import check_secrets, load_config
 from ivr.infra.proxies import trust_proxies
 from ivr.infra.services import build_services
+from ivr.infra.twiml import twiml_response
 from ivr.voice import webhooks as voice
+from ivr.voice.safety import safe_twiml
 from speech.live import stream as speech
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     callbacks.init_app(app)
     speech.init_app(app)
     metrics.time_webhooks(app, paths.ALL)
+    # Never an HTML error page: TwiML that reaches a person on webhooks, JSON elsewhere.
+    http_errors.init_app(app, twiml_paths=paths.ALL,
+                         fallback=lambda: twiml_response(safe_twiml(app, "engine_error")))
     if app.config.get("JOURNEY_WRITER_THREAD", True):
         # Each web process moves journey events from Redis to SQL in the background.
         writer = journey.JourneyWriter(services.db, services.redis)

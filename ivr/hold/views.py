@@ -121,6 +121,16 @@ def _register_errors(bp: Blueprint) -> None:
 _register_errors(admin_bp)
 _register_errors(agent_bp)
 
+# Agent ids are SQL integers: one past that range names no agent (rather than overflowing).
+MAX_AGENT_ID = 2**31 - 1
+
+
+@admin_bp.url_value_preprocessor
+def _known_agent_id(_endpoint, values) -> None:
+    agent_id = (values or {}).get("agent_id")
+    if agent_id is not None and not 0 < agent_id <= MAX_AGENT_ID:
+        raise AgentNotFound(f"no agent with id {agent_id}")
+
 
 def _body() -> dict:
     data = request.get_json(silent=True)
