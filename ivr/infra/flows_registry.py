@@ -56,15 +56,18 @@ class FlowRegistry:
         ttl: int = DEFAULT_TTL,
         keep: int = 32,
         clock: Callable[[], float] = time.monotonic,
+        background: bool = False,
     ) -> None:
         self.path = os.fspath(path)
+        self.background = background
         self.redis = redis
         self.check_interval = check_interval
         self.ttl = ttl
         self.keep = max(keep, 1)
         self.last_problems: list[Problem] = []
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the versions in memory
+        self._checking = threading.Lock()  # one look at the file at a time
         self._versions: OrderedDict[str, LoadedFlows] = OrderedDict()
         self._stored_at: dict[str, float] = {}
         self._signature = _signature(self.path)
@@ -81,18 +84,37 @@ class FlowRegistry:
         return self._current.version
 
     def current(self) -> LoadedFlows:
-        """The flows for a new call; looks at the file at most every `check_interval` seconds."""
-        if self._clock() - self._checked_at >= self.check_interval:
-            with self._lock:
+        """The flows for a new call; looks at the file at most every `check_interval` seconds.
+
+        In the service (`background=True`) the look runs in a thread of its own and this
+        returns at once: a webhook never waits for a stat, or for the parse of an edited (or
+        hostile) file; a new version serves from the next request after its parse.
+        """
+        if self._clock() - self._checked_at < self.check_interval:
+            return self._current
+        if not self.background:
+            with self._checking:
                 if self._clock() - self._checked_at >= self.check_interval:
                     self._check()
+        elif self._checking.acquire(blocking=False):
+            self._checked_at = self._clock()
+            threading.Thread(target=self._check_in_background, name="flows-reload",
+                             daemon=True).start()
         return self._current
 
     def reload(self) -> LoadedFlows:
         """Look at the file now (e.g. after an admin's save); return what is current after it."""
-        with self._lock:
+        with self._checking:
             self._check()
         return self._current
+
+    def _check_in_background(self) -> None:
+        try:
+            self._check()
+        except Exception:  # a failed look must not stop the next one
+            log.exception("looking at the flows file %s failed", self.path)
+        finally:
+            self._checking.release()
 
     def get(self, version: str) -> LoadedFlows:
         """The flows a call started with, from memory or Redis; UnknownFlowVersion if gone."""
@@ -126,7 +148,9 @@ class FlowRegistry:
             if version == self._current.version:
                 self.last_problems = []
                 return
-            loaded = self._versions.get(version) or parse_flows(text, self.path)
+            with self._lock:
+                known = self._versions.get(version)
+            loaded = known or parse_flows(text, self.path)
         except FlowError as exc:
             self.last_problems = list(exc.problems)
             log.error(
@@ -146,9 +170,10 @@ class FlowRegistry:
             log.warning("%s", warning)
 
     def _remember(self, loaded: LoadedFlows) -> None:
-        self._versions[loaded.version] = loaded
-        self._versions.move_to_end(loaded.version)
-        self._trim()
+        with self._lock:
+            self._versions[loaded.version] = loaded
+            self._versions.move_to_end(loaded.version)
+            self._trim()
         self._store(loaded)
 
     def _trim(self) -> None:

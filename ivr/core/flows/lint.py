@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from ivr.core.flows import crossflow
 from ivr.core.flows.problem import Problem, Severity, did_you_mean, format_path
 from ivr.core.flows.schema import (
     BranchNode,
@@ -52,7 +53,8 @@ def lint(
     because the schema rejected them: references to them are not reported again, and flows
     missing a node skip the path checks, which would be guesses.
     """
-    return _Linter(flowfile, lines, filename, removed).run()
+    return _Linter(flowfile, lines, filename, removed).run() + crossflow.problems(
+        flowfile, lines, filename)
 
 
 def mentions_key(text: str, key: str) -> bool:

@@ -56,7 +56,10 @@ def check_text(text: str, filename: str = "flows.yaml") -> tuple[LoadedFlows | N
     try:
         flowfile = FlowFile.model_validate(source.data)
     except ValidationError as exc:
-        problems += validation_problems(exc, source.data, source.lines, filename)
+        # A value the YAML itself refused is reported once, not again as "missing".
+        refused = {format_path(e.path) for e in source.errors}
+        problems += [p for p in validation_problems(exc, source.data, source.lines, filename)
+                     if p.path not in refused]
         problems += _lint_the_rest(exc, source.data, source.lines, filename)
         return None, sort_problems(problems)
     problems = sort_problems(problems + lint(flowfile, source.lines, filename))

@@ -18,6 +18,12 @@ Path = tuple[str | int, ...]
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MERGE_TAG = "tag:yaml.org,2002:merge"
+# Bounds far above any real flows file (the shipped one is 10 KB, about 600 values), so a
+# hostile or broken one ("billion laughs": aliases of aliases) is refused before it can take
+# the service's memory: the text, the values it expands to, and how deep it nests.
+MAX_BYTES = 1 << 20
+MAX_VALUES = 100_000
+MAX_DEPTH = 40
 
 
 @dataclass(frozen=True)
@@ -102,8 +108,19 @@ class _Builder:
         self.positions: dict[Path, Position] = {(): Position(1, 1)}
         self.errors: list[SourceError] = []
         self._stack: set[int] = set()
+        self.values = 0
+        self.too_big = False
 
     def build(self, node: yaml.Node, path: Path) -> Any:
+        self.values += 1
+        if self.values > MAX_VALUES or len(path) > MAX_DEPTH:
+            if not self.too_big:
+                self.too_big = True
+                what = (f"more than {MAX_VALUES} values (aliases that repeat aliases?)"
+                        if self.values > MAX_VALUES else f"nested more than {MAX_DEPTH} deep")
+                self.errors.append(SourceError(_position(node.start_mark), path,
+                                               f"the file expands to {what}; refused"))
+            return None
         if id(node) in self._stack:
             self.errors.append(
                 SourceError(_position(node.start_mark), path, "recursive alias in YAML")
@@ -130,6 +147,14 @@ class _Builder:
             pos, message = _yaml_message(exc)
             message = message.replace("malformed YAML", "bad value")
             self.errors.append(SourceError(pos, path, message))
+            return None
+        except (ValueError, OverflowError) as exc:  # 2026-02-30, a 5000-digit number
+            text = str(node.value)
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            why = (f"{len(text)} digits is too long for a number" if node.tag.endswith(":int")
+                   else str(exc)[:120])
+            self.errors.append(SourceError(_position(node.start_mark), path,
+                                           f"bad value '{shown}': {why}"))
             return None
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict:
@@ -185,6 +210,10 @@ class _Builder:
 
 def load_yaml(text: str) -> Source:
     """Parse `text` into plain data plus a path -> position map; problems go in `errors`."""
+    if len(text) > MAX_BYTES:
+        return Source(None, SourceMap(), [SourceError(
+            Position(1, 1), (), f"the file is {len(text)} characters long; a flows file may be "
+            f"at most {MAX_BYTES}")])
     loader = _Loader(text)
     try:
         try:
@@ -201,6 +230,9 @@ def load_yaml(text: str) -> Source:
         # Whole-file problems (a missing top-level key) point where the content starts.
         builder.positions[()] = _position(root.start_mark)
         data = builder.build(root, ())
+        if builder.too_big:  # what was built is a fragment: the schema would only add noise
+            refused = next(e for e in builder.errors if "the file expands to" in e.message)
+            return Source(None, SourceMap(), [SourceError(refused.position, (), refused.message)])
         return Source(data, SourceMap(builder.positions), builder.errors)
     finally:
         loader.dispose()
