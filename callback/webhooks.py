@@ -15,7 +15,13 @@ from flask import Blueprint, Response, current_app, request
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from callback.deps import deps_of
-from callback.lifecycle import finish_attempt, get_attempt, mark_answered, release_agent_of
+from callback.lifecycle import (
+    OPEN_ATTEMPT,
+    finish_attempt,
+    get_attempt,
+    mark_answered,
+    release_agent_of,
+)
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
 from ivr.infra import paths
 from ivr.infra.security import twilio_signed
@@ -46,6 +52,26 @@ def _load() -> tuple[CallbackAttempt | None, CallbackRequest | None]:
     with deps.db.session() as session:
         req = session.get(CallbackRequest, attempt.request_id)
     return attempt, req
+
+
+def _is_open(attempt: CallbackAttempt | None, req: CallbackRequest | None) -> bool:
+    """Whether `attempt` is still the request's own, under way, for a request that still wants
+    the call. A leg of an attempt the sweeper gave up on (its late answer), or of a cancelled
+    or finished request, must neither dial nor bridge anyone."""
+    return (attempt is not None and req is not None and attempt.state in OPEN_ATTEMPT
+            and attempt.attempt_no == req.attempts
+            and req.state in (CallbackStatus.DIALING, CallbackStatus.CONNECTED))
+
+
+def _closed(attempt: CallbackAttempt | None, req: CallbackRequest | None, who: str):
+    """The answer to a leg of an attempt that is not open: a goodbye, and nothing dialled."""
+    log.warning("callback leg for an attempt that is no longer open: hung up",
+                extra={"attempt": attempt.id if attempt else None, "leg": who,
+                       "attempt_status": attempt.status if attempt else None,
+                       "request_status": req.status if req else None})
+    if req is not None and req.state is CallbackStatus.CANCELLED:
+        return goodbye("This callback was cancelled. Goodbye.")
+    return goodbye("This callback is no longer needed. Thank you. Goodbye.")
 
 
 def _dial_leg(deps, attempt: CallbackAttempt, say: str, address: str,
@@ -92,8 +118,8 @@ def agent_answered():
     """Agent-first: the agent picked up; whisper the context, then dial the customer."""
     deps = deps_of(current_app)
     attempt, req = _load()
-    if attempt is None or req is None or req.state is CallbackStatus.CANCELLED:
-        return goodbye("This callback was cancelled. Thank you.")
+    if not _is_open(attempt, req):
+        return _closed(attempt, req, "agent")
     return _dial_leg(deps, attempt, whisper(req), req.phone)
 
 
@@ -134,8 +160,8 @@ def customer_answered():
     """Customer-first: the customer's phone answered; a person presses 1 to be connected."""
     deps = deps_of(current_app)
     attempt, req = _load()
-    if attempt is None or req is None or req.state is CallbackStatus.CANCELLED:
-        return goodbye("This callback was cancelled. Goodbye.")
+    if not _is_open(attempt, req):
+        return _closed(attempt, req, "customer")
     answered_by = request.form.get("AnsweredBy", "")
     if answered_by.startswith("machine") or answered_by == "fax":
         finish_attempt(deps, attempt.id, AttemptStatus.MACHINE, answered_by=answered_by)
@@ -159,8 +185,8 @@ def connect():
     """Customer-first: the customer pressed a key; 1 bridges them to the claimed agent."""
     deps = deps_of(current_app)
     attempt, req = _load()
-    if attempt is None or req is None or req.state is CallbackStatus.CANCELLED:
-        return goodbye("This callback was cancelled. Goodbye.")
+    if not _is_open(attempt, req):
+        return _closed(attempt, req, "connect")
     if request.form.get("Digits") != "1":
         finish_attempt(deps, attempt.id, AttemptStatus.DECLINED)
         release_agent_of(deps, attempt, "canceled")
@@ -175,8 +201,8 @@ def whisper_to_agent():
     """Customer-first: the agent answered; they hear who is waiting and why, then are joined."""
     attempt, req = _load()
     r = VoiceResponse()
-    if attempt is None or req is None or req.state is CallbackStatus.CANCELLED:
-        r.say("This callback was cancelled.")
+    if not _is_open(attempt, req):
+        r.say("This callback is no longer needed.")
         r.hangup()
     else:
         r.say(whisper(req))

@@ -1,0 +1,45 @@
+"""A leg webhook acts only for the attempt that is still open: an attempt the sweeper gave up
+on, whose call did go out after all, must not dial the customer when its agent answers late."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from callback.dispatch import sweep
+from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest
+from tests.callback.conftest import CUSTOMER, ask
+
+
+def _attempts(deps, request_id: int) -> list[CallbackAttempt]:
+    with deps.db.session() as s:
+        return list(s.scalars(select(CallbackAttempt).where(
+            CallbackAttempt.request_id == request_id).order_by(CallbackAttempt.attempt_no)))
+
+
+def test_the_late_answer_of_a_lost_attempt_dials_nobody(client, deps, agent, twilio_cloud,
+                                                        run_jobs, clock):
+    made = ask(client, {"phone": CUSTOMER})
+    run_jobs()  # attempt 1: the agent's phone is called, but the worker died before saving it
+    [first] = twilio_cloud.placed
+    with deps.db.session() as s:
+        row = s.scalars(select(CallbackAttempt)).one()
+        row.call_sid, row.status = None, AttemptStatus.CLAIMED.value
+        request_id = row.request_id
+    clock.advance(121)
+    assert sweep(deps)["lost"] == 1  # the sweeper gives it up and puts the request back in line
+
+    twilio_cloud.drive(first)  # ...and then attempt 1's agent answers after all
+
+    assert CUSTOMER not in "".join(first.documents)  # no <Dial> to the customer from it
+    assert "no longer needed" in " ".join(first.said)
+    run_jobs()  # attempt 2, the open one, places the callback
+    assert len(twilio_cloud.placed) == 2
+    twilio_cloud.drive_pending()
+    customer_dials = [d for call in twilio_cloud.placed for d in call.documents
+                      if f">{CUSTOMER}</Number>" in d]
+    assert len(customer_dials) == 1
+    assert [a.status for a in _attempts(deps, request_id)] == ["lost", "completed"]
+    with deps.db.session() as s:
+        assert s.get(CallbackRequest, request_id).status == "completed"
+    assert client.get(f"/callbacks/{made['id']}", headers={"X-Callback-Token": made["token"]}
+                      ).get_json()["status"] == "completed"
