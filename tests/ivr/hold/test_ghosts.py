@@ -30,6 +30,7 @@ def test_a_write_after_the_visit_ended_leaves_nothing_behind(redis_client):
 
 
 def test_every_key_a_visit_writes_expires(redis_client):
+    """A guard for the conditional write above: the old code passes it too."""
     r = redis_client
     h = holder("CAhere", time.time())
     holding.join(r, h, {"kind": "joined", "at": time.time()})
