@@ -23,15 +23,19 @@ from rq import Callback
 from sqlalchemy import select, update
 
 from callback.deps import Deps
-from callback.lifecycle import finish_attempt, release_agent_of
+from callback.jobs import AGENT_FIRST
+from callback.lifecycle import finish_attempt, release_agent_of, settle_from_status
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
 from callback.schedule import DIAL_JOB, ON_FAILURE, WAKE_KEY, enqueue_request
+from ivr.errors import TelephonyError
 from ivr.infra import line
-from ivr.infra.agents import available_count, restore_presence
+from ivr.infra.agents import available_count, release_finished_calls, restore_presence
+from ivr.infra.telephony import FINAL_STATUSES
 
 log = logging.getLogger(__name__)
 LOCK_KEY = "ivr:cb:dispatcher"
 SWEEP_BATCH = 500
+CHECKED_KEY = "ivr:cb:checked:{attempt}"  # asked the provider about this attempt lately
 
 
 def dispatch_once(deps: Deps, now: dt.datetime | None = None) -> list[int]:
@@ -87,7 +91,8 @@ def sweep(deps: Deps, now: dt.datetime | None = None) -> dict[str, int]:
     # An emptied Redis (restart without persistence) forgets who is available: rebuild it
     # from SQL once per dataset, or no callback could ever be dispatched again.
     restore_presence(deps.db, deps.redis, now)
-    counts = {"enqueued": 0, "released": 0, "rejoined": 0, "resent": 0, "lost": 0}
+    counts = {"enqueued": 0, "released": 0, "rejoined": 0, "resent": 0, "lost": 0,
+              "settled": 0, "freed": 0}
     grace = dt.timedelta(seconds=float(deps.setting("CALLBACK_DISPATCH_GRACE")))
     lost_after = dt.timedelta(seconds=float(deps.setting("CALLBACK_LOST_AFTER")))
     with deps.db.session() as session:
@@ -143,9 +148,59 @@ def sweep(deps: Deps, now: dt.datetime | None = None) -> dict[str, int]:
         if finish_attempt(deps, attempt.id, AttemptStatus.LOST, error="worker lost the attempt"):
             release_agent_of(deps, attempt, "canceled")
             counts["lost"] += 1
+    counts["settled"] = _settle_stuck(deps, now)
+    counts["freed"] = len(release_finished_calls(
+        deps.db, deps.redis, _provider_status(deps), now,
+        older_than=dt.timedelta(seconds=float(deps.setting("CALLBACK_STUCK_AFTER")))))
     if any(counts.values()):
         log.info("callback sweep", extra=counts)
     return counts
+
+
+def _provider_status(deps: Deps):
+    """The provider's status of a call, for agents busy on it; a failed question says
+    "still going" (None would release the agent)."""
+    def status(call_sid: str) -> str | None:
+        try:
+            return deps.telephony.call_status(call_sid)
+        except TelephonyError as exc:
+            log.warning("could not ask the provider about call %s: %s", call_sid, exc)
+            return "in-progress"
+    return status
+
+
+def _settle_stuck(deps: Deps, now: dt.datetime) -> int:
+    """Ask the provider about attempts still open a while after their dial: a final status
+    callback that never came (or came while Redis or the database stalled, and was lost) must
+    not leave the request dialing, its agent busy and its number's slot taken, for good."""
+    after = dt.timedelta(seconds=float(deps.setting("CALLBACK_STUCK_AFTER")))
+    with deps.db.session() as session:
+        stuck = session.scalars(select(CallbackAttempt).where(
+            CallbackAttempt.status.in_([AttemptStatus.DIALING.value,
+                                        AttemptStatus.ANSWERED.value]),
+            CallbackAttempt.call_sid.is_not(None),
+            CallbackAttempt.created_at <= now - after,
+        ).order_by(CallbackAttempt.created_at).limit(SWEEP_BATCH)).all()
+    settled = 0
+    for attempt in stuck:
+        key = CHECKED_KEY.format(attempt=attempt.id)
+        if not deps.redis.set(key, 1, nx=True, ex=int(after.total_seconds()) or 1):
+            continue  # asked recently: a long conversation is asked about once per interval
+        try:
+            status = deps.telephony.call_status(attempt.call_sid)
+        except TelephonyError as exc:
+            log.warning("could not ask the provider about a callback attempt: %s", exc,
+                        extra={"attempt": attempt.id, "call_sid": attempt.call_sid})
+            continue
+        if status is not None and status not in FINAL_STATUSES:
+            continue  # still ringing or talking
+        leg = "agent" if attempt.mode == AGENT_FIRST else "customer"
+        if settle_from_status(deps, attempt, leg, status or "failed"):
+            log.warning("callback attempt settled from the provider: its final status "
+                        "callback never arrived", extra={"attempt": attempt.id,
+                                                         "call_status": status or "unknown"})
+            settled += 1
+    return settled
 
 
 class Dispatcher:

@@ -111,6 +111,43 @@ def finish_attempt(deps: Deps, attempt_id: int, outcome: AttemptStatus, *,
     return True
 
 
+# How the customer's leg ended, when it was not bridged (Twilio's final call statuses).
+_LEG_OUTCOME = {
+    "completed": AttemptStatus.DECLINED,  # answered, never bridged
+    "busy": AttemptStatus.BUSY,
+    "no-answer": AttemptStatus.NO_ANSWER,
+    "canceled": AttemptStatus.NO_ANSWER,
+    "failed": AttemptStatus.FAILED,
+}
+
+
+def settle_from_status(deps: Deps, attempt: CallbackAttempt, leg: str, call_status: str, *,
+                       duration: int | None = None, answered_by: str | None = None) -> bool:
+    """End an attempt from the final status of the leg we placed (its status callback, or the
+    provider's answer to the repair pass); False when the attempt had already ended.
+
+    The agent's leg ending first means the agent missed it or hung up at the whisper; the
+    customer's leg ending unbridged is theirs to answer for, unless they had answered and been
+    bridged (the attempt is `answered`), which is a completed callback whose report was lost.
+    """
+    if leg == "agent":
+        outcome = (AttemptStatus.COMPLETED if attempt.state is AttemptStatus.ANSWERED
+                   else AttemptStatus.AGENT_UNAVAILABLE)
+        ended = finish_attempt(deps, attempt.id, outcome, duration=duration)
+        release_agent_of(deps, attempt, "completed" if outcome is AttemptStatus.COMPLETED
+                         else call_status)
+        return ended
+    outcome = _LEG_OUTCOME.get(call_status, AttemptStatus.FAILED)
+    if attempt.state is AttemptStatus.ANSWERED and call_status == "completed":
+        outcome = AttemptStatus.COMPLETED
+    ended = finish_attempt(deps, attempt.id, outcome, duration=duration,
+                           answered_by=answered_by)
+    if ended:  # only when this ends the attempt: the other endings released the agent already
+        release_agent_of(deps, attempt, "completed" if outcome is AttemptStatus.COMPLETED
+                         else "canceled")
+    return ended
+
+
 def requeue(deps: Deps, request_id: int, *, from_status: CallbackStatus) -> bool:
     """Put a dispatched request back in line (no agent after all); keeps its place."""
     with deps.db.session() as session:

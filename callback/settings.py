@@ -23,6 +23,9 @@ DEFAULTS: dict[str, Any] = {
     "CALLBACK_DISPATCH_GRACE": 30,
     # An attempt claimed but never confirmed by the provider this long is taken as lost.
     "CALLBACK_LOST_AFTER": 120,
+    # An attempt still open this long after its dial is checked with the provider (each time
+    # at most once per this many seconds): a lost final status callback never strands it.
+    "CALLBACK_STUCK_AFTER": 300,
     "CALLBACK_DISPATCH_INTERVAL": 0.1,
     "CALLBACK_SWEEP_INTERVAL": 5.0,
     # A request whose jobs raise this many times ends as failed (the error is kept).

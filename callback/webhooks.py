@@ -21,6 +21,7 @@ from callback.lifecycle import (
     get_attempt,
     mark_answered,
     release_agent_of,
+    settle_from_status,
 )
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
 from ivr.infra import paths
@@ -232,20 +233,9 @@ def status():
         if leg == "agent" and call_status in ("ringing", "in-progress"):
             release_agent_of(deps, attempt, call_status)  # keeps the agent busy
         return Response("", status=204)
-    duration = _int(request.form.get("CallDuration"))
-    if leg == "agent":
-        # Ended before the customer leg reported: the agent missed it or hung up at the whisper.
-        finish_attempt(deps, attempt.id, AttemptStatus.AGENT_UNAVAILABLE, duration=duration)
-        release_agent_of(deps, attempt, call_status)
-        return Response("", status=204)
-    if call_status == "completed":
-        outcome = AttemptStatus.DECLINED  # answered, never bridged
-    else:
-        outcome = _DIAL_OUTCOME.get(call_status, AttemptStatus.FAILED)
-    # Only when this callback ends the attempt: the other endings released the agent already.
-    if finish_attempt(deps, attempt.id, outcome, duration=duration,
-                      answered_by=request.form.get("AnsweredBy")):
-        release_agent_of(deps, attempt, "canceled")
+    settle_from_status(deps, attempt, leg, call_status,
+                       duration=_int(request.form.get("CallDuration")),
+                       answered_by=request.form.get("AnsweredBy"))
     return Response("", status=204)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from twilio.base.exceptions import TwilioException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
@@ -44,6 +44,9 @@ class Telephony(Protocol):
 
     def hangup(self, call_sid: str) -> None:
         """End a call (ringing or in progress)."""
+
+    def call_status(self, call_sid: str) -> str | None:
+        """The call's status as the provider knows it now; None when it knows no such call."""
 
 
 class TwilioTelephony:
@@ -114,6 +117,20 @@ class TwilioTelephony:
             raise TelephonyError(f"Twilio could not be reached for {call_sid}: {exc}") from exc
 
 
+    def call_status(self, call_sid: str) -> str | None:
+        """Fetch the Call resource: its `status`, or None when Twilio answers 404."""
+        try:
+            return str(self.client.calls(call_sid).fetch().status)
+        except TwilioRestException as exc:
+            if exc.status == 404:
+                return None
+            raise TelephonyError(f"could not fetch call {call_sid}: {exc}") from exc
+        except TwilioException as exc:
+            raise TelephonyError(f"could not fetch call {call_sid}: {exc}") from exc
+        except OSError as exc:
+            raise TelephonyError(f"Twilio could not be reached for {call_sid}: {exc}") from exc
+
+
 class NoTelephony:
     """No provider configured: every call fails with what to set."""
 
@@ -127,6 +144,9 @@ class NoTelephony:
         raise TelephonyError(self.REASON)
 
     def hangup(self, call_sid: str) -> None:
+        raise TelephonyError(self.REASON)
+
+    def call_status(self, call_sid: str) -> str | None:
         raise TelephonyError(self.REASON)
 
 

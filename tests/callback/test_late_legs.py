@@ -43,3 +43,38 @@ def test_the_late_answer_of_a_lost_attempt_dials_nobody(client, deps, agent, twi
         assert s.get(CallbackRequest, request_id).status == "completed"
     assert client.get(f"/callbacks/{made['id']}", headers={"X-Callback-Token": made["token"]}
                       ).get_json()["status"] == "completed"
+
+
+def test_an_attempt_whose_final_status_never_came_is_settled_from_the_provider(
+        client, deps, agent, twilio_cloud, run_jobs, clock):
+    """The agent's phone rang out, and the final status callback was lost (it arrived during
+    a Redis stall, say): the sweeper asks Twilio's Call resource, and the request goes on."""
+    from ivr.infra.agents import get_presence
+    from tests.support.call_driver import CallScript
+
+    twilio_cloud.script(agent.address, CallScript(answer="no-answer"))
+    made = ask(client, {"phone": CUSTOMER})
+    run_jobs()
+    [first] = twilio_cloud.placed
+    first.events = ()  # no status callback reaches us for this call
+    twilio_cloud.drive(first)
+    [attempt] = _attempts(deps, _request_id(deps, made["id"]))
+    assert attempt.status == "dialing"  # what the service knows without the callback
+    assert sweep(deps)["settled"] == 0  # too soon to ask
+
+    clock.advance(301)
+    assert sweep(deps)["settled"] == 1
+    assert sweep(deps)["settled"] == 0  # settled once
+
+    [attempt] = _attempts(deps, attempt.request_id)
+    assert attempt.status == "agent-unavailable"
+    # The agent did not answer: offline, by the missed-call rule, and not stuck busy.
+    assert get_presence(deps.db, deps.redis, agent.id).status == "offline"
+    state = client.get(f"/callbacks/{made['id']}", headers={"X-Callback-Token": made["token"]}
+                       ).get_json()
+    assert state["status"] == "waiting"  # back in line, keeping its place, for the next agent
+
+
+def _request_id(deps, public_id: str) -> int:
+    with deps.db.session() as s:
+        return s.scalar(select(CallbackRequest.id).where(CallbackRequest.public_id == public_id))

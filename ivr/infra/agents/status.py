@@ -23,7 +23,7 @@ a status for another call is ignored, so late or repeated callbacks cannot undo 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import redis
@@ -48,6 +48,7 @@ from ivr.infra.agents.roster import (
     roster,
 )
 from ivr.infra.db import Database, utcnow
+from ivr.infra.telephony import FINAL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -275,6 +276,34 @@ def on_agent_call_status(
         db, r, agent, AgentStatus.OFFLINE, now, reason=f"missed call ({status})",
         expect=(AgentStatus.BUSY,), call_sid=call_sid,
     )
+
+
+def release_finished_calls(
+    db: Database,
+    r: redis.Redis,
+    call_status: Callable[[str], str | None],
+    now: dt.datetime,
+    *,
+    older_than: dt.timedelta,
+) -> list[int]:
+    """Agents busy on a call for longer than `older_than` whose call is over by the provider's
+    word (`call_status(sid)`: its status, None when it knows no such call) are moved as that
+    final status would have moved them. The status callback that should have done it was
+    lost (a Redis stall answers it 5xx, and Twilio does not send it again). Returns their ids.
+    """
+    moved = []
+    for entry in list_agents(db, r, now):
+        p = entry.presence
+        if (p.status is not AgentStatus.BUSY or not p.call_sid or p.since is None
+                or now - p.since < older_than):
+            continue
+        status = call_status(p.call_sid)
+        if status is not None and status not in FINAL_STATUSES:
+            continue
+        on_agent_call_status(db, r, entry.agent.id, status or "completed",
+                             call_sid=p.call_sid, now=now)
+        moved.append(entry.agent.id)
+    return moved
 
 
 def staffed_count(r: redis.Redis, queue: str, now: dt.datetime) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import threading
 
@@ -358,3 +359,35 @@ def test_scripts_survive_a_script_cache_flush(db, r):
     ag.set_presence(db, r, a.id, "available", now=at(0))
     r.script_flush()  # e.g. Redis restarted or failed over: EVALSHA misses, EVAL reloads
     assert ag.claim_agent(db, r, "support", at(1)).id == a.id
+
+
+def test_a_busy_agent_whose_call_is_over_by_the_providers_word_is_released(db, r):
+    """The agent leg's final status callback was lost: the provider is asked, after a while."""
+    a = add(db, r, "Ann", wrap_up=0)
+    b = add(db, r, "Bob", wrap_up=0)
+    ag.set_presence(db, r, a.id, "available", now=at(0))
+    ag.set_presence(db, r, b.id, "available", now=at(0))
+    ag.claim_agent(db, r, "support", at(1))
+    ag.attach_call(r, a.id, "CAover")
+    ag.claim_agent(db, r, "support", at(1))
+    ag.attach_call(r, b.id, "CAtalking")
+    provider = {"CAover": "completed", "CAtalking": "in-progress"}
+    asked: list[str] = []
+
+    def status(sid: str):
+        asked.append(sid)
+        return provider.get(sid)
+
+    window = dt.timedelta(minutes=5)
+    assert ag.release_finished_calls(db, r, status, at(60), older_than=window) == []
+    assert asked == []  # too soon to ask anyone
+    assert ag.release_finished_calls(db, r, status, at(400), older_than=window) == [a.id]
+    assert ag.get_presence(db, r, a.id, at(401)).status is AgentStatus.AVAILABLE
+    assert ag.get_presence(db, r, b.id, at(401)).status is AgentStatus.BUSY  # still talking
+    # An agent who set themself busy (no call) is never asked about.
+    c = add(db, r, "Cy", wrap_up=0)
+    ag.set_presence(db, r, c.id, "busy", now=at(402))
+    asked.clear()
+    assert ag.release_finished_calls(db, r, status, at(900), older_than=window) == []
+    assert asked == ["CAtalking"]
+    assert ag.get_presence(db, r, c.id, at(901)).status is AgentStatus.BUSY
