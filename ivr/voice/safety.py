@@ -8,7 +8,7 @@ from flask import Flask
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.core.engine.phrasebook import phrase
-from ivr.infra import metrics
+from ivr.infra import metrics, paths
 from ivr.infra.services import services_of
 
 log = logging.getLogger(__name__)
@@ -29,5 +29,14 @@ def safe_twiml(app: Flask, kind: str) -> VoiceResponse:
         queue = op.queue if op else queue
     except Exception:  # the flows registry itself failing must not block the fallback
         log.exception("flows unavailable in fallback")
-    r.enqueue(queue)
+    try:
+        # The hold queue's own wait URL: it plays music while Redis is down, and puts the
+        # caller in our line (and rings an agent for them) as soon as it is back.
+        urls = services_of(app).urls
+        r.enqueue(queue, wait_url=urls.url(paths.QUEUE_WAIT, queue=queue),
+                  wait_url_method="POST", action=urls.url(paths.QUEUE_LEFT, queue=queue),
+                  method="POST")
+    except Exception:  # no URL can be built: Twilio's own hold music, still in the queue
+        log.exception("fallback enqueue without a wait URL")
+        r.enqueue(queue)
     return r

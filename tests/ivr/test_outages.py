@@ -133,3 +133,52 @@ def test_healthz_ok_and_metrics_count_calls(app, client, twilio_post):
     assert _sample(after, calls) == _sample(before, calls) + 1
     assert _sample(after, escapes) == _sample(before, escapes) + 1
     assert "ivr_webhook_seconds_bucket" in after
+
+
+def test_a_caller_queued_during_an_outage_reaches_an_agent_when_redis_returns(
+        app_config, own_redis):
+    """The outage TwiML is the hold queue's own <Enqueue>, with its wait URL: once Redis is
+    back, the next wait-URL request puts the caller in our line and rings an agent for them."""
+    from ivr import create_app
+    from ivr.infra import line
+    from ivr.infra.agents import add_agent, set_presence
+    from tests.support.twilio_cloud import TwilioCloud, flask_deliver
+
+    tuesday = dt.datetime(2026, 11, 24, 16, 0, tzinfo=dt.UTC)
+    with TwilioCloud("AC" + "1" * 32, "test-auth-token") as cloud:
+        app = create_app({**app_config, "REDIS_URL": own_redis.connection_url,
+                          "CLOCK": lambda: tuesday, "TWILIO_API_BASE": cloud.base_url,
+                          "TWILIO_ACCOUNT_SID": "AC" + "1" * 32})
+        client = app.test_client()
+        cloud.driver.deliver = flask_deliver(client, BASE_URL)
+        thaw = freeze(own_redis)
+        try:
+            outage = post(client, "/voice/incoming")
+        finally:
+            thaw()
+        root = ET.fromstring(outage.get_data(as_text=True))
+        enqueue = root.find("Enqueue")
+        assert enqueue is not None and enqueue.text == "support"
+        wait_url = enqueue.get("waitUrl")
+        assert wait_url == f"{BASE_URL}/voice/queue/wait?queue=support"
+        assert enqueue.get("action") == f"{BASE_URL}/voice/queue/left?queue=support"
+
+        services = services_of(app)
+        row, _ = add_agent(services.db, services.redis, name="Ana", kind="phone",
+                           address="+12125550001", queues=["support"], wrap_up_seconds=0,
+                           now=tuesday)
+        set_presence(services.db, services.redis, row.id, "available", now=tuesday)
+        held = post(client, wait_url[len(BASE_URL):], dict(FORM, QueuePosition="1",
+                                                          QueueTime="40", CurrentQueueSize="1"))
+        assert held.status_code == 200
+        assert "You are next in line" in held.get_data(as_text=True)
+        assert line.head(services.redis, "support", 5)[0][:2] == ("caller", FORM["CallSid"])
+        [rung] = cloud.placed  # the agent is rung for the caller who came in during the outage
+        assert rung.to == "+12125550001"
+        assert rung.url.startswith(f"{BASE_URL}/voice/hold/agent?")
+        # Ana answers: she hears who is waiting, and is asked to take the call.
+        agent_form = {"CallSid": rung.sid, "AccountSid": "AC" + "1" * 32, "From": rung.from_,
+                      "To": rung.to, "CallStatus": "in-progress"}
+        whisper = post(client, rung.url[len(BASE_URL):], agent_form)
+        assert "Press 1 to take the call" in whisper.get_data(as_text=True)
+        services.db.dispose()
