@@ -19,6 +19,8 @@ import threading
 import time
 
 import redis
+from redis.exceptions import LockError
+from redis.lock import Lock
 from rq import Callback
 from sqlalchemy import select, update
 
@@ -214,6 +216,7 @@ class Dispatcher:
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lease: Lock | None = None
 
     def start(self) -> Dispatcher:
         self._thread = threading.Thread(target=self.run, name="callback-dispatcher",
@@ -248,12 +251,15 @@ class Dispatcher:
                 self._stop.wait(1.0)
 
     def _leader(self) -> bool:
-        r = self.deps.redis
-        ttl_ms = int(max(2.0, self.interval * 20) * 1000)
-        if r.set(LOCK_KEY, self.name, nx=True, px=ttl_ms):
-            return True
-        holder = r.get(LOCK_KEY)
-        if holder is not None and holder.decode() == self.name:
-            r.pexpire(LOCK_KEY, ttl_ms)
-            return True
-        return False
+        """Hold (or renew) the dispatcher lease: one dispatcher places calls at a time."""
+        if self._lease is None:
+            # redis-py's Lock: a random token per holder, checked and renewed atomically.
+            self._lease = self.deps.redis.lock(
+                LOCK_KEY, timeout=max(2.0, self.interval * 20), blocking=False,
+                thread_local=False)
+        try:
+            if self._lease.owned():
+                return bool(self._lease.reacquire())
+        except LockError:
+            return False
+        return bool(self._lease.acquire())

@@ -24,7 +24,7 @@ from callback.lifecycle import (
     settle_from_status,
 )
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
-from ivr.infra import paths
+from ivr.infra import ordering, paths
 from ivr.infra.security import twilio_signed
 from ivr.infra.telephony import FINAL_STATUSES
 from ivr.infra.twiml import goodbye, twiml_response
@@ -220,6 +220,10 @@ def status():
         return Response("", status=204)
     call_status = request.form.get("CallStatus", "")
     sid = request.form.get("CallSid")
+    if not ordering.is_newest(deps.redis, sid or "", request.form.get("SequenceNumber")):
+        log.info("callback status out of order or repeated: ignored",
+                 extra={"attempt": attempt.id, "call_sid": sid, "status": call_status})
+        return Response("", status=204)
     if sid and not attempt.call_sid:
         # The worker died before saving the SID: the provider's word adopts the attempt.
         with deps.db.session() as session:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
 import time
 
 import redis
 from flask import Flask
+from redis.exceptions import LockError
 
 from ivr.errors import IvrError
 from ivr.infra import line, paths
@@ -42,15 +42,16 @@ def connect_agents(app: Flask, queue: str, now: dt.datetime | None = None) -> li
     """Ring free agents for the live callers at the front of `queue`; return the call SIDs."""
     r: redis.Redis = services_of(app).redis
     now = now or services_of(app).now()
-    token = secrets.token_hex(8)
-    lock = LOCK.format(queue=queue)
-    if not r.set(lock, token, nx=True, px=15_000):
+    lock = r.lock(LOCK.format(queue=queue), timeout=15, blocking=False)
+    if not lock.acquire():
         return []  # another pass is connecting this queue right now
     try:
         return _connect(app, r, queue, now)
     finally:
-        if r.get(lock) == token.encode():
-            r.delete(lock)
+        try:
+            lock.release()  # token-checked and atomic (redis-py's Lock)
+        except LockError:
+            log.warning("the connect lock for %s expired during a pass", queue)
 
 
 def _connect(app: Flask, r: redis.Redis, queue: str, now: dt.datetime) -> list[str]:

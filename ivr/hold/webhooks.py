@@ -21,7 +21,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from ivr.hold import connect, holding
 from ivr.hold.waiting import clock, key_twiml, left_twiml, wait_twiml
 from ivr.hold.whisper import whisper
-from ivr.infra import line, paths, queue_history
+from ivr.infra import line, ordering, paths, queue_history
 from ivr.infra.agents import AgentError, decline_agent, get_agent, on_agent_call_status
 from ivr.infra.security import twilio_signed
 from ivr.infra.services import services_of
@@ -163,6 +163,10 @@ def agent_status():
     agent_id = _agent_id()
     now = clock(app)
     if agent_id is None:
+        return ("", 204)
+    if not ordering.is_newest(r, sid, request.form.get("SequenceNumber")):
+        log.info("status callback out of order or repeated: ignored",
+                 extra={"call_sid": sid, "status": status, "agent_id": agent_id})
         return ("", 204)
     try:
         on_agent_call_status(db, r, agent_id, status, call_sid=sid, now=now)

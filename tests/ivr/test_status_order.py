@@ -1,0 +1,59 @@
+"""Status callbacks out of order or repeated, by Twilio's SequenceNumber: applied once each,
+in order. The hold queue's agent status webhook learns one handle time per conversation, and
+a late `ringing` after `completed` changes nothing.
+
+The webhook test is a guard the old code passes too (the closed offer and the progress rule
+already stop these two); the sequence check now stops them first, for every status webhook.
+"""
+
+from __future__ import annotations
+
+from ivr.hold import connect
+from ivr.infra import ordering, queue_history
+from ivr.infra.agents import add_agent, attach_call, claim_agent, get_presence, set_presence
+from ivr.infra.services import services_of
+from tests.conftest import BASE_URL, sign
+
+
+def test_only_a_higher_number_is_newest(redis_client):
+    r = redis_client
+    assert ordering.is_newest(r, "CA1", "0")
+    assert ordering.is_newest(r, "CA1", "3")
+    assert not ordering.is_newest(r, "CA1", "3")  # a repeat
+    assert not ordering.is_newest(r, "CA1", "1")  # late
+    assert ordering.is_newest(r, "CA1", "4")
+    assert ordering.is_newest(r, "CA2", "1")  # per call
+    assert ordering.is_newest(r, "CA1", None)  # no number: applied
+    assert ordering.is_newest(r, "CA1", "x")
+    assert 0 < r.ttl(ordering.KEY.format(sid="CA1")) <= ordering.KEEP_SECONDS
+
+
+def _status(client, agent_id: int, sid: str, status: str, seq: int):
+    path = f"/voice/hold/agent/status?queue=support&agent={agent_id}"
+    form = {"CallSid": sid, "AccountSid": "AC" + "1" * 32, "CallStatus": status,
+            "SequenceNumber": str(seq), "CallDuration": "60"}
+    resp = client.post(path, data=form, headers={"X-Twilio-Signature": sign(BASE_URL + path,
+                                                                           form)})
+    assert resp.status_code == 204
+
+
+def test_a_repeated_completed_is_learned_once_and_a_late_ringing_is_ignored(app, client):
+    services = services_of(app)
+    db, r = services.db, services.redis
+    now = services.now()
+    row, _ = add_agent(db, r, name="Ana", kind="phone", address="+12125550001",
+                       queues=["support"], wrap_up_seconds=0, now=now)
+    set_presence(db, r, row.id, "available", now=now)
+    claim_agent(db, r, "support", now)
+    attach_call(r, row.id, "CAagent")
+    r.hset(connect.OFFER.format(sid="CAagent"), mapping={"bridged_at": now.timestamp() - 60})
+
+    _status(client, row.id, "CAagent", "in-progress", 2)
+    _status(client, row.id, "CAagent", "completed", 3)
+    learned = queue_history.history(r, "support").handle_count
+    assert learned == 1  # the conversation taught the queue its handle time once
+    _status(client, row.id, "CAagent", "completed", 3)  # Twilio repeats it
+    _status(client, row.id, "CAagent", "ringing", 1)  # and a late one arrives
+
+    assert queue_history.history(r, "support").handle_count == learned
+    assert get_presence(db, r, row.id).status.value == "available"
