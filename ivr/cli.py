@@ -12,6 +12,7 @@ from ivr.commands.report import report_command
 from ivr.commands.simulate import run_simulation
 from ivr.commands.speech import speech_group
 from ivr.commands.staffing import staffing_command
+from ivr.emulator import ChaosSettings
 from ivr.serve import run
 from ivr.worker import worker_command
 
@@ -33,9 +34,16 @@ AT_HELP = ("Run on a clock that starts at this time (e.g. '2026-12-02 12:00', re
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--no-worker", is_flag=True, help="Do not run the RQ worker in this process.")
 @click.option("--at", default=None, help=AT_HELP)
-def serve(host: str, port: int, no_worker: bool, at: str | None) -> None:
+@click.option("--chaos", default=None, metavar="SPEC",
+              help="Testing: the emulated Twilio delivers late, twice and out of order, "
+                   "seeded: 'seed=7,delay=0.5,repeat=0.2,drop=0.05'.")
+def serve(host: str, port: int, no_worker: bool, at: str | None, chaos: str | None) -> None:
     """Run the whole service on embedded defaults (SQLite, Valkey, worker, emulated Twilio)."""
-    run(host=host, port=port, with_worker=not no_worker, at=at)
+    try:
+        settings = ChaosSettings.parse(chaos) if chaos else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--chaos") from None
+    run(host=host, port=port, with_worker=not no_worker, at=at, chaos=settings)
 
 
 main.add_command(worker_command)

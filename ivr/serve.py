@@ -30,7 +30,7 @@ from werkzeug.serving import make_server
 
 from ivr.app import create_app
 from ivr.core.flows.loader import load_flows
-from ivr.emulator import Timing, TwilioEmulator, create_emulator_app
+from ivr.emulator import Chaos, ChaosSettings, Timing, TwilioEmulator, create_emulator_app
 from ivr.infra import paths, runfile
 from ivr.infra.clock import BadTime, ShiftedClock, parse_at
 from ivr.infra.config import RQ_QUEUES, load_config
@@ -79,8 +79,9 @@ class LocalService:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 5000, *, at: str | None = None,
                  with_worker: bool = True, overrides: dict[str, Any] | None = None,
-                 announce: bool = True) -> None:
+                 announce: bool = True, chaos: ChaosSettings | None = None) -> None:
         self.host, self.port = host, port
+        self.chaos = chaos  # the emulated network's delivery at its worst (ivr.emulator.chaos)
         self.announce = announce  # write the run file that CLI commands find it by
         self.at = at
         self.with_worker = with_worker
@@ -167,7 +168,8 @@ class LocalService:
         cfg = self.app.config
         self.emulator = TwilioEmulator(cfg["TWILIO_ACCOUNT_SID"], cfg["TWILIO_AUTH_TOKEN"],
                                        timing=Timing(scale=1.0, play_seconds=4.0),
-                                       public_url=self.local_url + EMULATOR_PREFIX)
+                                       public_url=self.local_url + EMULATOR_PREFIX,
+                                       chaos=Chaos(self.chaos) if self.chaos else None)
         base = cfg["PUBLIC_BASE_URL"]
         self.emulator.verify_caller_id(cfg["TWILIO_FROM_NUMBER"])
         for number in services_of(self.app).flows.current().file.numbers:
@@ -256,9 +258,10 @@ class LocalService:
         ])
 
 
-def run(*, host: str, port: int, with_worker: bool, at: str | None = None) -> None:
+def run(*, host: str, port: int, with_worker: bool, at: str | None = None,
+        chaos: ChaosSettings | None = None) -> None:
     """`ivr serve`: run until Ctrl-C or SIGTERM, then stop everything it started."""
-    service = LocalService(host, port, at=at, with_worker=with_worker)
+    service = LocalService(host, port, at=at, with_worker=with_worker, chaos=chaos)
     stopped = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

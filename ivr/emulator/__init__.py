@@ -6,6 +6,7 @@ service itself talks to it through the real twilio REST client and its signed we
 """
 
 from ivr.emulator.calls import Reply
+from ivr.emulator.chaos import Chaos, ChaosSettings
 from ivr.emulator.cloud import ApiError, TwilioEmulator
 from ivr.emulator.parties import InteractiveParty, ScriptedParty
 from ivr.emulator.rest import create_emulator_app
@@ -14,6 +15,8 @@ from ivr.emulator.timing import Timing
 
 __all__ = [
     "ApiError",
+    "Chaos",
+    "ChaosSettings",
     "EmulatorServer",
     "InteractiveParty",
     "Reply",

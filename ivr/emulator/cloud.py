@@ -28,6 +28,7 @@ from ivr.emulator.calls import (
     new_sid,
     rfc2822,
 )
+from ivr.emulator.chaos import Chaos
 from ivr.emulator.delivery import Transport, Webhooks, is_absolute
 from ivr.emulator.interpreter import Interpreter
 from ivr.emulator.network import Goto
@@ -79,12 +80,13 @@ class TwilioEmulator:
     """One Twilio account's worth of phone network, run in threads."""
 
     def __init__(self, account_sid: str, auth_token: str, *, timing: Timing | None = None,
-                 transport: Transport | None = None, public_url: str = "") -> None:
+                 transport: Transport | None = None, public_url: str = "",
+                 chaos: Chaos | None = None) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.timing = timing or Timing()
         self.public_url = public_url.rstrip("/")  # where the REST API is served (recordings)
-        self.webhooks = Webhooks(auth_token, transport)
+        self.webhooks = Webhooks(auth_token, transport, chaos=chaos)
         self.journal = Journal()
         self.interpreter = Interpreter(self)
         self.bridging = Bridging(self)

@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 from twilio.request_validator import RequestValidator
+
+from ivr.emulator.chaos import Chaos
 
 log = logging.getLogger(__name__)
 
@@ -80,17 +84,32 @@ def is_absolute(url: str) -> bool:
 class Webhooks:
     """Signs and sends webhooks; status callbacks go through a background queue."""
 
-    def __init__(self, auth_token: str, transport: Transport | None = None) -> None:
+    def __init__(self, auth_token: str, transport: Transport | None = None, *,
+                 chaos: Chaos | None = None) -> None:
         self.validator = RequestValidator(auth_token)
         self.transport = transport or http_transport()
+        self.chaos = chaos
         self._status: queue.Queue = queue.Queue()
+        self._later: list[tuple[float, int, tuple]] = []  # (due, order, status callback)
+        self._later_cv = threading.Condition()
+        self._order = 0
         self._thread = threading.Thread(target=self._send_statuses, daemon=True,
                                         name="emulator-status-callbacks")
         self._thread.start()
+        if chaos is not None:
+            threading.Thread(target=self._send_later, daemon=True,
+                             name="emulator-chaos").start()
         self.sent = 0
 
     def request(self, method: str, url: str, params: dict) -> Answer:
         """One signed webhook, answered or failed the way Twilio sees it."""
+        answer = self._deliver(method, url, params)
+        if self.chaos is not None and (after := self.chaos.repeat_after()) is not None:
+            # Sent again later; the call has moved on with the first answer, as Twilio's does.
+            self._schedule(after, (method, url, params, True))
+        return answer
+
+    def _deliver(self, method: str, url: str, params: dict) -> Answer:
         method = (method or "POST").upper()
         if method == "GET":
             # A GET is signed over the URL with its query, no body parameters.
@@ -110,13 +129,43 @@ class Webhooks:
 
     def status_callback(self, method: str, url: str, params: dict) -> None:
         """Queue a status callback; it is sent after this returns, from another thread."""
-        self._status.put((method, url, params))
+        if self.chaos is None:
+            self._status.put((method, url, params))
+            return
+        for delay in self.chaos.status_delays(params):
+            self._schedule(delay, (method, url, params, False))
+
+    def _schedule(self, delay: float, item: tuple) -> None:
+        with self._later_cv:
+            self._order += 1
+            heapq.heappush(self._later, (time.monotonic() + delay, self._order, item))
+            self._later_cv.notify()
+
+    def _send_later(self) -> None:
+        """Send chaos's delayed and repeated requests when due, each in a thread of its own."""
+        while True:
+            with self._later_cv:
+                while not self._later or self._later[0][0] > time.monotonic():
+                    wait = self._later[0][0] - time.monotonic() if self._later else None
+                    self._later_cv.wait(wait)
+                _due, _order, (method, url, params, repeat) = heapq.heappop(self._later)
+            threading.Thread(target=self._send_one, args=(method, url, params, repeat),
+                             daemon=True, name="emulator-chaos-send").start()
+
+    def _send_one(self, method: str, url: str, params: dict, repeat: bool) -> None:
+        answer = self._deliver(method, url, params)  # a repeat is not repeated again
+        if not answer.ok and not repeat:
+            log.warning("status callback not accepted", extra={
+                "url": url, "status": answer.status, "error_code": answer.error_code})
 
     def drain(self, timeout: float = 10.0) -> None:
         """Wait until every queued status callback has been sent (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
         done = threading.Event()
         self._status.put(done)
         done.wait(timeout)
+        while self._later and time.monotonic() < deadline:  # chaos's delayed ones too
+            time.sleep(0.05)
 
     def _send_statuses(self) -> None:
         while True:

@@ -123,8 +123,12 @@ def create_emulator_app(emulator: TwilioEmulator) -> Flask:
 
     @app.get("/_emulator")
     def info():
+        chaos = emulator.webhooks.chaos
         return jsonify(account_sid=emulator.account_sid, numbers=list(emulator.numbers),
-                       timing=vars(emulator.timing), last_event=emulator.journal.last)
+                       timing=vars(emulator.timing), last_event=emulator.journal.last,
+                       chaos=None if chaos is None else {
+                           **vars(chaos.settings), "repeated": chaos.repeated,
+                           "dropped": chaos.dropped})
 
     @app.post("/_emulator/calls")
     def dial_in():
