@@ -5,7 +5,7 @@ then the invariants that must hold whatever the delivery did:
 - every web callback ended (completed), with the customer dialled once for it;
 - no agent is left busy;
 - every journey row reached the database, none twice, none refused.
-`tests/bench/chaos.py` runs the same at scale.
+The calls run one after another (a scale run, tests/bench/chaos.py, is not built yet).
 """
 
 from __future__ import annotations
