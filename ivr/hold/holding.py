@@ -20,6 +20,7 @@ from ivr.infra import line, queue_history
 from ivr.infra.redis_conn import decoded
 
 RECORD = line.HOLD_RECORD
+LEFT = "ivr:hold:left:{sid}"  # when the caller's last visit ended
 LOG = "ivr:hold:caller:{sid}:log"
 # A holding caller's wait URL is requested at least once per hold-music clip; a record not
 # refreshed for this long belongs to a caller whose leave Twilio never reported.
@@ -96,17 +97,32 @@ def load_with_history(r: redis.Redis, call_sid: str,
     return holder, HistoryStats.from_dict(learned)
 
 
-def join(r: redis.Redis, holder: Holder, event: dict) -> None:
-    """Start a visit: the record, the first log item, and a place in the shared line."""
-    key = RECORD.format(sid=holder.call_sid)
-    pipe = r.pipeline(transaction=True)
-    pipe.delete(key, LOG.format(sid=holder.call_sid))
-    pipe.hset(key, mapping=holder.to_hash())
-    pipe.expire(key, TTL_SECONDS)
-    _push(pipe, holder.call_sid, event)
-    pipe.zadd(line.CALLERS.format(queue=holder.queue), {holder.call_sid: holder.first_asked},
-              nx=True)
-    pipe.execute()
+# KEYS: record, log, the line's callers, the left marker. ARGV: ttl, first asked, joined at,
+# the first log item, the CallSid, then the record's field/value strings. 0 when the visit
+# this request belongs to already ended (a late or repeated wait-URL request after it left).
+_JOIN = """
+local left = redis.call('GET', KEYS[4])
+if left and tonumber(left) >= tonumber(ARGV[3]) then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[1], unpack(ARGV, 6, #ARGV))
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
+redis.call('RPUSH', KEYS[2], ARGV[4])
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[1]))
+redis.call('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[5])
+return 1
+"""
+
+
+def join(r: redis.Redis, holder: Holder, event: dict) -> bool:
+    """Start a visit: the record, the first log item, and a place in the shared line; False
+    (and nothing written) when this request belongs to a visit that has already ended."""
+    sid = holder.call_sid
+    fields = [x for pair in holder.to_hash().items() for x in pair]
+    return bool(r.register_script(_JOIN)(
+        keys=[RECORD.format(sid=sid), LOG.format(sid=sid),
+              line.CALLERS.format(queue=holder.queue), LEFT.format(sid=sid)],
+        args=[TTL_SECONDS, repr(holder.first_asked), repr(holder.joined_at),
+              json.dumps(event, separators=(",", ":"), default=str), sid, *fields]))
 
 
 def save(r: redis.Redis, holder: Holder, *items: dict) -> bool:
@@ -138,14 +154,17 @@ def log_item(r: redis.Redis, call_sid: str, item: dict) -> None:
     pipe.execute()
 
 
-def finish(r: redis.Redis, call_sid: str) -> tuple[Holder | None, list[dict]]:
-    """End a visit: take the record and its log out of Redis and the caller out of the line."""
+def finish(r: redis.Redis, call_sid: str, at: float) -> tuple[Holder | None, list[dict]]:
+    """End a visit at `at` (epoch seconds, the service's clock): take the record and its log
+    out of Redis and the caller out of the line, and remember when, so a late wait-URL request
+    of this visit cannot start it again."""
     key, log_key = RECORD.format(sid=call_sid), LOG.format(sid=call_sid)
     pipe = r.pipeline(transaction=True)
     pipe.hgetall(key)
     pipe.lrange(log_key, 0, -1)
     pipe.delete(key, log_key)
-    raw, items, _ = pipe.execute()
+    pipe.set(LEFT.format(sid=call_sid), repr(at), ex=TTL_SECONDS)
+    raw, items, _, _ = pipe.execute()
     if not raw:
         return None, []
     holder = Holder.from_hash(call_sid, raw)

@@ -100,6 +100,10 @@ def _announce(app: Flask, gather, sid: str, queue: str, cfg: Queue, form) -> int
     now = clock(app)
     holder, learned = holding.load_with_history(r, sid, queue)
     holder = holder or _join(app, sid, queue, form, now)
+    if holder is None:
+        log.info("wait URL of a visit that has ended: not joined again",
+                 extra={"call_sid": sid, "queue": queue})
+        return 0
     queue_time = _int(form.get("QueueTime"))
     elapsed = float(queue_time if queue_time is not None else now.timestamp() - holder.joined_at)
     staffed, available = presence.counts(r, queue, now)
@@ -171,7 +175,7 @@ def _estimate_item(now: dt.datetime, est: Estimate, ann) -> dict[str, Any]:
     }
 
 
-def _join(app: Flask, sid: str, queue: str, form, now: dt.datetime) -> Holder:
+def _join(app: Flask, sid: str, queue: str, form, now: dt.datetime) -> Holder | None:
     """First wait-URL request of a visit: take (or keep) a place in the shared line."""
     r = services_of(app).redis
     queue_time = _int(form.get("QueueTime")) or 0
@@ -180,8 +184,10 @@ def _join(app: Flask, sid: str, queue: str, form, now: dt.datetime) -> Holder:
     first = min(joined, kept) if kept is not None else joined
     holder = Holder(call_sid=sid, queue=queue, first_asked=first, joined_at=joined,
                     caller=form.get("From", ""))
-    holding.join(r, holder, {"kind": "join", "at": now.timestamp(), "elapsed": queue_time,
-                             "detail": {"kept_place": first < joined}})
+    if not holding.join(r, holder, {"kind": "join", "at": now.timestamp(),
+                                    "elapsed": queue_time,
+                                    "detail": {"kept_place": first < joined}}):
+        return None  # a late request of a visit that ended: the caller is not brought back
     return holder
 
 
@@ -226,7 +232,7 @@ def left_twiml(form, args) -> VoiceResponse:
     outcome = tracking.OUTCOMES.get(result, tracking.LEFT)
     holder: Holder | None = None
     try:
-        holder, items = holding.finish(r, sid)
+        holder, items = holding.finish(r, sid, now.timestamp())
     except redis.RedisError as exc:
         log.warning("hold visit not recorded: Redis unavailable", extra={"error": str(exc)})
         items = []

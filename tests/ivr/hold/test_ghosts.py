@@ -19,7 +19,7 @@ def test_a_write_after_the_visit_ended_leaves_nothing_behind(redis_client):
     holding.join(r, h, {"kind": "joined", "at": time.time()})
     assert holding.save(r, h, {"kind": "announced", "at": time.time()})
     assert 0 < r.ttl(holding.RECORD.format(sid="CAgone")) <= holding.TTL_SECONDS
-    holding.finish(r, "CAgone")  # the hang-up
+    holding.finish(r, "CAgone", time.time())  # the hang-up
 
     h.announced = 3  # a wait-URL webhook that was already running
     assert not holding.save(r, h, {"kind": "announced", "at": time.time()})
@@ -54,3 +54,21 @@ def test_ghosts_at_the_front_of_the_line_are_dropped_for_whoever_is_behind(redis
     assert [(kind, ident) for kind, ident, _ in front] == [("caller", "CAlive"),
                                                           ("callback", "7")]
     assert line.place_of(r, "support", now - 30).position == 2  # the ghosts left the line
+
+
+def test_a_late_wait_url_request_does_not_bring_back_a_caller_who_left(redis_client):
+    """Twilio repeats the wait-URL request of a visit after the caller hung up: no ghost."""
+    r = redis_client
+    joined = time.time() - 40
+    h = holder("CAleft", joined)
+    assert holding.join(r, h, {"kind": "join", "at": joined})
+    holding.finish(r, "CAleft", time.time())
+
+    late = holder("CAleft", joined)  # the same visit, from its QueueTime
+    assert not holding.join(r, late, {"kind": "join", "at": time.time()})
+    assert holding.load(r, "CAleft") is None
+    assert r.zscore(line.CALLERS.format(queue="support"), "CAleft") is None
+
+    again = holder("CAleft", time.time() + 1)  # a new visit (back from a callback offer)
+    assert holding.join(r, again, {"kind": "join", "at": time.time()})
+    assert holding.load(r, "CAleft") is not None
