@@ -197,7 +197,17 @@ def _settle_stuck(deps: Deps, now: dt.datetime) -> int:
         if status is not None and status not in FINAL_STATUSES:
             continue  # still ringing or talking
         leg = "agent" if attempt.mode == AGENT_FIRST else "customer"
-        if settle_from_status(deps, attempt, leg, status or "failed"):
+        talked = None
+        if leg == "agent" and status == "completed":
+            # Did the agent's <Dial> reach the customer? The provider's child calls say.
+            try:
+                talked = any(s == "completed" and d > 0
+                             for s, d in deps.telephony.child_calls(attempt.call_sid))
+            except TelephonyError as exc:
+                log.warning("could not list a callback's customer leg: %s", exc,
+                            extra={"attempt": attempt.id})
+                continue
+        if settle_from_status(deps, attempt, leg, status or "failed", customer_talked=talked):
             log.warning("callback attempt settled from the provider: its final status "
                         "callback never arrived", extra={"attempt": attempt.id,
                                                          "call_status": status or "unknown"})

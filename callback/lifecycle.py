@@ -122,16 +122,25 @@ _LEG_OUTCOME = {
 
 
 def settle_from_status(deps: Deps, attempt: CallbackAttempt, leg: str, call_status: str, *,
-                       duration: int | None = None, answered_by: str | None = None) -> bool:
+                       duration: int | None = None, answered_by: str | None = None,
+                       customer_talked: bool | None = None) -> bool:
     """End an attempt from the final status of the leg we placed (its status callback, or the
-    provider's answer to the repair pass); False when the attempt had already ended.
+    provider's answer to the repair pass); False when the attempt had already ended, or is
+    not this status's to end.
 
-    The agent's leg ending first means the agent missed it or hung up at the whisper; the
-    customer's leg ending unbridged is theirs to answer for, unless they had answered and been
-    bridged (the attempt is `answered`), which is a completed callback whose report was lost.
+    An agent's leg that ended unanswered means the agent missed it. One that was answered
+    (`completed`) may have carried the whole conversation: its <Dial> action says how the
+    customer's leg went, and this status may overtake it, so it only frees the agent, unless
+    the repair pass asked the provider (`customer_talked`). A customer's leg ending unbridged
+    is theirs to answer for, unless they had answered and been bridged (`answered`).
     """
     if leg == "agent":
-        outcome = (AttemptStatus.COMPLETED if attempt.state is AttemptStatus.ANSWERED
+        if call_status == "completed" and attempt.state is not AttemptStatus.ANSWERED \
+                and customer_talked is None:
+            release_agent_of(deps, attempt, "completed")
+            return False
+        outcome = (AttemptStatus.COMPLETED
+                   if attempt.state is AttemptStatus.ANSWERED or customer_talked
                    else AttemptStatus.AGENT_UNAVAILABLE)
         ended = finish_attempt(deps, attempt.id, outcome, duration=duration)
         release_agent_of(deps, attempt, "completed" if outcome is AttemptStatus.COMPLETED

@@ -221,7 +221,8 @@ class TwilioEmulator:
 
     def list_calls(self, form: dict[str, list[str]]) -> list[Call]:
         def matches(call: Call) -> bool:
-            for key, attr in (("To", "to"), ("From", "from_"), ("Status", "status")):
+            for key, attr in (("To", "to"), ("From", "from_"), ("Status", "status"),
+                              ("ParentCallSid", "parent_sid")):
                 want = (form.get(key) or [""])[0]
                 if want and str(getattr(call, attr)) != want:
                     return False

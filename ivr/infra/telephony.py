@@ -48,6 +48,9 @@ class Telephony(Protocol):
     def call_status(self, call_sid: str) -> str | None:
         """The call's status as the provider knows it now; None when it knows no such call."""
 
+    def child_calls(self, parent_sid: str) -> list[tuple[str, int]]:
+        """(status, duration in seconds) of each call a <Dial> of `parent_sid` placed."""
+
 
 class TwilioTelephony:
     """Twilio's REST API (or an emulator of it) through the real `twilio.rest.Client`."""
@@ -131,6 +134,18 @@ class TwilioTelephony:
             raise TelephonyError(f"Twilio could not be reached for {call_sid}: {exc}") from exc
 
 
+    def child_calls(self, parent_sid: str) -> list[tuple[str, int]]:
+        """The Calls list filtered by ParentCallSid (checked again here, on each resource)."""
+        try:
+            calls = self.client.calls.list(parent_call_sid=parent_sid, limit=50)
+        except TwilioException as exc:
+            raise TelephonyError(f"could not list the calls of {parent_sid}: {exc}") from exc
+        except OSError as exc:
+            raise TelephonyError(f"Twilio could not be reached for {parent_sid}: {exc}") from exc
+        return [(str(c.status), int(c.duration or 0)) for c in calls
+                if getattr(c, "parent_call_sid", None) == parent_sid]
+
+
 class NoTelephony:
     """No provider configured: every call fails with what to set."""
 
@@ -147,6 +162,9 @@ class NoTelephony:
         raise TelephonyError(self.REASON)
 
     def call_status(self, call_sid: str) -> str | None:
+        raise TelephonyError(self.REASON)
+
+    def child_calls(self, parent_sid: str) -> list[tuple[str, int]]:
         raise TelephonyError(self.REASON)
 
 

@@ -78,3 +78,34 @@ def test_an_attempt_whose_final_status_never_came_is_settled_from_the_provider(
 def _request_id(deps, public_id: str) -> int:
     with deps.db.session() as s:
         return s.scalar(select(CallbackRequest.id).where(CallbackRequest.public_id == public_id))
+
+
+def test_the_agents_completed_overtaking_the_dial_action_does_not_ring_the_customer_again(
+        client, deps, agent, twilio_cloud, run_jobs):
+    """Agent-first: the agent talked to the customer and hung up. The agent leg's `completed`
+    status callback arrives before the <Dial> action (Twilio sends them independently)."""
+    from tests.conftest import BASE_URL, sign
+
+    made = ask(client, {"phone": CUSTOMER})
+    run_jobs()
+    [leg] = twilio_cloud.placed
+    request_id = _request_id(deps, made["id"])
+    [attempt] = _attempts(deps, request_id)
+
+    def post(path: str, form: dict):
+        form = {"CallSid": leg.sid, "AccountSid": "AC" + "1" * 32, **form}
+        resp = client.post(path, data=form, headers={"X-Twilio-Signature": sign(
+            BASE_URL + path, form)})
+        assert resp.status_code in (200, 204), resp.get_data(as_text=True)
+
+    post(f"/callbacks/status?attempt={attempt.id}&leg=agent",
+         {"CallStatus": "completed", "CallDuration": "95"})
+    assert [a.status for a in _attempts(deps, request_id)] == ["dialing"]  # not ended by it
+    post(f"/callbacks/voice/dialed?attempt={attempt.id}",
+         {"DialCallStatus": "completed", "DialCallDuration": "90"})
+
+    assert [a.status for a in _attempts(deps, request_id)] == ["completed"]
+    run_jobs()
+    assert len(twilio_cloud.placed) == 1  # the customer is not called back a second time
+    assert client.get(f"/callbacks/{made['id']}", headers={"X-Callback-Token": made["token"]}
+                      ).get_json()["status"] == "completed"
