@@ -81,6 +81,18 @@ class StateStore:
         `extra` with it. False, with nothing written, when another write came first."""
         return self._write(state, expected_turn, document, self.ttl, extra)
 
+    def append(self, extra: list[tuple[str, str]]) -> None:
+        """RPUSH each (list key, value), without touching any state (rows about an ended call)."""
+        if not extra:
+            return
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for key, value in extra:
+                pipe.rpush(key, value)
+            pipe.execute()
+        except redis.RedisError as exc:
+            raise StateUnavailable(str(exc)) from exc
+
     def finish(self, state: CallState, status: str, *, expected_turn: int | None,
                extra: list[tuple[str, str]] = ()) -> bool:
         """Mark the call ended with its final `status` (kept for ENDED_TTL) and RPUSH `extra`,

@@ -7,6 +7,7 @@ connects them to a person: never a 500 that makes Twilio play its error message.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -17,7 +18,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.core.callstate import CallState
 from ivr.core.engine.engine import Engine
-from ivr.core.engine.types import Input, Step
+from ivr.core.engine.types import Input, InputKind, Step
 from ivr.core.flows.loader import LoadedFlows
 from ivr.errors import StateUnavailable
 from ivr.infra import journey, metrics
@@ -118,6 +119,9 @@ def resume_call(form: dict, args: dict, given: Input) -> VoiceResponse:
     store = services_of(app).calls
     sid = form.get("CallSid", "")
     state, loaded = load_call(app, sid, ended=True)
+    if state is not None and state.ended and not _is_stale(state, args) and given.kind in (
+            InputKind.RECORDED, InputKind.DIAL_RESULT):
+        return _after_the_end(app, store, state, loaded, args, given)
     if state is not None and (state.ended or _is_stale(state, args)):
         return _where_it_is(app, state, request_kind(args))
     expected = state.turn if state is not None else None
@@ -133,6 +137,20 @@ def resume_call(form: dict, args: dict, given: Input) -> VoiceResponse:
     if not save_step(store, step, expected, first_elapsed_ms=waited_ms):
         return raced(app, sid, request_kind(args))
     return step.twiml
+
+
+def _after_the_end(app: Flask, store: StateStore, state: CallState, loaded: LoadedFlows,
+                   args: dict, given: Input) -> VoiceResponse:
+    """A caller who ends a voicemail (or a <Dial>) by hanging up: the final status callback
+    may come before the <Record> or <Dial> action. The action still tells what happened (the
+    recording, the dial's result): its journey rows are recorded; the call stays ended."""
+    flow, node = args.get("flow") or state.flow, args.get("node") or state.node
+    step = engine_for(app, loaded).resume(
+        dataclasses.replace(state, vars=dict(state.vars)), flow, node, given)
+    store.append(journey_rows(step))
+    r = VoiceResponse()
+    r.hangup()
+    return r
 
 
 def request_kind(args: dict) -> str:
@@ -210,22 +228,11 @@ def save_step(store: StateStore, step: Step, expected_turn: int | None,
               meta: dict | None = None, first_elapsed_ms: int | None = None) -> bool:
     """Save the step's state, its document and its journey events in one round trip, if no
     other step for the call was saved since its state was read (False otherwise)."""
-    st = step.state
-    now = time.time()
-    rows = []
-    visits = []
-    for i, event in enumerate(step.events):
-        st.seq += 1
-        elapsed = first_elapsed_ms if i == 0 else None
-        event_meta = meta if i == 0 else None
-        if step.outcome and i == len(step.events) - 1:
-            event_meta = dict(event_meta or {}, outcome=step.outcome)
-        visits.append(event)
-        rows.append((journey.QUEUE_KEY, journey.encode(st.call_sid, st.seq, now, elapsed,
-                                                       event, event_meta)))
-    if not store.save(st, expected_turn=expected_turn, document=str(step.twiml), extra=rows):
+    rows = journey_rows(step, meta, first_elapsed_ms)
+    if not store.save(step.state, expected_turn=expected_turn, document=str(step.twiml),
+                      extra=rows):
         return False
-    for event in visits:  # counted once the step happened
+    for event in step.events:  # counted once the step happened
         if event.kind == "enter":
             metrics.NODE_VISITS.labels(event.flow or "", event.node or "").inc()
         elif event.kind == "escape":
@@ -233,6 +240,23 @@ def save_step(store: StateStore, step: Step, expected_turn: int | None,
     if step.outcome:
         metrics.OUTCOMES.labels(step.outcome).inc()
     return True
+
+
+def journey_rows(step: Step, meta: dict | None = None, first_elapsed_ms: int | None = None
+                 ) -> list[tuple[str, str]]:
+    """The step's journey events as (list key, row) pairs, numbered on from the state's seq."""
+    st = step.state
+    now = time.time()
+    rows = []
+    for i, event in enumerate(step.events):
+        st.seq += 1
+        elapsed = first_elapsed_ms if i == 0 else None
+        event_meta = meta if i == 0 else None
+        if step.outcome and i == len(step.events) - 1:
+            event_meta = dict(event_meta or {}, outcome=step.outcome)
+        rows.append((journey.QUEUE_KEY, journey.encode(st.call_sid, st.seq, now, elapsed,
+                                                       event, event_meta)))
+    return rows
 
 
 def _seen_before(app: Flask, caller: str) -> bool:
