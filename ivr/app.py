@@ -8,10 +8,11 @@ speech stream) register a hook here; the call webhooks import none of them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
+from twilio.twiml.voice_response import VoiceResponse
 
 from callback import api as callbacks
 from ivr import ops
@@ -21,7 +22,7 @@ from ivr.infra import http_errors, journey, logs, metrics, paths
 from ivr.infra.config import check_secrets, load_config
 from ivr.infra.proxies import trust_proxies
 from ivr.infra.services import build_services
-from ivr.infra.twiml import twiml_response
+from ivr.infra.twiml import goodbye, twiml_response
 from ivr.voice import webhooks as voice
 from ivr.voice.safety import safe_twiml
 from speech.live import stream as speech
@@ -49,12 +50,44 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     callbacks.init_app(app)
     speech.init_app(app)
     metrics.time_webhooks(app, paths.ALL)
-    # Never an HTML error page: TwiML that reaches a person on webhooks, JSON elsewhere.
-    http_errors.init_app(app, twiml_paths=paths.ALL,
-                         fallback=lambda: twiml_response(safe_twiml(app, "engine_error")))
+    # Never an HTML error page: each webhook's own fallback, JSON elsewhere.
+    http_errors.init_app(app, fallbacks=_webhook_fallbacks(app))
     if app.config.get("JOURNEY_WRITER_THREAD", True):
         # Each web process moves journey events from Redis to SQL in the background.
         writer = journey.JourneyWriter(services.db, services.redis)
         writer.start()
         app.extensions["ivr.journey_writer"] = writer
     return app
+
+
+# Where each webhook is in a call decides what an unexpected error may answer with.
+CALLER_DOCUMENTS = (paths.INCOMING, paths.GATHER, paths.CONTINUE, paths.DIALED, paths.RECORDED,
+                    paths.FALLBACK, paths.QUEUE_LEFT, paths.SPEECH_RECORD, paths.SPEECH_RECORDED)
+WAIT_DOCUMENTS = (paths.QUEUE_WAIT, paths.HOLD_KEY)  # inside <Enqueue>: no <Enqueue> or <Dial>
+STATUS_CALLBACKS = (paths.STATUS, paths.HOLD_AGENT_STATUS, paths.CALLBACK_STATUS,
+                    paths.SPEECH_STREAM_STATUS)
+
+
+def _webhook_fallbacks(app: Flask) -> dict[str, Callable[[], Response]]:
+    """The caller reaches a person; a holding caller keeps holding (the wait URL comes again);
+    an agent's or a callback customer's leg hears an apology; a status callback is taken."""
+    def caller() -> Response:
+        return twiml_response(safe_twiml(app, "engine_error"))
+
+    def holding() -> Response:
+        r = VoiceResponse()
+        r.pause(length=2)
+        return twiml_response(r)
+
+    def leg() -> Response:
+        return goodbye("Sorry, something went wrong on our side. Goodbye.")
+
+    def status() -> Response:
+        return Response("", status=204)
+
+    out: dict[str, Callable[[], Response]] = {p: leg for p in paths.ALL}
+    out.update({p: caller for p in CALLER_DOCUMENTS})
+    out.update({p: holding for p in WAIT_DOCUMENTS})
+    out.update({p: status for p in STATUS_CALLBACKS})
+    out.pop(paths.SPEECH_STREAM, None)  # a websocket: its own errors close it
+    return out

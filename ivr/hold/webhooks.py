@@ -41,7 +41,7 @@ def init_app(app: Flask) -> None:
 
 def _agent_id() -> int | None:
     value = request.args.get("agent", "")
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
 @bp.post(paths.QUEUE_WAIT)

@@ -31,7 +31,8 @@ def is_newest(r: redis.Redis, call_sid: str, sequence: str | None) -> bool:
     """Whether this status callback comes after every one applied for `call_sid` (and record
     it). One without a usable SequenceNumber is applied; so is one when Redis cannot answer
     (what applies it needs Redis too, and says so)."""
-    if not call_sid or sequence is None or not sequence.strip().isdigit():
+    if not call_sid or sequence is None or not (sequence.strip().isascii()
+                                                and sequence.strip().isdigit()):
         return True
     try:
         return bool(r.register_script(_NEWER)(keys=[KEY.format(sid=call_sid)],

@@ -69,3 +69,25 @@ def test_unknown_routes_and_methods_answer_json(client):
 def test_the_ask_helper_still_works(client):
     """The control: an ordinary request through the same app is accepted."""
     assert ask(client, {"phone": "+14155550123"})["status"]
+
+
+def test_each_webhook_fails_in_the_way_that_suits_its_place_in_the_call(app):
+    """An unexpected error: the caller reaches a person; a holding caller keeps holding (no
+    <Enqueue> inside a wait URL); an agent's leg hears an apology; a status callback is taken."""
+    import xml.etree.ElementTree as ET
+
+    from ivr.app import _webhook_fallbacks
+    from ivr.infra import paths
+
+    fallbacks = _webhook_fallbacks(app)
+    with app.test_request_context(paths.GATHER, base_url="https://ivr.example.com"):
+        caller = ET.fromstring(fallbacks[paths.GATHER]().get_data(as_text=True))
+        holding = ET.fromstring(fallbacks[paths.QUEUE_WAIT]().get_data(as_text=True))
+        agent = ET.fromstring(fallbacks[paths.HOLD_AGENT_ANSWER]().get_data(as_text=True))
+        status = fallbacks[paths.HOLD_AGENT_STATUS]()
+    assert [v.tag for v in caller] == ["Say", "Enqueue"]
+    assert [v.tag for v in holding] == ["Pause"]
+    assert [v.tag for v in agent] == ["Say", "Hangup"]
+    assert status.status_code == 204
+    assert paths.SPEECH_STREAM not in fallbacks
+    assert set(fallbacks) == set(paths.ALL) - {paths.SPEECH_STREAM}
