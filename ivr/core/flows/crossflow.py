@@ -17,15 +17,17 @@ Where = tuple[str, str]  # (flow, node)
 
 
 def problems(flowfile: FlowFile, lines: SourceMap, filename: str) -> list[Problem]:
-    """An error for each loop across flows with no way out, a warning where a rule might
-    lead out; loops inside one flow are the linter's own."""
+    """An error for each loop through goto_flow with no way out (between flows, or a flow
+    handed to itself), a warning where a rule might lead out."""
     outs = _instant_graph(flowfile)
     instant = {n: [t for t in targets if t in outs] for n, targets in outs.items()}
     found: list[Problem] = []
     for component in strongly_connected(instant):
         members = set(component)
-        if not is_cycle(instant, component) or len({flow for flow, _ in component}) < 2:
-            continue
+        hands_over = any(isinstance(flowfile.flows[f].nodes[n], GotoFlowNode)
+                         for f, n in component)
+        if not is_cycle(instant, component) or not hands_over:
+            continue  # a loop inside one flow without goto_flow is the linter's own
         first = next((n for n in component
                       if isinstance(flowfile.flows[n[0]].nodes[n[1]], GotoFlowNode)), component[0])
         path = ("flows", first[0], "nodes", first[1])

@@ -297,13 +297,25 @@ def release_finished_calls(
         if (p.status is not AgentStatus.BUSY or not p.call_sid or p.since is None
                 or now - p.since < older_than):
             continue
+        # Asked about each call at most once per `older_than`: a long conversation is fine.
+        if not r.set(CHECKED_KEY.format(sid=p.call_sid), 1, nx=True,
+                     ex=max(1, int(older_than.total_seconds()))):
+            continue
         status = call_status(p.call_sid)
         if status is not None and status not in FINAL_STATUSES:
+            continue
+        # Only if the agent is still busy on that very call: one claimed meanwhile (between a
+        # claim and its call being attached) must not be freed by the old call's end.
+        now_on = presence.read(r, [entry.agent.id], now)[entry.agent.id]
+        if now_on.status is not AgentStatus.BUSY or now_on.call_sid != p.call_sid:
             continue
         on_agent_call_status(db, r, entry.agent.id, status or "completed",
                              call_sid=p.call_sid, now=now)
         moved.append(entry.agent.id)
     return moved
+
+
+CHECKED_KEY = "ivr:agents:checked:{sid}"  # asked the provider about this call lately
 
 
 def staffed_count(r: redis.Redis, queue: str, now: dt.datetime) -> int:
