@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -152,6 +153,9 @@ def _handle_on(deps: Deps, req: CallbackRequest, address: str | None, consent: C
     return Created(req, handle.public_id, token, True)
 
 
+_PUBLIC_ID = re.compile(r"[0-9a-f]{16}")  # secrets.token_hex(8), for requests and handles
+
+
 def open_request(app_or_deps, public_id: str, token: str) -> CallbackRequest:
     """The request that `public_id` (its own id or a handle's) and its token open.
 
@@ -162,6 +166,8 @@ def open_request(app_or_deps, public_id: str, token: str) -> CallbackRequest:
     if not token:
         raise TokenRequired("Send the token you were given when you asked, in the "
                             "X-Callback-Token header.")
+    if not _PUBLIC_ID.fullmatch(public_id or ""):  # what we hand out: never a query for more
+        raise BadToken("This link is not valid for a callback request: check it, or ask again.")
     digest = hash_token(token)
     with deps.db.session() as session:
         req = session.scalar(select(CallbackRequest).where(
