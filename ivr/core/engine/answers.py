@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ivr.core.engine.types import Input, InputKind
+from ivr.core.callstate import CallState
+from ivr.core.engine.types import Event, Input, InputKind
 from ivr.core.flows.schema import CollectNode, FlowFile, MenuNode, Node, phrases_for
 from speech.matcher import MatchResult, match_choice
 
@@ -68,3 +69,16 @@ def match_menu(flows: FlowFile, node: MenuNode, language: str,
     if not given.text:
         return None
     return match_choice(given.text, menu_choices(flows, node, language))
+
+
+def input_event(st: CallState, given: Input) -> Event | None:
+    """The journey event for what the caller gave at their node: keys, or words heard."""
+    if given.kind is InputKind.DIGITS:
+        return Event("digits", flow=st.flow, node=st.node, digits=given.digits)
+    if given.kind is InputKind.SPEECH:
+        detail = {"choice": given.choice} if given.choice else {}
+        if given.decision_ms is not None:
+            detail["decision_ms"] = given.decision_ms
+        return Event("speech", flow=st.flow, node=st.node, speech_text=given.text,
+                     confidence=given.confidence, detail=detail or None)
+    return None

@@ -371,16 +371,8 @@ class Engine:
         return answers.is_operator_digit(self.flows, digits)
 
     def _record_input(self, step: Step, given: Input) -> None:
-        st = step.state
-        if given.kind is InputKind.DIGITS:
-            step.events.append(Event("digits", flow=st.flow, node=st.node, digits=given.digits))
-        elif given.kind is InputKind.SPEECH:
-            detail = {"choice": given.choice} if given.choice else {}
-            if given.decision_ms is not None:
-                detail["decision_ms"] = given.decision_ms
-            step.events.append(Event("speech", flow=st.flow, node=st.node,
-                                     speech_text=given.text, confidence=given.confidence,
-                                     detail=detail or None))
+        if (event := answers.input_event(step.state, given)) is not None:
+            step.events.append(event)
 
     # --- small lookups -----------------------------------------------------------------------
 
