@@ -17,10 +17,8 @@ from pathlib import Path
 import pytest
 import redis
 import requests
-import yaml
 
-from tests.conftest import SHOP_FLOWS
-from tests.journeys.test_serve_journeys import Service, _until
+from tests.journeys.test_serve_journeys import Service, _until, open_all_day
 from tests.support.proof import solve_over_http
 
 SEED = 11
@@ -31,10 +29,7 @@ CUSTOMERS = [f"+1415555{300 + i:04d}" for i in range(3)]
 
 @pytest.fixture
 def chaotic(tmp_path: Path):
-    flows = yaml.safe_load(SHOP_FLOWS.read_text())
-    flows["hours"]["shop"] = {"timezone": "America/New_York", "weekly": {"daily": "00:00-24:00"}}
-    (tmp_path / "flows.yaml").write_text(yaml.safe_dump(flows, allow_unicode=True))
-    svc = Service(tmp_path)
+    svc = open_all_day(tmp_path)
     # The repair pass asks the provider after 5 s instead of 5 minutes, so the lost final
     # status callbacks are settled within the test.
     svc.env.update(CALLBACK_STUCK_AFTER="5", CALLBACK_SWEEP_INTERVAL="1")

@@ -104,12 +104,17 @@ class Service:
         return self.emulator("GET", "/events").json()["events"]
 
 
-@pytest.fixture
-def service(tmp_path: Path):
+def open_all_day(workdir: Path) -> Service:
+    """A Service in `workdir`, with the shop's flows open around the clock."""
     flows = yaml.safe_load(SHOP_FLOWS.read_text())
     flows["hours"]["shop"] = {"timezone": "America/New_York", "weekly": {"daily": "00:00-24:00"}}
-    (tmp_path / "flows.yaml").write_text(yaml.safe_dump(flows, allow_unicode=True))
-    svc = Service(tmp_path)
+    (workdir / "flows.yaml").write_text(yaml.safe_dump(flows, allow_unicode=True))
+    return Service(workdir)
+
+
+@pytest.fixture
+def service(tmp_path: Path):
+    svc = open_all_day(tmp_path)
     svc.start("--at", "2026-12-02 12:00")
     yield svc
     out = svc.stop()
