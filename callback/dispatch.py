@@ -31,7 +31,12 @@ from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, Cal
 from callback.schedule import DIAL_JOB, ON_FAILURE, WAKE_KEY, enqueue_request
 from ivr.errors import TelephonyError
 from ivr.infra import line
-from ivr.infra.agents import available_count, release_finished_calls, restore_presence
+from ivr.infra.agents import (
+    attach_call,
+    available_count,
+    release_finished_calls,
+    restore_presence,
+)
 from ivr.infra.telephony import FINAL_STATUSES
 
 log = logging.getLogger(__name__)
@@ -145,8 +150,11 @@ def sweep(deps: Deps, now: dt.datetime | None = None) -> dict[str, int]:
         _send_job(deps, request_id, attempts + 1)
         counts["resent"] += 1
     for attempt in orphans:
-        # Claimed but no SID after `lost_after`: the worker died around the dial. Had the
-        # provider taken the call, its status callbacks would have filled in the SID by now.
+        # Claimed but no SID after `lost_after`: the worker died around the dial, or the
+        # provider's answer was lost. Its status callbacks would have filled in the SID by
+        # now, but those can be lost too: the provider's Calls list has the last word.
+        if _adopt_placed_call(deps, attempt):
+            continue
         if finish_attempt(deps, attempt.id, AttemptStatus.LOST, error="worker lost the attempt"):
             release_agent_of(deps, attempt, "canceled")
             counts["lost"] += 1
@@ -157,6 +165,44 @@ def sweep(deps: Deps, now: dt.datetime | None = None) -> dict[str, int]:
     if any(counts.values()):
         log.info("callback sweep", extra=counts)
     return counts
+
+
+def _adopt_placed_call(deps: Deps, attempt: CallbackAttempt) -> bool:
+    """True when the provider has a call placed for `attempt` (now adopted, and settled by
+    the stuck pass like any other), or cannot say (asked again next pass)."""
+    to = attempt.agent_address if attempt.mode == AGENT_FIRST else _phone_of(deps, attempt)
+    try:
+        found = deps.telephony.placed_since(to or "", deps.config.get("TWILIO_FROM_NUMBER") or "",
+                                            _aware(attempt.created_at))
+    except TelephonyError as exc:
+        log.warning("could not ask the provider about an unconfirmed dial: %s", exc,
+                    extra={"attempt": attempt.id})
+        return True
+    if not found:
+        return False
+    with deps.db.session() as session:
+        moved = session.execute(update(CallbackAttempt).where(
+            CallbackAttempt.id == attempt.id,
+            CallbackAttempt.status == AttemptStatus.CLAIMED.value,
+            CallbackAttempt.call_sid.is_(None),
+        ).values(call_sid=found[-1], status=AttemptStatus.DIALING.value,
+                 dialed_at=deps.now())).rowcount
+    if moved:
+        log.warning("an unconfirmed callback dial had been placed: adopted", extra={
+            "attempt": attempt.id, "call_sid": found[-1]})
+        if attempt.mode == AGENT_FIRST and attempt.agent_id is not None:
+            attach_call(deps.redis, attempt.agent_id, found[-1])
+    return True
+
+
+def _phone_of(deps: Deps, attempt: CallbackAttempt) -> str:
+    with deps.db.session() as session:
+        req = session.get(CallbackRequest, attempt.request_id)
+        return req.phone if req is not None else ""
+
+
+def _aware(at: dt.datetime) -> dt.datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
 
 
 def _provider_status(deps: Deps):

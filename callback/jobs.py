@@ -18,7 +18,7 @@ from callback import limits, rules, runtime
 from callback.lifecycle import finish_attempt, release_agent_of, requeue
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
 from callback.schedule import earliest_call, enqueue_request, hours_of
-from ivr.errors import IvrError
+from ivr.errors import IvrError, TelephonyUnsure
 from ivr.infra import line, metrics, paths
 from ivr.infra.agents import attach_call, claim_agent, dial_address
 
@@ -142,6 +142,14 @@ def _dial(deps, req: CallbackRequest, attempt: CallbackAttempt, mode: str) -> st
                 url=deps.url(paths.CALLBACK_AGENT, attempt=attempt.id),
                 status_callback=status_url, timeout=int(deps.setting("CALLBACK_RING_TIMEOUT")),
             )
+    except TelephonyUnsure as exc:
+        # The call may be ringing: dialling again could call the customer twice. The attempt
+        # stays claimed; the call's status callbacks adopt it, or the repair pass asks the
+        # provider again before it gives the attempt up (callback.dispatch.sweep).
+        log.error("callback dial unconfirmed: left for its status callbacks and the repair "
+                  "pass", extra={"callback_id": req.id, "attempt": attempt.id,
+                                 "error": str(exc)})
+        return "unconfirmed"
     except IvrError as exc:  # TelephonyError, PublicUrlUnknown
         log.error("callback dial failed", extra={"callback_id": req.id, "error": str(exc)})
         finish_attempt(deps, attempt.id, AttemptStatus.FAILED, error=str(exc)[:300])

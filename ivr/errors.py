@@ -27,3 +27,7 @@ class StateUnavailable(IvrError):
 
 class TelephonyError(IvrError):
     """The telephony provider refused or failed to place or change a call."""
+
+
+class TelephonyUnsure(TelephonyError):
+    """The provider's answer was lost and could not be checked: the call may have been placed."""

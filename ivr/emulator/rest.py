@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import base64
 import hmac
+import logging
+import socket
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 
 from ivr.emulator.cloud import API_PREFIX, ApiError, TwilioEmulator
 from ivr.emulator.parties import ScriptedParty
+
+log = logging.getLogger(__name__)
 
 ACCOUNT = API_PREFIX + "/Accounts/<account>"
 PAGE_SIZE = 50
@@ -41,6 +45,18 @@ def create_emulator_app(emulator: TwilioEmulator) -> Flask:
         account = (request.view_args or {}).get("account")
         if account is not None and account != emulator.account_sid:
             raise ApiError(404, 20404, "The requested resource was not found")
+        chaos = emulator.webhooks.chaos
+        if chaos is not None and request.path.startswith(API_PREFIX):
+            g.lost = chaos.rest_fate()
+            if g.lost == "before":  # the request never reached Twilio's API
+                _drop_connection()
+                return Response("", status=504)
+
+    @app.after_request
+    def _lose_answer(response: Response) -> Response:
+        if g.get("lost") == "after":  # acted on, but the answer never reaches the client
+            _drop_connection()
+        return response
 
     def form() -> dict[str, list[str]]:
         source = request.args if request.method == "GET" else request.form
@@ -127,8 +143,7 @@ def create_emulator_app(emulator: TwilioEmulator) -> Flask:
         return jsonify(account_sid=emulator.account_sid, numbers=list(emulator.numbers),
                        timing=vars(emulator.timing), last_event=emulator.journal.last,
                        chaos=None if chaos is None else {
-                           **vars(chaos.settings), "repeated": chaos.repeated,
-                           "dropped": chaos.dropped})
+                           **vars(chaos.settings), **chaos.counts()})
 
     @app.post("/_emulator/calls")
     def dial_in():
@@ -175,3 +190,16 @@ def _queue(emulator: TwilioEmulator, qsid: str):
     if queue is None:
         raise ApiError(404, 20404, f"The requested resource {qsid} was not found")
     return queue
+
+
+def _drop_connection() -> None:
+    """Close the client's connection with no answer, as a time-out or a reset looks to it.
+    Served by werkzeug (`ivr serve`) the socket is at hand; elsewhere the answer is sent."""
+    sock = request.environ.get("werkzeug.socket")
+    if sock is None:
+        log.warning("chaos: no socket to drop for %s (not served by werkzeug)", request.path)
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass

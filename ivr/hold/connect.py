@@ -21,7 +21,7 @@ import redis
 from flask import Flask
 from redis.exceptions import LockError
 
-from ivr.errors import IvrError
+from ivr.errors import IvrError, TelephonyUnsure
 from ivr.infra import line, paths
 from ivr.infra.agents import attach_call, claim_agent, decline_agent, dial_address, presence
 from ivr.infra.agents.models import Agent
@@ -88,6 +88,12 @@ def _ring(app: Flask, r: redis.Redis, agent: Agent, queue: str, caller_sid: str,
             status_callback=services.urls.url(paths.HOLD_AGENT_STATUS, **params),
             timeout=int(app.config.get("HOLD_AGENT_RING_SECONDS") or RING_SECONDS),
         )
+    except TelephonyUnsure as exc:
+        # Their phone may be ringing: they stay claimed, and the call's status callbacks
+        # attach it (a busy agent with no call is freed by hand: `ivr agents status`).
+        log.error("ringing an agent is unconfirmed: they stay busy until its status "
+                  "callbacks come", extra={"agent_id": agent.id, "error": str(exc)})
+        return None
     except IvrError as exc:
         # The provider refused (or no public URL could be built): the agent did nothing
         # wrong, so they stay available.

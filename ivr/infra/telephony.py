@@ -10,16 +10,19 @@ are refused here, with a message that says what to set, before a request is made
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
-from ivr.errors import TelephonyError
+from ivr.errors import TelephonyError, TelephonyUnsure
 from ivr.infra.urls import is_loopback
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,8 @@ STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 # A REST request may hold up a webhook or a job: give up well inside Twilio's 15 s.
 REST_TIMEOUT = 8.0
+# How far Twilio's clock (date_created) may be behind ours when looking for a call we placed.
+CLOCK_SKEW = dt.timedelta(seconds=5)
 
 
 class Telephony(Protocol):
@@ -50,6 +55,9 @@ class Telephony(Protocol):
 
     def child_calls(self, parent_sid: str) -> list[tuple[str, int]]:
         """(status, duration in seconds) of each call a <Dial> of `parent_sid` placed."""
+
+    def placed_since(self, to: str, from_: str, since: dt.datetime) -> list[str]:
+        """SIDs of calls from `from_` to `to` created at or after `since`, newest first."""
 
 
 class TwilioTelephony:
@@ -77,7 +85,19 @@ class TwilioTelephony:
 
     def place_call(self, *, to: str, from_: str, url: str, status_callback: str,
                    machine_detection: str | None = None, timeout: int | None = None) -> str:
-        """Create the call with `Calls.create`; return its SID."""
+        """Create the call with `Calls.create`; return its SID.
+
+        Twilio's Calls API has no idempotency key, so an answer lost on the way back (a
+        time-out, a reset) leaves open whether the call was placed. The Calls list then says:
+        a call from `from_` to `to` created since we asked is ours, and its SID is returned;
+        none means it was not placed (TelephonyError, safe to retry). When even the list
+        cannot be read, TelephonyUnsure: the caller must not dial again until the provider's
+        status callbacks or a later look settle it.
+
+        Raises:
+            TelephonyError: the call was not placed.
+            TelephonyUnsure: it may have been.
+        """
         self._check(url, status_callback)
         kwargs: dict[str, Any] = {
             "to": to,
@@ -92,58 +112,106 @@ class TwilioTelephony:
             kwargs["machine_detection"] = machine_detection
         if timeout:
             kwargs["timeout"] = int(timeout)
+        asked_at = dt.datetime.now(dt.UTC)
         try:
             call = self.client.calls.create(**kwargs)
         except TwilioException as exc:
             raise TelephonyError(f"Twilio refused the call to {to}: {exc}") from exc
         except OSError as exc:  # the network: DNS, refused connection, time-out
-            raise TelephonyError(f"Twilio could not be reached to call {to}: {exc}") from exc
+            if not _maybe_sent(exc):
+                raise TelephonyError(f"Twilio could not be reached to call {to}: {exc}") from exc
+            log.warning("the answer to a call create was lost: asking Twilio whether it placed "
+                        "the call", extra={"to": to, "error": str(exc)})
+            return self._placed_anyway(to, from_, asked_at, exc)
         return str(call.sid)
+
+    def placed_since(self, to: str, from_: str, since: dt.datetime) -> list[str]:
+        """SIDs of the calls from `from_` to `to` created at or after `since`, newest first."""
+        floor = since - CLOCK_SKEW
+        calls = self._rest(f"list the calls to {to}", lambda: self.client.calls.list(
+            to=to, from_=from_, limit=20))
+        return [str(c.sid) for c in calls
+                if c.date_created is None or c.date_created >= floor]
+
+    def _placed_anyway(self, to: str, from_: str, asked_at: dt.datetime,
+                       cause: OSError) -> str:
+        try:
+            found = self.placed_since(to, from_, asked_at)
+        except TelephonyError as exc:
+            raise TelephonyUnsure(f"Twilio may have placed the call to {to}: its answer was "
+                                  f"lost ({cause}) and the Calls list failed too") from exc
+        if not found:
+            raise TelephonyError(f"Twilio did not place the call to {to}: its answer was "
+                                 f"lost ({cause}) and no such call exists") from cause
+        if len(found) > 1:
+            log.warning("more than one new call to the same number: taking the newest",
+                        extra={"to": to, "calls": found})
+        log.warning("Twilio had placed the call whose answer was lost", extra={
+            "to": to, "call_sid": found[0]})
+        return found[0]
+
+    def _rest(self, what: str, request):
+        """One idempotent REST request (fetch, list, redirect to a URL, hang up), asked twice
+        when its answer is lost: doing it again changes nothing."""
+        for attempt in (1, 2):
+            try:
+                return request()
+            except TwilioException as exc:
+                raise TelephonyError(f"could not {what}: {exc}") from exc
+            except OSError as exc:
+                if attempt == 2:
+                    raise TelephonyError(f"Twilio could not be reached to {what}: {exc}") \
+                        from exc
+                log.warning("Twilio did not answer: asking again", extra={
+                    "request": what, "error": str(exc)})
+        raise AssertionError("unreachable")
 
     def redirect(self, call_sid: str, url: str) -> None:
         """Point the live call at new TwiML."""
         self._check(url)
-        try:
-            self.client.calls(call_sid).update(url=url, method="POST")
-        except TwilioException as exc:
-            raise TelephonyError(f"could not redirect call {call_sid}: {exc}") from exc
-        except OSError as exc:
-            raise TelephonyError(f"Twilio could not be reached for {call_sid}: {exc}") from exc
+        self._rest(f"redirect call {call_sid}",
+                   lambda: self.client.calls(call_sid).update(url=url, method="POST"))
 
     def hangup(self, call_sid: str) -> None:
         """End the call by setting its status to completed."""
-        try:
-            self.client.calls(call_sid).update(status="completed")
-        except TwilioException as exc:
-            raise TelephonyError(f"could not hang up call {call_sid}: {exc}") from exc
-        except OSError as exc:
-            raise TelephonyError(f"Twilio could not be reached for {call_sid}: {exc}") from exc
-
+        self._rest(f"hang up call {call_sid}",
+                   lambda: self.client.calls(call_sid).update(status="completed"))
 
     def call_status(self, call_sid: str) -> str | None:
         """Fetch the Call resource: its `status`, or None when Twilio answers 404."""
         try:
-            return str(self.client.calls(call_sid).fetch().status)
-        except TwilioRestException as exc:
-            if exc.status == 404:
+            return str(self._rest(f"fetch call {call_sid}",
+                                  lambda: self.client.calls(call_sid).fetch()).status)
+        except TelephonyError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, TwilioRestException) and cause.status == 404:
                 return None
-            raise TelephonyError(f"could not fetch call {call_sid}: {exc}") from exc
-        except TwilioException as exc:
-            raise TelephonyError(f"could not fetch call {call_sid}: {exc}") from exc
-        except OSError as exc:
-            raise TelephonyError(f"Twilio could not be reached for {call_sid}: {exc}") from exc
-
+            raise
 
     def child_calls(self, parent_sid: str) -> list[tuple[str, int]]:
         """The Calls list filtered by ParentCallSid (checked again here, on each resource)."""
-        try:
-            calls = self.client.calls.list(parent_call_sid=parent_sid, limit=50)
-        except TwilioException as exc:
-            raise TelephonyError(f"could not list the calls of {parent_sid}: {exc}") from exc
-        except OSError as exc:
-            raise TelephonyError(f"Twilio could not be reached for {parent_sid}: {exc}") from exc
+        calls = self._rest(f"list the calls of {parent_sid}", lambda: self.client.calls.list(
+            parent_call_sid=parent_sid, limit=50))
         return [(str(c.status), int(c.duration or 0)) for c in calls
                 if getattr(c, "parent_call_sid", None) == parent_sid]
+
+
+def _maybe_sent(exc: OSError) -> bool:
+    """False when the request certainly never reached Twilio: no connection was made (refused,
+    DNS, connect time-out). True when it may have been acted on (read time-out, reset)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    # requests wraps urllib3's MaxRetryError, whose `reason` is the connection's failure.
+    seen: object = exc
+    for _ in range(8):
+        if isinstance(seen, (NewConnectionError, NameResolutionError)):
+            return False
+        if not isinstance(seen, BaseException):
+            break
+        first = seen.args[0] if seen.args else None
+        seen = getattr(seen, "reason", None) or seen.__cause__ or (
+            first if isinstance(first, BaseException) else None)
+    return True
 
 
 class NoTelephony:
@@ -165,6 +233,9 @@ class NoTelephony:
         raise TelephonyError(self.REASON)
 
     def child_calls(self, parent_sid: str) -> list[tuple[str, int]]:
+        raise TelephonyError(self.REASON)
+
+    def placed_since(self, to: str, from_: str, since: dt.datetime) -> list[str]:
         raise TelephonyError(self.REASON)
 
 
