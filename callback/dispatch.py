@@ -17,6 +17,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable, Sequence
 
 import redis
 from redis.exceptions import LockError
@@ -265,8 +266,12 @@ class Dispatcher:
     """Runs dispatch (on wake-ups and every interval) and sweeps, in a daemon thread."""
 
     def __init__(self, deps: Deps, *, interval: float | None = None,
-                 sweep_interval: float | None = None) -> None:
+                 sweep_interval: float | None = None,
+                 repairs: Sequence[Callable[[dt.datetime], int]] = ()) -> None:
         self.deps = deps
+        # Other repair passes run with each sweep (the composition root gives them: the call
+        # journeys' is ivr.voice.repair, which callbacks may not import).
+        self.repairs = tuple(repairs)
         self.interval = float(interval or deps.setting("CALLBACK_DISPATCH_INTERVAL"))
         self.sweep_interval = float(sweep_interval or deps.setting("CALLBACK_SWEEP_INTERVAL"))
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
@@ -293,6 +298,7 @@ class Dispatcher:
                 if self._leader():
                     if time.monotonic() >= next_sweep:
                         sweep(self.deps)
+                        self._repair()
                         next_sweep = time.monotonic() + self.sweep_interval
                     dispatch_once(self.deps)
                     # Sleep until woken by a due callback or a freed agent, or the interval.
@@ -305,6 +311,15 @@ class Dispatcher:
             except Exception:
                 log.exception("dispatcher pass failed")
                 self._stop.wait(1.0)
+
+    def _repair(self) -> None:
+        for repair in self.repairs:
+            try:
+                repair(self.deps.now())
+            except redis.RedisError:
+                raise
+            except Exception:
+                log.exception("repair pass failed", extra={"repair": repr(repair)})
 
     def _leader(self) -> bool:
         """Hold (or renew) the dispatcher lease: one dispatcher places calls at a time."""

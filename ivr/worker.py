@@ -11,6 +11,7 @@ serve` or beside a plain `rq worker` (the Procfile).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -28,6 +29,7 @@ from ivr.infra import logs, runfile
 from ivr.infra.config import check_secrets, load_config
 from ivr.infra.redis_conn import connect
 from ivr.infra.services import Services, build_services
+from ivr.voice.repair import end_lost_calls
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,12 @@ def start_dispatcher(services: Services) -> Dispatcher:
     """Start the dispatcher and sweeper in a daemon thread of this process; bind jobs' Deps."""
     deps = worker_deps(services)
     runtime.bind(deps)
-    return Dispatcher(deps).start()
+    return dispatcher_for(deps).start()
+
+
+def dispatcher_for(deps: Deps) -> Dispatcher:
+    """The callback dispatcher and sweeper, with the call journeys' repair pass."""
+    return Dispatcher(deps, repairs=[functools.partial(end_lost_calls, deps.services)])
 
 
 @click.command("worker")
@@ -67,7 +74,7 @@ def worker_command(burst: bool, dispatch_only: bool, no_dispatcher: bool,
         threading.Event().wait()
     deps = worker_deps(services)
     runtime.bind(deps)
-    dispatcher = None if no_dispatcher else Dispatcher(deps).start()
+    dispatcher = None if no_dispatcher else dispatcher_for(deps).start()
     try:
         while True:
             try:

@@ -25,6 +25,7 @@ ENV_KEYS = (
     "IVR_FALLBACK_NUMBER",
     "IVR_CLOCK_OFFSET",
     "TRUSTED_PROXIES",
+    "CALL_CHECK_AFTER",
 )
 # Settings read from the environment by prefix (callbacks' limits, windows, mode...).
 ENV_PREFIXES = ("CALLBACK_",)
@@ -57,6 +58,10 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_PROXIES": None,
     "VALIDATE_SIGNATURES": True,
     "FLOWS_RELOAD_INTERVAL": 1.0,
+    # A call's journey still open this long after it started is checked with the provider
+    # (each at most once per this many seconds): a lost final status callback never leaves
+    # it open for good (ivr.voice.repair).
+    "CALL_CHECK_AFTER": 900,
 }
 
 # Every RQ queue the project uses; workers listen on all of them, in this order.

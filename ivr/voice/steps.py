@@ -197,16 +197,20 @@ def end_call(form: dict) -> None:
 
     Repeats of the final callback, and ones arriving after the call ended, change nothing.
     """
-    app = current_app._get_current_object()
-    sid = form.get("CallSid", "")
     status = form.get("CallStatus", "")
     if status not in FINAL_STATUSES:
         return
-    store = services_of(app).calls
+    finish_call(services_of(current_app).calls, form.get("CallSid", ""), status,
+                journey.seconds(form.get("CallDuration")))
+
+
+def finish_call(store: StateStore, sid: str, status: str, duration: float | None) -> bool:
+    """End the call's state with its final `status`, and queue its `call_end` journey row, in
+    one compare-and-set; False when it had ended already (or kept changing)."""
     for _ in range(5):  # a step saved meanwhile moves the turn on: read it again
         state = store.load(sid, ended=True)
         if state is not None and state.ended:
-            return
+            return False
         expected = state.turn if state is not None else None
         if state is None:  # unknown here (expired, or Redis lost it): the end still counts
             state = CallState(call_sid=sid, flow="", version="", node="", language="",
@@ -216,12 +220,13 @@ def end_call(form: dict) -> None:
             sid, state.seq, time.time(), None,
             journey.Event("call_end", flow=state.flow or None, node=state.node or None,
                           detail={"status": status}),
-            meta={"duration": journey.seconds(form.get("CallDuration"))},
+            meta={"duration": duration},
         )
         if store.finish(state, status, expected_turn=expected,
                         extra=[(journey.QUEUE_KEY, row)]):
-            return
+            return True
     log.error("call end not recorded: its state kept changing", extra={"call_sid": sid})
+    return False
 
 
 def save_step(store: StateStore, step: Step, expected_turn: int | None,

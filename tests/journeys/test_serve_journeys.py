@@ -48,10 +48,13 @@ class Service:
         self.proc: subprocess.Popen | None = None
 
     def start(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ivr.cli", "serve", "--port", str(self.port), *args],
-            cwd=self.workdir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True)
+        # Its output goes to a file: a pipe nobody reads fills up (64 KB of logs), and then
+        # every thread that logs blocks, which looks like a hung service.
+        self.log = self.workdir / "ivr-serve.log"
+        with open(self.log, "w") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "ivr.cli", "serve", "--port", str(self.port), *args],
+                cwd=self.workdir, env=self.env, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -65,11 +68,11 @@ class Service:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGINT)
         try:
-            out, _ = self.proc.communicate(timeout=20)
+            self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, _ = self.proc.communicate()
-        return out
+            self.proc.wait()
+        return self.log.read_text(errors="replace")
 
     def cli(self, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
         """An `ivr` command run where the service runs, with nothing exported."""
