@@ -26,7 +26,7 @@ from rq import Callback
 from sqlalchemy import select, update
 
 from callback.deps import Deps
-from callback.jobs import AGENT_FIRST
+from callback.jobs import AGENT_FIRST, status_callback_of
 from callback.lifecycle import finish_attempt, release_agent_of, settle_from_status
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
 from callback.schedule import DIAL_JOB, ON_FAILURE, WAKE_KEY, enqueue_request
@@ -173,26 +173,27 @@ def _adopt_placed_call(deps: Deps, attempt: CallbackAttempt) -> bool:
     the stuck pass like any other), or cannot say (asked again next pass)."""
     to = attempt.agent_address if attempt.mode == AGENT_FIRST else _phone_of(deps, attempt)
     try:
-        found = deps.telephony.placed_since(to or "", deps.config.get("TWILIO_FROM_NUMBER") or "",
-                                            _aware(attempt.created_at))
+        found = deps.telephony.adopt_placed(
+            to or "", deps.config.get("TWILIO_FROM_NUMBER") or "", _aware(attempt.created_at),
+            status_callback_of(deps, attempt))
     except TelephonyError as exc:
         log.warning("could not ask the provider about an unconfirmed dial: %s", exc,
                     extra={"attempt": attempt.id})
         return True
-    if not found:
+    if found is None:
         return False
     with deps.db.session() as session:
         moved = session.execute(update(CallbackAttempt).where(
             CallbackAttempt.id == attempt.id,
             CallbackAttempt.status == AttemptStatus.CLAIMED.value,
             CallbackAttempt.call_sid.is_(None),
-        ).values(call_sid=found[-1], status=AttemptStatus.DIALING.value,
+        ).values(call_sid=found, status=AttemptStatus.DIALING.value,
                  dialed_at=deps.now())).rowcount
     if moved:
         log.warning("an unconfirmed callback dial had been placed: adopted", extra={
-            "attempt": attempt.id, "call_sid": found[-1]})
+            "attempt": attempt.id, "call_sid": found})
         if attempt.mode == AGENT_FIRST and attempt.agent_id is not None:
-            attach_call(deps.redis, attempt.agent_id, found[-1])
+            attach_call(deps.redis, attempt.agent_id, found)
     return True
 
 

@@ -127,8 +127,7 @@ def _dial(deps, req: CallbackRequest, attempt: CallbackAttempt, mode: str) -> st
     from_number = deps.config.get("TWILIO_FROM_NUMBER")
     try:
         # Inside the try: without a public URL the agent just claimed must be released too.
-        status_url = deps.url(paths.CALLBACK_STATUS, attempt=attempt.id,
-                              leg="agent" if mode == AGENT_FIRST else "customer")
+        status_url = status_callback_of(deps, attempt)
         if mode == CUSTOMER_FIRST:
             sid = deps.telephony.place_call(
                 to=req.phone, from_=from_number,
@@ -167,6 +166,13 @@ def _dial(deps, req: CallbackRequest, attempt: CallbackAttempt, mode: str) -> st
     log.info("callback dialled", extra={"callback_id": req.id, "attempt": attempt.attempt_no,
                                         "call_sid": sid, "mode": mode})
     return sid
+
+
+def status_callback_of(deps, attempt: CallbackAttempt) -> str:
+    """The status callback URL of the leg we place for `attempt` (it names the attempt: the
+    call ledger knows the call as this attempt's by it)."""
+    return deps.url(paths.CALLBACK_STATUS, attempt=attempt.id,
+                    leg="agent" if attempt.mode == AGENT_FIRST else "customer")
 
 
 def _dialing_unless_ended(session, attempt_id: int) -> str:

@@ -67,6 +67,6 @@ def build_services(config: Mapping[str, Any], *, migrate: bool = True) -> Servic
                          background=True)
     return Services(config=config, clock=clock_from(config),
                     urls=PublicUrls(config.get("PUBLIC_BASE_URL")),
-                    telephony=make_telephony(config),
+                    telephony=make_telephony(config, client),
                     redis=client, db=db, flows=flows,
                     calls=StateStore(client, int(config["CALL_STATE_TTL"])))

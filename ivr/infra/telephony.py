@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import redis
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
@@ -56,15 +57,19 @@ class Telephony(Protocol):
     def child_calls(self, parent_sid: str) -> list[tuple[str, int]]:
         """(status, duration in seconds) of each call a <Dial> of `parent_sid` placed."""
 
-    def placed_since(self, to: str, from_: str, since: dt.datetime) -> list[str]:
-        """SIDs of calls from `from_` to `to` created at or after `since`, newest first."""
+    def adopt_placed(self, to: str, from_: str, since: dt.datetime,
+                     status_callback: str) -> str | None:
+        """A call from `from_` to `to` created since `since` that is no one else's (its
+        create's answer was lost, or the process that placed it died), now taken by the one
+        whose status callback is `status_callback`; None when there is none."""
 
 
 class TwilioTelephony:
     """Twilio's REST API (or an emulator of it) through the real `twilio.rest.Client`."""
 
     def __init__(self, account_sid: str, auth_token: str, *, api_base: str | None = None,
-                 client: Client | None = None) -> None:
+                 client: Client | None = None, ledger: CallLedger | None = None) -> None:
+        self.ledger = ledger
         self.client = client or Client(account_sid, auth_token,
                                        http_client=TwilioHttpClient(timeout=REST_TIMEOUT))
         if api_base:
@@ -122,33 +127,44 @@ class TwilioTelephony:
                 raise TelephonyError(f"Twilio could not be reached to call {to}: {exc}") from exc
             log.warning("the answer to a call create was lost: asking Twilio whether it placed "
                         "the call", extra={"to": to, "error": str(exc)})
-            return self._placed_anyway(to, from_, asked_at, exc)
+            return self._placed_anyway(to, from_, asked_at, status_callback, exc)
+        if self.ledger is not None:
+            self.ledger.remember(str(call.sid), status_callback)
         return str(call.sid)
 
-    def placed_since(self, to: str, from_: str, since: dt.datetime) -> list[str]:
-        """SIDs of the calls from `from_` to `to` created at or after `since`, newest first."""
+    def adopt_placed(self, to: str, from_: str, since: dt.datetime,
+                     status_callback: str) -> str | None:
+        """The newest call from `from_` to `to` created since `since` (less the clock skew)
+        that the ledger does not know, or knows as placed for `status_callback`, claimed in
+        it; None when there is none.
+
+        Raises:
+            TelephonyError: the Calls list could not be read.
+        """
         floor = since - CLOCK_SKEW
         calls = self._rest(f"list the calls to {to}", lambda: self.client.calls.list(
             to=to, from_=from_, limit=20))
-        return [str(c.sid) for c in calls
-                if c.date_created is None or c.date_created >= floor]
+        for call in calls:  # newest first
+            if call.date_created is not None and call.date_created < floor:
+                continue
+            sid = str(call.sid)
+            if self.ledger is None or self.ledger.claim(sid, status_callback):
+                return sid
+        return None
 
-    def _placed_anyway(self, to: str, from_: str, asked_at: dt.datetime,
+    def _placed_anyway(self, to: str, from_: str, asked_at: dt.datetime, status_callback: str,
                        cause: OSError) -> str:
         try:
-            found = self.placed_since(to, from_, asked_at)
+            found = self.adopt_placed(to, from_, asked_at, status_callback)
         except TelephonyError as exc:
             raise TelephonyUnsure(f"Twilio may have placed the call to {to}: its answer was "
                                   f"lost ({cause}) and the Calls list failed too") from exc
-        if not found:
+        if found is None:
             raise TelephonyError(f"Twilio did not place the call to {to}: its answer was "
                                  f"lost ({cause}) and no such call exists") from cause
-        if len(found) > 1:
-            log.warning("more than one new call to the same number: taking the newest",
-                        extra={"to": to, "calls": found})
         log.warning("Twilio had placed the call whose answer was lost", extra={
-            "to": to, "call_sid": found[0]})
-        return found[0]
+            "to": to, "call_sid": found})
+        return found
 
     def _rest(self, what: str, request):
         """One idempotent REST request (fetch, list, redirect to a URL, hang up), asked twice
@@ -235,14 +251,49 @@ class NoTelephony:
     def child_calls(self, parent_sid: str) -> list[tuple[str, int]]:
         raise TelephonyError(self.REASON)
 
-    def placed_since(self, to: str, from_: str, since: dt.datetime) -> list[str]:
+    def adopt_placed(self, to: str, from_: str, since: dt.datetime,
+                     status_callback: str) -> str | None:
         raise TelephonyError(self.REASON)
 
 
-def make_telephony(config: Mapping[str, Any]) -> Telephony:
-    """Twilio (or the emulator at TWILIO_API_BASE) when it can be reached, else NoTelephony."""
+def make_telephony(config: Mapping[str, Any], r: redis.Redis | None = None) -> Telephony:
+    """Twilio (or the emulator at TWILIO_API_BASE) when it can be reached, else NoTelephony;
+    with `r`, the calls it places are kept in a ledger there (`CallLedger`)."""
     api_base = config.get("TWILIO_API_BASE")
     if config.get("SIMULATED_TELEPHONY") and not api_base:
         return NoTelephony()
     return TwilioTelephony(config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"],
-                           api_base=api_base)
+                           api_base=api_base, ledger=CallLedger(r) if r is not None else None)
+
+
+class CallLedger:
+    """Which of this service's requests each call it placed is for (its status callback URL),
+    kept a while in Redis. Looking for a call whose create answer was lost must never take
+    one that is another request's: the same agent is often called twice within seconds."""
+
+    KEY = "ivr:telephony:placed:{sid}"
+    KEEP_SECONDS = 2 * 86400
+
+    def __init__(self, r: redis.Redis) -> None:
+        self.redis = r
+
+    def remember(self, sid: str, owner: str) -> None:
+        """A call placed for `owner`, with its SID in hand."""
+        try:
+            self.redis.set(self.KEY.format(sid=sid), owner, ex=self.KEEP_SECONDS)
+        except redis.RedisError as exc:
+            log.warning("call ledger unavailable: %s", exc, extra={"call_sid": sid})
+
+    def claim(self, sid: str, owner: str) -> bool:
+        """Take a call found in the provider's list for `owner`: True when it was no one's,
+        or `owner`'s already (placed by a process that died before saving it). False when it
+        is another's, or the ledger cannot be reached (the call cannot be told apart)."""
+        key = self.KEY.format(sid=sid)
+        try:
+            if self.redis.set(key, owner, nx=True, ex=self.KEEP_SECONDS):
+                return True
+            known = self.redis.get(key)
+        except redis.RedisError as exc:
+            log.warning("call ledger unavailable: %s", exc, extra={"call_sid": sid})
+            return False
+        return known is not None and known.decode() == owner
