@@ -141,6 +141,10 @@ class TwilioTelephony:
         Raises:
             TelephonyError: the Calls list could not be read.
         """
+        return self._adopt(to, from_, since, status_callback, known_is_mine=True)
+
+    def _adopt(self, to: str, from_: str, since: dt.datetime, status_callback: str, *,
+               known_is_mine: bool) -> str | None:
         floor = since - CLOCK_SKEW
         calls = self._rest(f"list the calls to {to}", lambda: self.client.calls.list(
             to=to, from_=from_, limit=20))
@@ -148,14 +152,17 @@ class TwilioTelephony:
             if call.date_created is not None and call.date_created < floor:
                 continue
             sid = str(call.sid)
-            if self.ledger is None or self.ledger.claim(sid, status_callback):
+            if self.ledger is None or self.ledger.claim(
+                    sid, status_callback, known_is_mine=known_is_mine):
                 return sid
         return None
 
     def _placed_anyway(self, to: str, from_: str, asked_at: dt.datetime, status_callback: str,
                        cause: OSError) -> str:
         try:
-            found = self.adopt_placed(to, from_, asked_at, status_callback)
+            # Only a call the ledger has never seen: a status callback URL can be the same for
+            # two calls (an agent rung twice for one queue), and the earlier one is known.
+            found = self._adopt(to, from_, asked_at, status_callback, known_is_mine=False)
         except TelephonyError as exc:
             raise TelephonyUnsure(f"Twilio may have placed the call to {to}: its answer was "
                                   f"lost ({cause}) and the Calls list failed too") from exc
@@ -284,14 +291,17 @@ class CallLedger:
         except redis.RedisError as exc:
             log.warning("call ledger unavailable: %s", exc, extra={"call_sid": sid})
 
-    def claim(self, sid: str, owner: str) -> bool:
+    def claim(self, sid: str, owner: str, *, known_is_mine: bool = True) -> bool:
         """Take a call found in the provider's list for `owner`: True when it was no one's,
-        or `owner`'s already (placed by a process that died before saving it). False when it
-        is another's, or the ledger cannot be reached (the call cannot be told apart)."""
+        or (`known_is_mine`) `owner`'s already, placed by a process that died before saving
+        it. False when it is another's, or the ledger cannot be reached (the call cannot be
+        told apart)."""
         key = self.KEY.format(sid=sid)
         try:
             if self.redis.set(key, owner, nx=True, ex=self.KEEP_SECONDS):
                 return True
+            if not known_is_mine:
+                return False
             known = self.redis.get(key)
         except redis.RedisError as exc:
             log.warning("call ledger unavailable: %s", exc, extra={"call_sid": sid})

@@ -139,3 +139,13 @@ def test_the_same_seed_loses_the_same_requests():
     assert fates(3) != fates(4)
     lost = [f for f in fates(3) if f]
     assert 5 <= len(lost) <= 25 and {"before", "after"} <= set(lost)
+
+
+def test_an_agent_rung_again_for_the_same_queue_never_gets_the_earlier_ring(lossy, app_server):
+    # Two rings of one agent for one queue share their status callback URL: the earlier one is
+    # known to the ledger under the same owner, and still is not taken for a lost create.
+    cloud, telephony = lossy(None, "before")
+    place(telephony, app_server, owner="same")
+    with pytest.raises(TelephonyError, match="did not place"):
+        place(telephony, app_server, owner="same")
+    assert len(cloud.list_calls({"To": [CUSTOMER]})) == 1
