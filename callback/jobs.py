@@ -119,6 +119,10 @@ def place_callback(request_id: int, attempt_no: int) -> str:
     return _dial(deps, req, attempt, mode)
 
 
+# How long after a provider failure (network, 5xx, a lost answer) a request is tried again.
+PROVIDER_RETRY_SECONDS = 10
+
+
 class _Raced(Exception):
     """Another run of this job moved the request first."""
 
@@ -151,7 +155,13 @@ def _dial(deps, req: CallbackRequest, attempt: CallbackAttempt, mode: str) -> st
         return "unconfirmed"
     except IvrError as exc:  # TelephonyError, PublicUrlUnknown
         log.error("callback dial failed", extra={"callback_id": req.id, "error": str(exc)})
-        finish_attempt(deps, attempt.id, AttemptStatus.FAILED, error=str(exc)[:300])
+        if getattr(exc, "transient", False):
+            # The provider's trouble, not the customer's: no attempt of theirs is used up,
+            # and the request is tried again shortly, not in a hot loop.
+            finish_attempt(deps, attempt.id, AttemptStatus.PROVIDER_ERROR, error=str(exc)[:300],
+                           not_before=deps.now() + dt.timedelta(seconds=PROVIDER_RETRY_SECONDS))
+        else:
+            finish_attempt(deps, attempt.id, AttemptStatus.FAILED, error=str(exc)[:300])
         release_agent_of(deps, attempt, "canceled")
         return "provider error"
     with deps.db.session() as session:

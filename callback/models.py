@@ -56,6 +56,7 @@ class AttemptStatus(StrEnum):
     AGENT_UNAVAILABLE = "agent-unavailable"  # the agent did not take the call: not counted
     CANCELLED = "cancelled"
     LOST = "lost"  # the worker died before the dial was confirmed: not counted
+    PROVIDER_ERROR = "provider-error"  # the provider failed or could not be reached: not counted
 
     @property
     def counts_against_customer(self) -> bool:

@@ -26,8 +26,20 @@ class StateUnavailable(IvrError):
 
 
 class TelephonyError(IvrError):
-    """The telephony provider refused or failed to place or change a call."""
+    """The telephony provider refused or failed to place or change a call.
+
+    `transient` is True when the provider could not be reached or failed on its side (a
+    network error, a lost answer, a 5xx): trying again soon may work, and nobody's request is
+    at fault. A refusal (4xx: a number it will not call, a bad parameter) is not transient.
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class TelephonyUnsure(TelephonyError):
     """The provider's answer was lost and could not be checked: the call may have been placed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=True)

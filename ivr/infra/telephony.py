@@ -120,11 +120,15 @@ class TwilioTelephony:
         asked_at = dt.datetime.now(dt.UTC)
         try:
             call = self.client.calls.create(**kwargs)
+        except TwilioRestException as exc:
+            raise TelephonyError(f"Twilio refused the call to {to}: {exc}",
+                                 transient=exc.status >= 500) from exc
         except TwilioException as exc:
             raise TelephonyError(f"Twilio refused the call to {to}: {exc}") from exc
         except OSError as exc:  # the network: DNS, refused connection, time-out
             if not _maybe_sent(exc):
-                raise TelephonyError(f"Twilio could not be reached to call {to}: {exc}") from exc
+                raise TelephonyError(f"Twilio could not be reached to call {to}: {exc}",
+                                     transient=True) from exc
             log.warning("the answer to a call create was lost: asking Twilio whether it placed "
                         "the call", extra={"to": to, "error": str(exc)})
             return self._placed_anyway(to, from_, asked_at, status_callback, exc)
@@ -168,7 +172,8 @@ class TwilioTelephony:
                                   f"lost ({cause}) and the Calls list failed too") from exc
         if found is None:
             raise TelephonyError(f"Twilio did not place the call to {to}: its answer was "
-                                 f"lost ({cause}) and no such call exists") from cause
+                                 f"lost ({cause}) and no such call exists",
+                                 transient=True) from cause
         log.warning("Twilio had placed the call whose answer was lost", extra={
             "to": to, "call_sid": found})
         return found
@@ -180,11 +185,12 @@ class TwilioTelephony:
             try:
                 return request()
             except TwilioException as exc:
-                raise TelephonyError(f"could not {what}: {exc}") from exc
+                raise TelephonyError(f"could not {what}: {exc}", transient=isinstance(
+                    exc, TwilioRestException) and exc.status >= 500) from exc
             except OSError as exc:
                 if attempt == 2:
-                    raise TelephonyError(f"Twilio could not be reached to {what}: {exc}") \
-                        from exc
+                    raise TelephonyError(f"Twilio could not be reached to {what}: {exc}",
+                                         transient=True) from exc
                 log.warning("Twilio did not answer: asking again", extra={
                     "request": what, "error": str(exc)})
         raise AssertionError("unreachable")
