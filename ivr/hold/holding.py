@@ -20,7 +20,7 @@ from ivr.infra import line, queue_history
 from ivr.infra.redis_conn import decoded
 
 RECORD = line.HOLD_RECORD
-LEFT = "ivr:hold:left:{sid}"  # when the caller's last visit ended
+LEFT = "ivr:hold:left:{sid}"  # the token of the caller's last visit that ended
 LOG = "ivr:hold:caller:{sid}:log"
 # A holding caller's wait URL is requested at least once per hold-music clip; a record not
 # refreshed for this long belongs to a caller whose leave Twilio never reported.
@@ -42,6 +42,7 @@ class Holder:
     announcement: Announcement | None = None
     leaving: str = ""  # why we asked Twilio to take them out: "callback"
     max_wait_offered: bool = False
+    visit: int = 0  # the <Enqueue>'s visit token (`v`); 0: unknown (the outage TwiML's)
 
     @classmethod
     def from_hash(cls, sid: str, raw: dict) -> Holder:
@@ -59,6 +60,7 @@ class Holder:
             announcement=Announcement.from_dict(ann) if ann else None,
             leaving=f.get("leaving", ""),
             max_wait_offered=f.get("max_wait_offered") == "1",
+            visit=int(f.get("visit") or 0),
         )
 
     def to_hash(self) -> dict[str, str]:
@@ -67,6 +69,7 @@ class Holder:
             "queue": self.queue,
             "first_asked": repr(self.first_asked),
             "joined_at": repr(self.joined_at),
+            "visit": str(self.visit),
             "caller": self.caller,
             "announced": str(self.announced),
             "last_announced": repr(self.last_announced),
@@ -97,9 +100,10 @@ def load_with_history(r: redis.Redis, call_sid: str,
     return holder, HistoryStats.from_dict(learned)
 
 
-# KEYS: record, log, the line's callers, the left marker. ARGV: ttl, first asked, joined at,
-# the first log item, the CallSid, then the record's field/value strings. 0 when the visit
-# this request belongs to already ended (a late or repeated wait-URL request after it left).
+# KEYS: record, log, the line's callers, the left marker. ARGV: ttl, first asked, the visit
+# token, the first log item, the CallSid, then the record's field/value strings. 0 when the
+# visit this request belongs to already ended, or one after it (a late or repeated wait-URL
+# request after the caller left): the marker holds the token of the last visit that ended.
 _JOIN = """
 local left = redis.call('GET', KEYS[4])
 if left and tonumber(left) >= tonumber(ARGV[3]) then return 0 end
@@ -121,7 +125,7 @@ def join(r: redis.Redis, holder: Holder, event: dict) -> bool:
     return bool(r.register_script(_JOIN)(
         keys=[RECORD.format(sid=sid), LOG.format(sid=sid),
               line.CALLERS.format(queue=holder.queue), LEFT.format(sid=sid)],
-        args=[TTL_SECONDS, repr(holder.first_asked), repr(holder.joined_at),
+        args=[TTL_SECONDS, repr(holder.first_asked), str(holder.visit),
               json.dumps(event, separators=(",", ":"), default=str), sid, *fields]))
 
 
@@ -154,16 +158,17 @@ def log_item(r: redis.Redis, call_sid: str, item: dict) -> None:
     pipe.execute()
 
 
-def finish(r: redis.Redis, call_sid: str, at: float) -> tuple[Holder | None, list[dict]]:
-    """End a visit at `at` (epoch seconds, the service's clock): take the record and its log
-    out of Redis and the caller out of the line, and remember when, so a late wait-URL request
-    of this visit cannot start it again."""
+def finish(r: redis.Redis, call_sid: str, visit: int = 0) -> tuple[Holder | None, list[dict]]:
+    """End visit `visit` (its token; 0 when the <Enqueue> had none): take the record and its
+    log out of Redis and the caller out of the line, and remember the visit, so a late or
+    repeated wait-URL request of it (or of an older one) cannot start it again. A request
+    with no token is refused after any visit ended; a later visit has a higher token."""
     key, log_key = RECORD.format(sid=call_sid), LOG.format(sid=call_sid)
     pipe = r.pipeline(transaction=True)
     pipe.hgetall(key)
     pipe.lrange(log_key, 0, -1)
     pipe.delete(key, log_key)
-    pipe.set(LEFT.format(sid=call_sid), repr(at), ex=TTL_SECONDS)
+    pipe.set(LEFT.format(sid=call_sid), str(max(0, visit)), ex=TTL_SECONDS)
     raw, items, _, _ = pipe.execute()
     if not raw:
         return None, []

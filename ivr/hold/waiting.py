@@ -77,10 +77,10 @@ def wait_twiml(form, args) -> VoiceResponse:
     response = VoiceResponse()
     gather = response.gather(
         input="dtmf", num_digits=1, timeout=1, method="POST", action_on_empty_result=False,
-        action=services_of(app).urls.url(paths.HOLD_KEY, queue=queue),
+        action=services_of(app).urls.url(paths.HOLD_KEY, queue=queue, v=args.get("v")),
     )
     try:
-        available = _announce(app, gather, sid, queue, cfg, form)
+        available = _announce(app, gather, sid, queue, cfg, form, args)
     except redis.RedisError as exc:
         # Without Redis we cannot say where they are; music and the keys still work.
         log.warning("hold announcement skipped: Redis unavailable", extra={"error": str(exc)})
@@ -94,12 +94,12 @@ def wait_twiml(form, args) -> VoiceResponse:
     return response
 
 
-def _announce(app: Flask, gather, sid: str, queue: str, cfg: Queue, form) -> int:
+def _announce(app: Flask, gather, sid: str, queue: str, cfg: Queue, form, args) -> int:
     """Add the announcement when due; return how many agents are free now."""
     r = services_of(app).redis
     now = clock(app)
     holder, learned = holding.load_with_history(r, sid, queue)
-    holder = holder or _join(app, sid, queue, form, now)
+    holder = holder or _join(app, sid, queue, form, args, now)
     if holder is None:
         log.info("wait URL of a visit that has ended: not joined again",
                  extra={"call_sid": sid, "queue": queue})
@@ -175,7 +175,7 @@ def _estimate_item(now: dt.datetime, est: Estimate, ann) -> dict[str, Any]:
     }
 
 
-def _join(app: Flask, sid: str, queue: str, form, now: dt.datetime) -> Holder | None:
+def _join(app: Flask, sid: str, queue: str, form, args, now: dt.datetime) -> Holder | None:
     """First wait-URL request of a visit: take (or keep) a place in the shared line."""
     r = services_of(app).redis
     queue_time = _int(form.get("QueueTime")) or 0
@@ -183,7 +183,7 @@ def _join(app: Flask, sid: str, queue: str, form, now: dt.datetime) -> Holder | 
     kept = line.kept_place(r, queue, sid)  # back from a callback offer: the same place
     first = min(joined, kept) if kept is not None else joined
     holder = Holder(call_sid=sid, queue=queue, first_asked=first, joined_at=joined,
-                    caller=form.get("From", ""))
+                    caller=form.get("From", ""), visit=_visit(args))
     if not holding.join(r, holder, {"kind": "join", "at": now.timestamp(),
                                     "elapsed": queue_time,
                                     "detail": {"kept_place": first < joined}}):
@@ -216,7 +216,8 @@ def key_twiml(form, args) -> VoiceResponse:
         return response
     if digits == OPERATOR_KEY:
         response.say(SAY["already"])
-    response.redirect(services_of(app).urls.url(paths.QUEUE_WAIT, queue=queue), method="POST")
+    response.redirect(services_of(app).urls.url(paths.QUEUE_WAIT, queue=queue,
+                                                v=args.get("v")), method="POST")
     return response
 
 
@@ -232,7 +233,7 @@ def left_twiml(form, args) -> VoiceResponse:
     outcome = tracking.OUTCOMES.get(result, tracking.LEFT)
     holder: Holder | None = None
     try:
-        holder, items = holding.finish(r, sid, now.timestamp())
+        holder, items = holding.finish(r, sid, _visit(args))
     except redis.RedisError as exc:
         log.warning("hold visit not recorded: Redis unavailable", extra={"error": str(exc)})
         items = []
@@ -281,3 +282,9 @@ def _record(app: Flask, holder: Holder, items: list[dict], outcome: str, result:
                           lambda s: s.record_abandoned(wait))
     except redis.RedisError:
         log.warning("hold history not updated: Redis unavailable")
+
+
+def _visit(args) -> int:
+    """The visit token of a hold-queue URL (`v`, set by the <Enqueue>); 0 when it has none."""
+    value = args.get("v", "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 12 else 0

@@ -81,12 +81,13 @@ def speech_stream(r: VoiceResponse, offer: StreamOffer, st: CallState,
 
 
 def enqueue(eng: EngineView, r: VoiceResponse, st: CallState, queue: str) -> None:
-    """Put the caller in the hold queue for a person."""
+    """Put the caller in the hold queue for a person. `v` names this visit (the document's
+    turn): a late or repeated wait-URL request of a visit that ended cannot start it again."""
     r.enqueue(
         queue,
-        wait_url=eng.ports.url("queue_wait", queue=queue),
+        wait_url=eng.ports.url("queue_wait", queue=queue, v=st.turn),
         wait_url_method="POST",
-        action=eng.ports.url("queue_left", queue=queue),
+        action=eng.ports.url("queue_left", queue=queue, v=st.turn),
         method="POST",
     )
 

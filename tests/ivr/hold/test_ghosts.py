@@ -9,8 +9,9 @@ from ivr.hold import holding
 from ivr.infra import line
 
 
-def holder(sid: str, first: float) -> holding.Holder:
-    return holding.Holder(call_sid=sid, queue="support", first_asked=first, joined_at=first)
+def holder(sid: str, first: float, visit: int = 1) -> holding.Holder:
+    return holding.Holder(call_sid=sid, queue="support", first_asked=first, joined_at=first,
+                          visit=visit)
 
 
 def test_a_write_after_the_visit_ended_leaves_nothing_behind(redis_client):
@@ -19,7 +20,7 @@ def test_a_write_after_the_visit_ended_leaves_nothing_behind(redis_client):
     holding.join(r, h, {"kind": "joined", "at": time.time()})
     assert holding.save(r, h, {"kind": "announced", "at": time.time()})
     assert 0 < r.ttl(holding.RECORD.format(sid="CAgone")) <= holding.TTL_SECONDS
-    holding.finish(r, "CAgone", time.time())  # the hang-up
+    holding.finish(r, "CAgone", 1)  # the hang-up
 
     h.announced = 3  # a wait-URL webhook that was already running
     assert not holding.save(r, h, {"kind": "announced", "at": time.time()})
@@ -57,18 +58,21 @@ def test_ghosts_at_the_front_of_the_line_are_dropped_for_whoever_is_behind(redis
 
 
 def test_a_late_wait_url_request_does_not_bring_back_a_caller_who_left(redis_client):
-    """Twilio repeats the wait-URL request of a visit after the caller hung up: no ghost."""
+    """Twilio repeats the wait-URL request of a visit after the caller hung up: no ghost.
+    (Found by the chaos bench: the repeat came a second later, so a visit start computed from
+    its QueueTime looked newer than the hang-up, and the caller was back in line for good.)"""
     r = redis_client
     joined = time.time() - 40
-    h = holder("CAleft", joined)
-    assert holding.join(r, h, {"kind": "join", "at": joined})
-    holding.finish(r, "CAleft", time.time())
+    assert holding.join(r, holder("CAleft", joined, visit=3), {"kind": "join", "at": joined})
+    holding.finish(r, "CAleft", 3)
 
-    late = holder("CAleft", joined)  # the same visit, from its QueueTime
-    assert not holding.join(r, late, {"kind": "join", "at": time.time()})
+    for late in (holder("CAleft", time.time(), visit=3),  # the same visit, however late
+                 holder("CAleft", time.time(), visit=2),  # an older one
+                 holder("CAleft", time.time(), visit=0)):  # one with no token
+        assert not holding.join(r, late, {"kind": "join", "at": time.time()})
     assert holding.load(r, "CAleft") is None
     assert r.zscore(line.CALLERS.format(queue="support"), "CAleft") is None
 
-    again = holder("CAleft", time.time() + 1)  # a new visit (back from a callback offer)
+    again = holder("CAleft", time.time(), visit=5)  # a new visit (back from a callback offer)
     assert holding.join(r, again, {"kind": "join", "at": time.time()})
     assert holding.load(r, "CAleft") is not None
