@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,7 +82,8 @@ class TwilioEmulator:
 
     def __init__(self, account_sid: str, auth_token: str, *, timing: Timing | None = None,
                  transport: Transport | None = None, public_url: str = "",
-                 chaos: Chaos | None = None) -> None:
+                 chaos: Chaos | None = None,
+                 default_party: Callable[[str], Party] | None = None) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.timing = timing or Timing()
@@ -93,6 +95,9 @@ class TwilioEmulator:
         self.numbers: dict[str, Number] = {}
         self.caller_ids: set[str] = set()
         self.parties: dict[str, Party] = {}
+        # Who answers an address nobody set a party for (a scripted person by default).
+        self.default_party = default_party or (
+            lambda address: ScriptedParty(ring_seconds=self.timing.ring_seconds))
         self.calls: dict[str, Call] = {}
         self.recordings: dict[str, Recording] = {}
         self._threads: dict[str, threading.Thread] = {}
@@ -122,7 +127,7 @@ class TwilioEmulator:
     def party_for(self, address: str) -> Party:
         party = self.parties.get(address)
         if party is None:
-            party = self.parties[address] = ScriptedParty(ring_seconds=self.timing.ring_seconds)
+            party = self.parties[address] = self.default_party(address)
         return party
 
     # --- calls ---------------------------------------------------------------------------------

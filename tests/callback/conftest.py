@@ -87,7 +87,7 @@ def ask(client, fields: dict, **kwargs) -> dict:
 @pytest.fixture
 def callback_app(app, client, twilio_cloud: TwilioCloud):
     """The app, with the stand-in's webhooks delivered to it and jobs bound to its Deps."""
-    twilio_cloud.driver.deliver = flask_deliver(client, BASE_URL)
+    twilio_cloud.deliver = flask_deliver(client, BASE_URL)
     runtime.bind(deps_of(app))
     return app
 

@@ -59,7 +59,7 @@ class Stack:
         })
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.cloud.driver.deliver = rewriting_deliver(
+        self.cloud.deliver = rewriting_deliver(
             BASE_URL, f"http://127.0.0.1:{self.server.server_port}")
         self.client = self.app.test_client()
         self.workers: list[subprocess.Popen] = []

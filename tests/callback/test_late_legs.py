@@ -46,7 +46,7 @@ def test_an_attempt_whose_final_status_never_came_is_settled_from_the_provider(
     """The agent's phone rang out, and the final status callback was lost (it arrived during
     a Redis stall, say): the sweeper asks Twilio's Call resource, and the request goes on."""
     from ivr.infra.agents import get_presence
-    from tests.support.call_driver import CallScript
+    from tests.support.twilio_cloud import CallScript
 
     twilio_cloud.script(agent.address, CallScript(answer="no-answer"))
     made = ask(client, {"phone": CUSTOMER})

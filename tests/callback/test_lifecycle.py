@@ -9,7 +9,7 @@ from callback.consent import Consent
 from callback.models import CallbackAttempt, CallbackRequest
 from tests.callback.conftest import ACCOUNT_SID, AGENT_NUMBER, CUSTOMER, ask
 from tests.conftest import BASE_URL
-from tests.support.call_driver import CallScript
+from tests.support.twilio_cloud import CallScript
 
 
 def _row(deps, public_id: str) -> CallbackRequest:
@@ -71,7 +71,7 @@ def test_create_dial_answer_complete(client, deps, agent, twilio_cloud, run_jobs
 
 def test_no_answer_is_retried_then_fails_after_max_attempts(client, deps, agent, twilio_cloud,
                                                            run_jobs):
-    twilio_cloud.default_script = CallScript(dial_status="no-answer")
+    twilio_cloud.script(CUSTOMER, CallScript(answer="no-answer"))  # the agent's <Dial> rings out
     body = client.post("/callbacks", json={"consent": True, "phone": CUSTOMER}).get_json()
     row = _row(deps, body["id"])
     for attempt_no in (1, 2, 3):
@@ -92,7 +92,7 @@ def test_retry_waits_for_backoff(callback_app, client, deps, agent, twilio_cloud
                                  clock):
     callback_app.config["CALLBACK_RETRY_BACKOFF"] = "600"
     # Agent-first: the agent's call carries the <Dial> to the customer, who is busy once.
-    twilio_cloud.script(AGENT_NUMBER, CallScript(dial_status="busy"), CallScript())
+    twilio_cloud.script(CUSTOMER, CallScript(answer="busy"), CallScript())
     body = ask(client, {"phone": CUSTOMER})
     run_jobs()
     twilio_cloud.drive_pending()

@@ -150,7 +150,7 @@ def test_a_caller_queued_during_an_outage_reaches_an_agent_when_redis_returns(
                           "CLOCK": lambda: tuesday, "TWILIO_API_BASE": cloud.base_url,
                           "TWILIO_ACCOUNT_SID": "AC" + "1" * 32})
         client = app.test_client()
-        cloud.driver.deliver = flask_deliver(client, BASE_URL)
+        cloud.deliver = flask_deliver(client, BASE_URL)
         thaw = freeze(own_redis)
         try:
             outage = post(client, "/voice/incoming")

@@ -1,52 +1,65 @@
-"""A local stand-in for Twilio's REST API (Calls), on a real socket, for the real twilio Client.
+"""Twilio's cloud for the tests: the project's emulator (`ivr.emulator`), on a real socket, for
+the real twilio Client, with the test's hands on the far ends.
 
     cloud = TwilioCloud(account_sid, auth_token, deliver=flask_deliver(client, BASE_URL))
     with cloud:                                   # serves http://127.0.0.1:<port>
         client = Client(account_sid, auth_token)
         client.api.base_url = cloud.base_url      # what TWILIO_API_BASE does
         ...
-        cloud.placed[0].to, cloud.placed[0].url   # every call, as Twilio received it
-        cloud.drive_pending()                     # play calls out: signed webhooks to the app
+        cloud.placed[0].to, cloud.placed[0].url   # every call placed through the REST API
+        cloud.drive_pending()                     # its far ends pick up: the calls play out
 
-Speaks `POST /2010-04-01/Accounts/{Sid}/Calls.json` (create), `POST .../Calls/{Sid}.json`
-(update: Url, Status=completed|canceled), `GET .../Calls/{Sid}.json` (fetch) and
-`GET .../Calls.json` (list, filter To), with Twilio-shaped JSON and errors, checks HTTP basic
-auth, and records every request. Calls are played out by
-`tests.support.call_driver.CallDriver` with a per-number `CallScript`: at once in a thread
-(`autodrive=True`) or when the test says so.
+Everything Twilio does is the emulator's, as Twilio documents it: the REST contract and its
+refusals (relative URLs, error 21220 for a finished call), TwiML as Twilio runs it, status
+callbacks sent asynchronously with SequenceNumber and Timestamp, signed webhooks. This module
+adds only what a test needs around it:
+- the far ends follow a `CallScript` per number (who answers, what they press, how long they
+  talk), and a placed call rings until the test drives it (`drive`, `drive_pending`) unless
+  `autodrive` is set;
+- webhooks go where `deliver` says (over HTTP, or to a Flask test client), and every TwiML
+  document a call fetched is kept (`documents`);
+- a log of every REST request (`requests`, `creates()`, `updates()`), and provider trouble to
+  order: `fail_creates` (answered 500), `create_delay` (a slow answer), and `interrupted`
+  (answers the client never read: it died while waiting).
 """
 
 from __future__ import annotations
 
-import base64
-import email.utils
-import json
-import re
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.call_driver import (
-    CallDriver,
-    CallScript,
-    Deliver,
-    PlacedCall,
-    http_deliver,
-    new_call_sid,
-)
+import requests
+from flask import Response, g, request
+from werkzeug.serving import WSGIRequestHandler, make_server
 
-API = "/2010-04-01/Accounts/"
-_CALLS = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Calls(?:/(?P<sid>CA\w+))?\.json$")
-_RECORDING = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Recordings/(?P<sid>RE\w+)"
-                        r"\.wav$")
+from ivr.emulator import Reply, Timing, TwilioEmulator, create_emulator_app
+from ivr.emulator.calls import Call, Listen, Status
+from ivr.emulator.delivery import Answer
+
+# (method, url, form params, headers) -> (HTTP status, body)
+Deliver = Callable[[str, str, dict, dict], tuple[int, str]]
+# The account's own number (the service's TWILIO_FROM_NUMBER default): calls go out from it.
+ACCOUNT_NUMBER = "+18005550100"
+# Twilio's timers run at 1/100 speed here: a Gather's 5 s time-out is 50 ms.
+FAST = Timing(scale=0.01, play_seconds=0.02, say_rate=0.0, ring_seconds=0.0)
+
+
+@dataclass
+class CallScript:
+    """How the far end of one call behaves."""
+
+    answer: str = "human"  # human | machine | no-answer | busy | failed
+    digits: str = "1"  # pressed at each <Gather>; "" = no input
+    talk_seconds: float = 42  # once bridged, on Twilio's clock (scaled like its timers)
 
 
 @dataclass
 class RecordedRequest:
-    """One HTTP request the stand-in received."""
+    """One REST request the cloud received."""
 
     method: str
     path: str
@@ -60,53 +73,149 @@ class RecordedRequest:
         return values[0] if values else None
 
 
-class TwilioCloud:
-    """The stand-in server; use as a context manager or call start()/stop()."""
+class PlacedCall:
+    """A call placed through the REST API, as the emulator knows it, and what it did."""
 
-    def __init__(self, account_sid: str, auth_token: str, *, deliver: Deliver = http_deliver,
-                 autodrive: bool = False, drive_delay: float = 0.0) -> None:
+    def __init__(self, cloud: TwilioCloud, call: Call) -> None:
+        self._cloud, self.call = cloud, call
+
+    sid = property(lambda self: self.call.sid)
+    to = property(lambda self: self.call.to)
+    from_ = property(lambda self: self.call.from_)
+    url = property(lambda self: self.call.url)
+    status_callback = property(lambda self: self.call.status_callback)
+    machine_detection = property(lambda self: self.call.machine_detection)
+    timeout = property(lambda self: self.call.timeout)
+    status = property(lambda self: self.call.status.value)
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        """The status callback events it asked for."""
+        return self.call.status_events
+
+    @events.setter
+    def events(self, value: tuple[str, ...]) -> None:  # a test losing its status callbacks
+        self.call.status_events = tuple(value)
+
+    @property
+    def said(self) -> list[str]:
+        """What its far end heard (<Say>), in order."""
+        return list(self.call.heard)
+
+    @property
+    def documents(self) -> list[str]:
+        """Every TwiML document this call fetched, in order."""
+        return self._cloud.documents_of(self.sid)
+
+    @property
+    def whispered(self) -> list[str]:
+        """What the far end of each leg it dialled heard before being joined (a whisper)."""
+        return [text for child in self._cloud.children(self.sid) for text in child.heard]
+
+    def __repr__(self) -> str:
+        return f"PlacedCall({self.sid} to {self.to}, {self.status})"
+
+
+class _ScriptedFarEnd:
+    """Every number's far end: follows the number's scripts, one per call (the last repeats),
+    and, for a call placed through the REST API, picks up only once the test drives it."""
+
+    def __init__(self, cloud: TwilioCloud, address: str) -> None:
+        self.cloud, self.address = cloud, address
+        self._scripts: dict[str, CallScript] = {}
+        self._lock = threading.Lock()
+
+    def script(self, call: Call) -> CallScript:
+        with self._lock:
+            if call.sid not in self._scripts:
+                self._scripts[call.sid] = self.cloud._next_script(self.address)
+            return self._scripts[call.sid]
+
+    def answer(self, call: Call) -> tuple[str, float]:
+        script = self.script(call)
+        if call.direction == "outbound-api":
+            self.cloud._await_drive(call)
+        return script.answer, 0.0
+
+    def listen(self, call: Call, listen: Listen) -> Reply | None:
+        if call.wait(listen.prompt_seconds):
+            return None
+        digits = self.script(call).digits
+        if listen.in_queue or not digits:
+            call.wait(listen.timeout)
+            return None
+        return Reply(digits=digits)
+
+    def record(self, call: Call, max_length: float) -> float:
+        return min(max_length, 3.0)
+
+    def talk_seconds(self, call: Call) -> float | None:
+        return self.script(call).talk_seconds
+
+
+class _Handler(WSGIRequestHandler):
+    cloud: TwilioCloud
+
+    def log_request(self, *args) -> None:  # quiet
+        pass
+
+    def connection_dropped(self, error, environ=None) -> None:
+        with self.cloud._lock:
+            self.cloud.interrupted += 1
+
+
+class TwilioCloud:
+    """The emulated cloud on a free port of 127.0.0.1; a context manager, or start()/stop()."""
+
+    def __init__(self, account_sid: str, auth_token: str, *, deliver: Deliver | None = None,
+                 autodrive: bool = False, drive_delay: float = 0.0,
+                 timing: Timing = FAST) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
-        self.driver = CallDriver(auth_token, account_sid=account_sid, deliver=deliver)
+        self.deliver: Deliver = deliver or http_deliver
         self.autodrive = autodrive
         self.drive_delay = drive_delay
         self.default_script = CallScript()
         self.scripts: dict[str, list[CallScript]] = {}
         self.requests: list[RecordedRequest] = []
-        self.placed: list[PlacedCall] = []
-        self.calls: dict[str, PlacedCall] = {}
         self.fail_creates = 0  # answer this many creates with a 500 (provider trouble)
         self.create_delay = 0.0  # seconds to hold each create's answer (a slow provider)
         self.interrupted = 0  # answers the client never read (it died while waiting)
-        self.recordings: dict[str, bytes] = {}  # RecordingSid -> WAV bytes
-        self._pending: list[PlacedCall] = []
+        self.emulator = TwilioEmulator(account_sid, auth_token, timing=timing,
+                                       transport=self._transport,
+                                       default_party=lambda a: _ScriptedFarEnd(self, a))
+        self.emulator.verify_caller_id(ACCOUNT_NUMBER)
+        self._placed: list[str] = []
+        self._documents: dict[str, list[str]] = {}
+        self._gates: dict[str, threading.Event] = {}
+        self._driven: set[str] = set()
+        self._stopping = threading.Event()
         self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        self._server: ThreadingHTTPServer | None = None
+        self._server = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> TwilioCloud:
-        """Listen on a free port of 127.0.0.1 in a background thread."""
-        cloud = self
-
-        class Handler(_Handler):
-            owner = cloud
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        """Serve the emulator's REST API in a background thread."""
+        app = create_emulator_app(self.emulator)
+        app.before_request_funcs.setdefault(None, []).insert(0, self._before)
+        app.after_request(self._after)
+        handler = type("Handler", (_Handler,), {"cloud": self})
+        self._server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=handler)
+        self.emulator.public_url = self.base_url
         threading.Thread(target=self._server.serve_forever, daemon=True,
                          name="twilio-cloud").start()
         return self
 
     def stop(self) -> None:
-        """Stop serving and wait for calls being played out."""
+        """End every call, stop serving."""
+        self._stopping.set()
+        self.emulator.hang_up_all()
+        self.emulator.wait_idle(timeout=10)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-        for thread in list(self._threads):
-            thread.join(timeout=10)
 
     def __enter__(self) -> TwilioCloud:
         return self.start()
@@ -117,64 +226,108 @@ class TwilioCloud:
     @property
     def base_url(self) -> str:
         """Where the twilio Client should send its requests (TWILIO_API_BASE)."""
-        assert self._server is not None, "the stand-in is not started"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        assert self._server is not None, "the cloud is not started"
+        return f"http://127.0.0.1:{self._server.server_port}"
 
-    # --- behaviour ------------------------------------------------------------------------
+    # --- the far ends ---------------------------------------------------------------------
 
     def script(self, number: str, *scripts: CallScript) -> None:
         """Calls to `number` follow these scripts in turn (the last one repeats)."""
         with self._lock:
             self.scripts[number] = list(scripts)
 
-    def _script_for(self, number: str) -> CallScript:
+    def _next_script(self, number: str) -> CallScript:
         with self._lock:
             queue = self.scripts.get(number)
             if not queue:
                 return self.default_script
             return queue.pop(0) if len(queue) > 1 else queue[0]
 
-    def drive(self, call: PlacedCall) -> None:
-        """Play one call out now, in this thread."""
-        self.driver.run(call, self._script_for(call.to))
+    def _gate(self, sid: str) -> threading.Event:
+        with self._lock:
+            return self._gates.setdefault(sid, threading.Event())
+
+    def _await_drive(self, call: Call) -> None:
+        if self.autodrive:
+            if self.drive_delay:
+                call.wait(self.drive_delay)
+            return
+        gate = self._gate(call.sid)
+        while not gate.wait(0.02):
+            if call.is_hung_up or self._stopping.is_set():
+                return
+
+    def drive(self, call: PlacedCall, timeout: float = 30.0) -> None:
+        """The far end picks up: play the call out, and wait until it and its status
+        callbacks are done."""
+        with self._lock:
+            self._driven.add(call.sid)
+        self._gate(call.sid).set()
+        self._wait_done(call.sid, timeout)
 
     def drive_pending(self) -> int:
-        """Play out every call not played yet (including ones placed meanwhile); return how many."""
+        """Drive every call not driven yet (including ones placed meanwhile); return how many."""
         count = 0
         while True:
             with self._lock:
-                if not self._pending:
-                    return count
-                call = self._pending.pop(0)
-            self.drive(call)
+                waiting = [sid for sid in self._placed if sid not in self._driven]
+            if not waiting:
+                return count
+            self.drive(self._view(waiting[0]))
             count += 1
 
     def wait_idle(self, timeout: float = 30.0) -> None:
-        """Wait until every auto-driven call has finished."""
+        """Wait until every call has ended and its status callbacks were sent."""
+        self.emulator.wait_idle(timeout)
+
+    def _wait_done(self, sid: str, timeout: float) -> None:
+        # A call's thread plays its <Dial> legs too: when it ends, they have.
         deadline = time.monotonic() + timeout
-        for thread in list(self._threads):
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        thread = self.emulator._threads.get(sid)
+        if thread is not None:
+            thread.join(timeout)
+        self.emulator.webhooks.drain(max(0.1, deadline - time.monotonic()))
 
     def inbound_call(self, sid: str, *, to: str, from_: str) -> PlacedCall:
-        """Know a call that came in (dialled by a test through webhooks), so it can be updated."""
-        call = PlacedCall(sid=sid, to=to, from_=from_, url="", status="in-progress")
-        with self._lock:
-            self.calls[sid] = call
-        return call
+        """A live call that came in through webhooks the test sends itself (so the REST API
+        can redirect or end it); its TwiML is the test's to play."""
+        call = Call(sid=sid, account_sid=self.account_sid, to=to, from_=from_,
+                    direction="inbound", party=_ScriptedFarEnd(self, from_),
+                    status=Status.IN_PROGRESS, answered_at=time.time())
+        with self.emulator._lock:
+            self.emulator.calls[sid] = call
+        return PlacedCall(self, call)
 
     def add_recording(self, wav: bytes) -> str:
         """Serve `wav` as a new recording; returns its RecordingUrl (without `.wav`)."""
-        sid = "RE" + new_call_sid()[2:]
-        with self._lock:
-            self.recordings[sid] = wav
-        return f"{self.base_url}{API}{self.account_sid}/Recordings/{sid}"
+        owner = Call(sid="CA" + uuid.uuid4().hex, account_sid=self.account_sid, to="", from_="",
+                     direction="inbound", party=_ScriptedFarEnd(self, ""),
+                     status=Status.COMPLETED)
+        return self.emulator.add_recording(owner, 1.0, wav).url
 
     # --- queries --------------------------------------------------------------------------
 
+    def _view(self, sid: str) -> PlacedCall:
+        return PlacedCall(self, self.emulator.get(sid))
+
+    @property
+    def placed(self) -> list[PlacedCall]:
+        """Every call placed through the REST API, in order."""
+        with self._lock:
+            sids = list(self._placed)
+        return [self._view(sid) for sid in sids]
+
     def calls_to(self, number: str) -> list[PlacedCall]:
         """Every call placed to `number`, in order."""
+        return [c for c in self.placed if c.to == number]
+
+    def children(self, sid: str) -> list[Call]:
+        """The legs a call's <Dial> placed."""
+        return [c for c in list(self.emulator.calls.values()) if c.parent_sid == sid]
+
+    def documents_of(self, sid: str) -> list[str]:
         with self._lock:
-            return [c for c in self.placed if c.to == number]
+            return list(self._documents.get(sid, []))
 
     def creates(self) -> list[RecordedRequest]:
         """Every create request received (authorized or not)."""
@@ -188,177 +341,69 @@ class TwilioCloud:
             return [r for r in self.requests if r.method == "POST" and "/Calls/" in r.path
                     and (call_sid is None or call_sid in r.path)]
 
-    # --- request handling (called from server threads) ------------------------------------
+    # --- the REST side (server threads) ---------------------------------------------------
 
-    def _record(self, req: RecordedRequest) -> None:
+    def _before(self):
+        source = request.args if request.method == "GET" else request.form
+        form = {key: source.getlist(key) for key in source}
+        auth = request.authorization
+        authorized = bool(auth and auth.username == self.account_sid
+                          and auth.password == self.auth_token)
         with self._lock:
-            self.requests.append(req)
-
-    def _create(self, form: dict[str, list[str]]) -> tuple[int, dict]:
-        def one(key: str) -> str | None:
-            values = form.get(key)
-            return values[0] if values else None
-
-        to, from_ = one("To"), one("From")
-        if not to:
-            return 400, _error(21201, "No 'To' number is specified", 400)
-        if not from_:
-            return 400, _error(21603, "A 'From' phone number is required.", 400)
-        if not one("Url") and not one("Twiml") and not one("ApplicationSid"):
-            return 400, _error(21205, "Url parameter is required.", 400)
-        with self._lock:
-            if self.fail_creates > 0:
-                self.fail_creates -= 1
-                return 500, _error(20500, "Internal Server Error", 500)
-        call = PlacedCall(
-            sid=new_call_sid(), to=to, from_=from_, url=one("Url") or "",
-            status_callback=one("StatusCallback") or "",
-            events=tuple(form.get("StatusCallbackEvent") or ["completed"]),
-            machine_detection=one("MachineDetection"),
-            timeout=int(one("Timeout")) if one("Timeout") else None,
-        )
-        with self._lock:
-            self.placed.append(call)
-            self.calls[call.sid] = call
-            if not self.autodrive:
-                self._pending.append(call)
-        if self.autodrive:
-            thread = threading.Thread(target=self._drive_later, args=(call,), daemon=True)
+            self.requests.append(RecordedRequest(request.method, request.path, form, authorized))
+        g.creating = request.method == "POST" and request.path.endswith("/Calls.json")
+        if g.creating and authorized:
             with self._lock:
-                self._threads.append(thread)
-            thread.start()
-        if self.create_delay:
-            time.sleep(self.create_delay)
-        return 201, self._resource(call)
+                if self.fail_creates > 0:
+                    self.fail_creates -= 1
+                    return Response('{"code": 20500, "message": "Internal Server Error", '
+                                    '"status": 500}', status=500, mimetype="application/json")
+        return None
 
-    def _drive_later(self, call: PlacedCall) -> None:
-        if self.drive_delay:
-            time.sleep(self.drive_delay)
-        self.drive(call)
+    def _after(self, response: Response) -> Response:
+        if g.get("creating") and response.status_code == 201:
+            sid = response.get_json()["sid"]
+            with self._lock:
+                self._placed.append(sid)
+            self._gate(sid)
+            if self.create_delay:
+                time.sleep(self.create_delay)
+        return response
 
-    def _update(self, sid: str, form: dict[str, list[str]]) -> tuple[int, dict]:
-        call = self.calls.get(sid)
-        if call is None:
-            return 404, _error(20404, f"The requested resource {sid} was not found", 404)
-        status = (form.get("Status") or [None])[0]
-        url = (form.get("Url") or [None])[0]
-        if status in ("completed", "canceled"):
-            call.hangup_requested = True
-            if call.status in ("queued", "ringing", "in-progress"):
-                call.status = status
-        elif url:
-            call.url = url
-        return 200, self._resource(call)
+    # --- webhooks (call threads) ----------------------------------------------------------
 
-    def _resource(self, call: PlacedCall) -> dict:
-        now = email.utils.formatdate(usegmt=True)
-        uri = f"{API}{self.account_sid}/Calls/{call.sid}.json"
-        return {
-            "sid": call.sid, "account_sid": self.account_sid, "parent_call_sid": None,
-            "date_created": now, "date_updated": now, "start_time": None, "end_time": None,
-            "to": call.to, "to_formatted": call.to, "from": call.from_,
-            "from_formatted": call.from_, "phone_number_sid": None,
-            "status": call.status, "duration": None, "price": None, "price_unit": "USD",
-            "direction": "outbound-api", "answered_by": None, "api_version": "2010-04-01",
-            "forwarded_from": None, "group_sid": None, "caller_name": None, "queue_time": "0",
-            "trunk_sid": None, "uri": uri,
-            "subresource_uris": {
-                "notifications": uri.replace(".json", "/Notifications.json"),
-                "recordings": uri.replace(".json", "/Recordings.json"),
-            },
-        }
-
-
-class _Handler(BaseHTTPRequestHandler):
-    owner: TwilioCloud
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
-        pass
-
-    def _authorized(self) -> bool:
-        header = self.headers.get("Authorization", "")
-        expected = base64.b64encode(
-            f"{self.owner.account_sid}:{self.owner.auth_token}".encode()
-        ).decode()
-        return header == f"Basic {expected}"
-
-    def _handle(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode() if length else ""
-        parts = urlsplit(self.path)
-        form = parse_qs(body, keep_blank_values=True)
-        if method == "GET":
-            form = parse_qs(parts.query, keep_blank_values=True)
-        authorized = self._authorized()
-        self.owner._record(RecordedRequest(method, parts.path, form, authorized))
-        recording = _RECORDING.match(parts.path)
-        if recording and method == "GET":
-            return self._send_recording(recording["sid"] if authorized else None)
-        match = _CALLS.match(parts.path)
-        if not authorized:
-            status, payload = 401, _error(20003, "Authenticate", 401)
-        elif match is None or match["account"] != self.owner.account_sid:
-            status, payload = 404, _error(20404, "The requested resource was not found", 404)
-        elif method == "POST" and match["sid"] is None:
-            status, payload = self.owner._create(form)
-        elif method == "POST":
-            status, payload = self.owner._update(match["sid"], form)
-        elif match["sid"] is not None:
-            call = self.owner.calls.get(match["sid"])
-            status, payload = (
-                (200, self.owner._resource(call)) if call
-                else (404, _error(20404, "The requested resource was not found", 404))
-            )
-        else:
-            to = (form.get("To") or [None])[0]
-            listed = [self.owner._resource(c) for c in self.owner.placed if not to or c.to == to]
-            status, payload = 200, {"calls": listed, "page": 0, "page_size": 50,
-                                    "next_page_uri": None, "previous_page_uri": None}
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
+    def _transport(self, method: str, url: str, params: dict, headers: dict) -> Answer:
         try:
-            self.end_headers()
-            self.wfile.write(data)
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):
-            with self.owner._lock:
-                self.owner.interrupted += 1
-
-    def _send_recording(self, sid: str | None) -> None:
-        # Twilio's media URLs need HTTP basic auth when the account enforces it, as here.
-        data = self.owner.recordings.get(sid) if sid else None
-        status = 200 if data is not None else (404 if sid else 401)
-        error = (_error(20404, "The requested resource was not found", 404) if sid
-                 else _error(20003, "Authenticate", 401))
-        body = data if data is not None else json.dumps(error).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "audio/x-wav" if data is not None else "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        self._handle("POST")
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._handle("GET")
+            status, body = self.deliver(method, url, params, headers)
+        except requests.RequestException:
+            return Answer(0, "", 11205)
+        sid = params.get("CallSid") or (parse_qs(urlsplit(url).query).get("CallSid") or [""])[0]
+        if sid and body.lstrip().startswith("<"):
+            with self._lock:
+                self._documents.setdefault(sid, []).append(body)
+        return Answer(status, body, None if 200 <= status < 300 else 11200)
 
 
-def _error(code: int, message: str, status: int) -> dict:
-    return {"code": code, "message": message, "status": status,
-            "more_info": f"https://www.twilio.com/docs/errors/{code}"}
+def http_deliver(method: str, url: str, params: dict, headers: dict) -> tuple[int, str]:
+    """Send one webhook over HTTP."""
+    if method == "GET":
+        resp = requests.get(url, headers=headers, timeout=15)
+    else:
+        resp = requests.post(url, data=params, headers=headers, timeout=15)
+    return resp.status_code, resp.text
 
 
 def flask_deliver(test_client, public_base: str) -> Deliver:
     """Deliver webhooks for URLs under `public_base` to a Flask test client in this process."""
     public_base = public_base.rstrip("/")
 
-    def deliver(url: str, params: dict, headers: dict) -> tuple[int, str]:
+    def deliver(method: str, url: str, params: dict, headers: dict) -> tuple[int, str]:
         assert url.startswith(public_base), f"webhook to an unexpected host: {url}"
-        resp = test_client.post(url[len(public_base):], data=params, headers=headers)
+        path = url[len(public_base):]
+        if method == "GET":
+            resp = test_client.get(path, headers=headers)
+        else:
+            resp = test_client.post(path, data=params, headers=headers)
         return resp.status_code, resp.get_data(as_text=True)
 
     return deliver
@@ -368,17 +413,22 @@ def rewriting_deliver(public_base: str, actual_base: str) -> Deliver:
     """Deliver over HTTP to `actual_base` webhooks addressed (and signed) for `public_base`."""
     public_base, actual_base = public_base.rstrip("/"), actual_base.rstrip("/")
 
-    def deliver(url: str, params: dict, headers: dict) -> tuple[int, str]:
+    def deliver(method: str, url: str, params: dict, headers: dict) -> tuple[int, str]:
         target = actual_base + url[len(public_base):] if url.startswith(public_base) else url
-        return http_deliver(target, params, headers)
+        return http_deliver(method, target, params, headers)
 
     return deliver
 
 
 def dial_counts(cloud: TwilioCloud, key: Callable[[PlacedCall], str]) -> dict[str, int]:
-    """How many calls the stand-in received per `key(call)` (e.g. per attempt)."""
+    """How many calls the cloud placed per `key(call)` (e.g. per attempt)."""
     counts: dict[str, int] = {}
-    for call in list(cloud.placed):
+    for call in cloud.placed:
         k = key(call)
         counts[k] = counts.get(k, 0) + 1
     return counts
+
+
+def new_call_sid() -> str:
+    """A Twilio-shaped call SID."""
+    return "CA" + uuid.uuid4().hex

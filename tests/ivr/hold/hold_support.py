@@ -1,20 +1,38 @@
-"""Test support for the hold queue: a settable clock, signed wait-URL requests, and a stand-in
-for Twilio's queues that bridges an agent's <Dial><Queue> to the longest-waiting caller."""
+"""Test support for the hold queue: a settable clock, and callers driven through the project's
+Twilio emulator (`ivr.emulator`, by way of `tests.support.twilio_cloud`).
+
+A `Caller` is a person on the phone: the emulator's interactive far end of a call to the main
+line. They press keys or stay silent at menus, hold in Twilio's queue (the emulator requests the
+wait URL again each time its document ends, as Twilio does), and hang up. What they heard and
+what the network did are read from the emulator's journal. Agents are rung by the service
+through the REST API and bridged by the emulator's `<Dial><Queue>`.
+
+Time: the service reads a caller's wait from Twilio's QueueTime, and the emulator's queues keep
+real time. `Network.pass_time` moves both clocks together: the service's (the app's CLOCK) and
+the emulator's queues (everyone waiting in them joined that much earlier).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
 
-from twilio.request_validator import RequestValidator
+import requests
 
-from tests.conftest import AUTH_TOKEN, BASE_URL
-from tests.support.caller import SimulatedCall, Turn
+from ivr.emulator.calls import Call
+from ivr.infra import paths
+from tests.support.twilio_cloud import CallScript, Deliver, PlacedCall, TwilioCloud
 
 # Tuesday 24 November 2026, 11:00 in New York: the sample shop is open.
 SHOP_OPEN = dt.datetime(2026, 11, 24, 16, 0, tzinfo=dt.UTC)
-_QUEUE = re.compile(r'<Queue[^>]*url="(?P<url>[^"]+)"[^>]*>(?P<name>[^<]+)</Queue>')
+DEADLINE = 10.0  # seconds any condition may take to come true
+# Agents who pick up talk until someone hangs up (an hour at most, on Twilio's clock).
+TALKATIVE = CallScript(talk_seconds=3600)
 
 
 class Clock:
@@ -30,104 +48,229 @@ class Clock:
         self.at += dt.timedelta(seconds=seconds)
 
 
-def signed_post(client, url: str, form: dict):
-    """POST `form` to the absolute `url` (under BASE_URL), signed as Twilio signs it."""
-    signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
-    return client.post(url[len(BASE_URL):], data=form,
-                       headers={"X-Twilio-Signature": signature})
+def until(check: Callable[[], Any], what: str, seconds: float = DEADLINE) -> Any:
+    """Poll `check` until it returns something truthy; fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+        time.sleep(0.01)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One webhook on the wire and the app's answer."""
+
+    path: str
+    params: dict[str, str]
+    status: int
+    body: str
+
+
+class Wire:
+    """The network between the emulator and the app: it keeps every webhook and its answer,
+    and loses the requests to the paths in `lost` (they never arrive: a connection failure)."""
+
+    def __init__(self, deliver: Deliver) -> None:
+        self.deliver = deliver
+        self.lost: set[str] = set()
+        self._sent: list[Exchange] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, method: str, url: str, params: dict, headers: dict) -> tuple[int, str]:
+        path = urlsplit(url).path
+        if path in self.lost:
+            raise requests.ConnectionError(f"lost on the way to {url}")
+        status, body = self.deliver(method, url, params, headers)
+        with self._lock:
+            self._sent.append(Exchange(path, dict(params), status, body))
+        return status, body
+
+    def answers(self, sid: str, path: str) -> list[Exchange]:
+        """What the app answered to `path` for the call `sid`, in order."""
+        with self._lock:
+            return [x for x in self._sent if x.path == path and x.params.get("CallSid") == sid]
 
 
 @dataclass
-class Holding:
-    """A simulated caller in one of Twilio's queues."""
+class Turn:
+    """What the caller heard since their last action, and what the call does now."""
 
-    call: SimulatedCall
-    queue: str
-    joined: dt.datetime
-    bridged_to: str = ""  # the agent call SID that dequeued them
+    said: list[str] = field(default_factory=list)
+    waiting: str = ""  # "gather" (a menu listens), "queue" (holding), "hangup" (ended)
+    queue: str = ""
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.said)
 
 
 @dataclass
-class TwilioQueues:
-    """What Twilio's queues do for us: wait-URL requests, <Leave>, hang-ups and bridges."""
+class Heard:
+    """One wait-URL document as the holding caller heard it."""
 
-    client: object
-    clock: Clock
-    waiting: dict[str, list[Holding]] = field(default_factory=dict)
-    bridges: dict[str, Holding] = field(default_factory=dict)
+    said: list[str]
+    played: list[str]
+    seq: int  # the journal entry where it ended (the wait music's Gather)
 
-    def enqueue(self, call: SimulatedCall) -> Holding:
-        """The call's TwiML reached <Enqueue>: it joins the queue."""
-        assert call.turn is not None and call.turn.waiting == "queue", call.turn
-        holding = Holding(call, call.turn.queue, self.clock())
-        self.waiting.setdefault(holding.queue, []).append(holding)
-        return holding
 
-    def queue_time(self, holding: Holding) -> int:
-        return int((self.clock() - holding.joined).total_seconds())
+class Caller:
+    """A person calling in: the emulator's interactive far end of `call`."""
 
-    def wait_hit(self, holding: Holding) -> Turn:
-        """Twilio requests the wait URL for this caller; returns what they hear."""
-        line = self.waiting.get(holding.queue, [])
-        position = line.index(holding) + 1 if holding in line else 0
-        form = {**holding.call.params, "QueuePosition": str(position),
-                "QueueTime": str(self.queue_time(holding)), "AvgQueueTime": "0",
-                "CurrentQueueSize": str(len(line)), "QueueSid": "QU" + "0" * 32}
-        resp = signed_post(self.client, f"{BASE_URL}/voice/queue/wait?queue={holding.queue}",
-                           form)
-        assert resp.status_code == 200, resp.status_code
-        turn = Turn(documents=[resp.get_data(as_text=True)])
-        turn.said = re.findall(r"<Say[^>]*>([^<]*)</Say>", turn.documents[0])
-        turn.played = re.findall(r"<Play[^>]*>([^<]*)</Play>", turn.documents[0])
+    def __init__(self, network: Network, call: Call, mark: int) -> None:
+        self.network, self.call, self.mark = network, call, mark
+
+    @property
+    def sid(self) -> str:
+        return self.call.sid
+
+    def events(self, after: int = 0) -> list[dict]:
+        """The journal entries of this call after `after`."""
+        return self.network.journal.since(after, call=self.sid)
+
+    def turn(self) -> Turn:
+        """Wait for the call to stop at a menu, join a queue or end, since the last action."""
+
+        def stopped() -> list[dict] | None:
+            found = self.events(self.mark)
+            for i, event in enumerate(found):
+                menu = event["kind"] == "gather" and not event["detail"]["in_queue"]
+                if menu or event["kind"] in ("enqueued", "ended"):
+                    return found[: i + 1]
+            return None
+
+        found = until(stopped, f"call {self.sid} to reach a menu, a queue or its end")
+        last = found[-1]
+        return Turn(said=[e["text"] for e in found if e["kind"] == "say"],
+                    waiting={"gather": "gather", "enqueued": "queue"}.get(last["kind"], "hangup"),
+                    queue=last["text"] if last["kind"] == "enqueued" else "")
+
+    def do(self, action: str) -> Turn:
+        """Press keys ('2'), stay silent ('wait') or hang up ('hangup'); return the next turn."""
+        self.mark = self.network.journal.last
+        self.network.cloud.emulator.act(self.sid, action)
+        return self.turn()
+
+    def hold_key(self, digits: str) -> Turn:
+        """Press keys while holding (taken during the wait music): what they heard until the
+        call was back at the wait URL ("queue") or out of the queue ("left")."""
+        self.mark = self.network.journal.last
+        self.network.cloud.emulator.act(self.sid, digits)
+        key_url, wait_url = self.network.url(paths.HOLD_KEY), self.network.url(paths.QUEUE_WAIT)
+
+        def answered() -> list[dict] | None:
+            found = self.events(self.mark)
+            key = next((i for i, e in enumerate(found)
+                        if e["kind"] == "webhook" and e["text"].startswith(key_url)), None)
+            for i, event in enumerate(found[key + 1:] if key is not None else []):
+                back = event["kind"] == "webhook" and event["text"].startswith(wait_url)
+                if back or event["kind"] in ("left-queue", "ended"):
+                    return found[key + 1: key + 2 + i]
+            return None
+
+        found = until(answered, f"{self.sid}'s key {digits} to be answered")
+        return Turn(said=[e["text"] for e in found if e["kind"] == "say"],
+                    waiting="queue" if found[-1]["kind"] == "webhook" else "left")
+
+    def hang_up(self) -> Turn:
+        """Hang up; return what they heard after that (once the call has ended)."""
+        turn = self.do("hangup")
+        self.network.settle(self)
         return turn
 
-    def press(self, holding: Holding, digits: str) -> str:
-        """The caller presses a key during the wait music; returns the TwiML."""
-        form = {**holding.call.params, "Digits": digits}
-        resp = signed_post(self.client, f"{BASE_URL}/voice/hold/key?queue={holding.queue}",
-                           form)
-        assert resp.status_code == 200
-        return resp.get_data(as_text=True)
+    def announcement(self, after: int | None = None) -> Heard:
+        """The first wait-URL document with words in it after journal entry `after` (the last
+        action when not given), once the caller has heard it."""
+        start = self.mark if after is None else after
+        wait_url = self.network.url(paths.QUEUE_WAIT)
 
-    def leave(self, holding: Holding, result: str) -> Turn:
-        """The caller leaves the queue (hangup, leave...): Twilio requests the <Enqueue>
-        action; the simulated call then follows its TwiML."""
-        line = self.waiting.get(holding.queue, [])
-        if holding in line:
-            line.remove(holding)
-        url = f"{BASE_URL}/voice/queue/left?queue={holding.queue}"
-        form = {"QueueResult": result, "QueueTime": str(self.queue_time(holding)),
-                "QueueSid": "QU" + "0" * 32}
-        call = holding.call
-        call.turn = None
-        return call._fetch(url, form)  # the simulator follows TwiML exactly as for a call
+        def heard() -> Heard | None:
+            said: list[str] | None = None
+            played: list[str] = []
+            for event in self.events(start):
+                kind = event["kind"]
+                if kind == "webhook":
+                    said, played = ([], []) if event["text"].startswith(wait_url) else (None, [])
+                elif said is not None and kind in ("say", "play"):
+                    (said if kind == "say" else played).append(event["text"])
+                elif said and kind == "gather":
+                    return Heard(said, played, event["seq"])
+            return None
 
-    def deliver(self, inner):
-        """Wrap the stand-in's webhook delivery: bridge <Dial><Queue> like Twilio does."""
+        return until(heard, f"an announcement to {self.sid}")
 
-        def deliver(url: str, params: dict, headers: dict) -> tuple[int, str]:
-            if "/voice/hold/agent/dialed" in url and params["CallSid"] in self.bridges:
-                # The conversation is over: the caller's <Enqueue> action comes first.
-                self._bridged_end(self.bridges[params["CallSid"]])
-            status, body = inner(url, params, headers)
-            match = _QUEUE.search(body)
-            if match and self.waiting.get(match["name"]):
-                self._bridge(match["name"], match["url"].replace("&amp;", "&"),
-                             params["CallSid"])
-            return status, body
+    def still_holding(self, after: int) -> bool:
+        """True when the wait URL was requested again after `after` and the call never left
+        the queue meanwhile."""
+        wait_url = self.network.url(paths.QUEUE_WAIT)
+        until(lambda: any(e["kind"] == "webhook" and e["text"].startswith(wait_url)
+                          for e in self.events(after)), f"the wait URL again for {self.sid}")
+        return not any(e["kind"] in ("left-queue", "ended") for e in self.events(after))
 
-        return deliver
+    def left_queue(self) -> str:
+        """How the call left the queue (Twilio's QueueResult), once it has."""
+        found = until(lambda: [e for e in self.events() if e["kind"] == "left-queue"],
+                      f"{self.sid} to leave the queue")
+        return found[-1]["detail"]["result"]
 
-    def _bridge(self, queue: str, url: str, agent_sid: str) -> None:
-        holding = self.waiting[queue].pop(0)
-        holding.bridged_to = agent_sid
-        self.bridges[agent_sid] = holding
-        form = {**holding.call.params, "QueueSid": "QU" + "0" * 32,
-                "QueueTime": str(self.queue_time(holding)), "DequeingCallSid": agent_sid}
-        assert signed_post(self.client, url, form).status_code == 200
+    @property
+    def queue_time(self) -> int:
+        """The seconds Twilio says the call spent in its queue (once it left it)."""
+        return self.call.queue_time
 
-    def _bridged_end(self, holding: Holding) -> None:
-        url = f"{BASE_URL}/voice/queue/left?queue={holding.queue}"
-        form = {**holding.call.params, "QueueResult": "bridged",
-                "QueueTime": str(self.queue_time(holding)), "QueueSid": "QU" + "0" * 32}
-        assert signed_post(self.client, url, form).status_code == 200
+
+class Network:
+    """The emulated phone network the tests drive, wired to the app."""
+
+    def __init__(self, cloud: TwilioCloud, clock: Clock, wire: Wire, base_url: str) -> None:
+        self.cloud, self.clock, self.wire, self.base_url = cloud, clock, wire, base_url
+
+    @property
+    def journal(self):
+        return self.cloud.emulator.journal
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def dial(self, caller: str, number: str) -> Caller:
+        """`caller` calls `number`: Twilio requests its voice URL."""
+        mark = self.journal.last
+        return Caller(self, self.cloud.emulator.dial_in(caller, number), mark)
+
+    def pass_time(self, seconds: float) -> None:
+        """`seconds` pass for the service and for Twilio's queues alike."""
+        self.clock.advance(seconds)
+        bridging = self.cloud.emulator.bridging
+        with bridging.lock:
+            for queue in bridging.queues.values():
+                for member in queue.members:
+                    member.enqueued_at -= seconds
+
+    def answer(self, placed: PlacedCall, talk: float) -> None:
+        """The agent picks up and takes a caller; `talk` seconds pass for everyone while they
+        are bridged, then the agent hangs up; returns once their call and callbacks are done."""
+        driving = threading.Thread(target=self.cloud.drive, args=(placed,), daemon=True)
+        driving.start()
+        until(lambda: any(e["kind"] == "bridged" for e in self.journal.since(0, call=placed.sid)),
+              f"agent call {placed.sid} to be bridged")
+        self.pass_time(talk)
+        self.cloud.emulator.act(placed.sid, "hangup")
+        driving.join(DEADLINE)
+        assert not driving.is_alive(), f"agent call {placed.sid} did not end"
+
+    def bridged_to(self, caller: Caller) -> str:
+        """The SID of the agent call whose <Dial><Queue> took `caller` ("" if none did)."""
+        for event in self.journal.since(0):
+            if event["kind"] == "dequeued" and event["detail"]["caller"] == caller.sid:
+                return event["call"]
+        return ""
+
+    def settle(self, *callers: Caller) -> None:
+        """Wait until these calls have ended and every status callback was delivered."""
+        for caller in callers:
+            until(lambda c=caller: c.call.status.is_final, f"{caller.sid} to end")
+            # As `TwilioCloud.drive` does: the call's thread, then the status callbacks.
+            self.cloud._wait_done(caller.sid, DEADLINE)

@@ -1,6 +1,7 @@
-"""Hold-queue journeys through the real app, signed webhooks, and the local Twilio stand-in:
-join and hear place and wait, get answered; abandon; choose a callback while holding; nobody
-staffed; an agent who declines or does not answer."""
+"""Hold-queue journeys through the real app and the project's Twilio emulator: callers dial the
+main line, walk its menus, hold in Twilio's queue and are bridged by it to the agents the
+service rings through the REST API. Join and hear place and wait, get answered; abandon; choose
+a callback while holding; nobody staffed; an agent who declines or does not answer."""
 
 from __future__ import annotations
 
@@ -15,16 +16,14 @@ from callback import runtime
 from callback.deps import deps_of
 from callback.models import CallbackRequest
 from ivr.hold import holding
-from ivr.infra import line, queue_history
+from ivr.infra import line, paths, queue_history
 from ivr.infra.agents import add_agent, get_presence, set_presence
 from ivr.infra.queue_models import QueueEvent, QueueVisit, WaitEstimate
 from ivr.infra.services import services_of
 from tests.callback.conftest import ACCOUNT_SID
 from tests.conftest import AUTH_TOKEN, BASE_URL
-from tests.ivr.hold.hold_support import Clock, TwilioQueues
-from tests.support.call_driver import CallScript
-from tests.support.caller import SimulatedCall, flask_transport
-from tests.support.twilio_cloud import TwilioCloud, flask_deliver
+from tests.ivr.hold.hold_support import TALKATIVE, Caller, Clock, Network, Wire, until
+from tests.support.twilio_cloud import CallScript, TwilioCloud, flask_deliver
 
 ANA, BEN = "+12125550001", "+12125550002"
 MAIN_LINE = "+18005550100"
@@ -32,7 +31,7 @@ MAIN_LINE = "+18005550100"
 
 @pytest.fixture
 def twilio_cloud() -> Iterator[TwilioCloud]:
-    """Twilio's REST API stand-in (agent calls are placed through it)."""
+    """Twilio's cloud, emulated (agent calls are placed through its REST API)."""
     with TwilioCloud(ACCOUNT_SID, AUTH_TOKEN) as cloud:
         yield cloud
 
@@ -49,12 +48,18 @@ def app_config(app_config: dict, twilio_cloud, clock: Clock) -> dict:
 
 
 @pytest.fixture
-def queues(app, client, twilio_cloud, clock) -> TwilioQueues:
-    """Twilio's queues, with agent calls from the stand-in delivered to the app."""
-    q = TwilioQueues(client, clock)
-    twilio_cloud.driver.deliver = q.deliver(flask_deliver(client, BASE_URL))
+def network(app, client, twilio_cloud: TwilioCloud, clock: Clock) -> Iterator[Network]:
+    """The main line points at the app's webhooks, and the cloud delivers them to it."""
+    wire = Wire(flask_deliver(client, BASE_URL))
+    twilio_cloud.deliver = wire
+    twilio_cloud.emulator.configure_number(
+        MAIN_LINE, BASE_URL + paths.INCOMING, status_callback=BASE_URL + paths.STATUS,
+        fallback_url=BASE_URL + paths.FALLBACK)
+    twilio_cloud.default_script = TALKATIVE  # agents who take a caller talk until hung up
     runtime.bind(deps_of(app))
-    return q
+    yield Network(twilio_cloud, clock, wire, BASE_URL)
+    twilio_cloud.emulator.hang_up_all()  # while the app and its stores are still there
+    twilio_cloud.wait_idle(10)
 
 
 def agent(app, clock: Clock, name: str, number: str, queues=("billing",), status="available"):
@@ -66,14 +71,13 @@ def agent(app, clock: Clock, name: str, number: str, queues=("billing",), status
     return row
 
 
-def to_billing(client, caller: str = "+14155550123", say: str = "refund") -> SimulatedCall:
-    """Call the main line, choose billing, ask for a refund: the call reaches <Enqueue>."""
-    call = SimulatedCall(flask_transport(client, BASE_URL), BASE_URL, AUTH_TOKEN,
-                         caller=caller, called=MAIN_LINE)
-    call.dial()
-    call.wait()
-    call.press("2")
-    turn = call.say(say)
+def to_billing(network: Network, caller: str = "+14155550123") -> Caller:
+    """Call the main line, choose billing, then a refund: the call reaches <Enqueue>."""
+    call = network.dial(caller, MAIN_LINE)
+    call.turn()  # the welcome
+    call.do("wait")  # silence: the main menu
+    call.do("2")  # billing
+    turn = call.do("2")  # a refund: the billing team
     assert turn.waiting == "queue" and turn.queue == "billing", turn.text
     return call
 
@@ -86,15 +90,16 @@ def visits(app) -> list[QueueVisit]:
         return rows
 
 
-def test_join_hear_place_and_wait_then_answered(app, client, queues, twilio_cloud, clock):
+def test_join_hear_place_and_wait_then_answered(app, network, twilio_cloud, clock):
     ana = agent(app, clock, "Ana", ANA, status="busy")
-    first = queues.enqueue(to_billing(client, "+14155550123"))
-    heard = queues.wait_hit(first)
+    first = to_billing(network, "+14155550123")
+    heard = first.announcement()
     assert heard.said[:2] == ["You are next in line.", "Your estimated wait is about 5 minutes."]
-    assert heard.played and "<Gather" in heard.documents[0]
-    clock.advance(10)
-    second = queues.enqueue(to_billing(client, "+14155550124"))
-    heard = queues.wait_hit(second)
+    document = network.wire.answers(first.sid, paths.QUEUE_WAIT)[0].body
+    assert heard.played and "<Gather" in document  # the music plays inside a Gather: keys work
+    network.pass_time(10)
+    second = to_billing(network, "+14155550124")
+    heard = second.announcement()
     # Two ahead of them in the shared line would be "number 3"; one live caller is ahead.
     assert heard.said[0] == "You are number 2 in line."
     assert heard.said[1].startswith("Your estimated wait is about")
@@ -102,29 +107,37 @@ def test_join_hear_place_and_wait_then_answered(app, client, queues, twilio_clou
 
     set_presence(services_of(app).db, services_of(app).redis, ana.id, "available",
                  now=clock())
-    clock.advance(35)
-    queues.wait_hit(second)  # any wait request notices the free agent
+    network.pass_time(35)
+    until(lambda: twilio_cloud.placed, "an agent call")  # a wait request notices her
     assert [c.to for c in twilio_cloud.placed] == [ANA]
     # Ana takes the first caller; when that call ends she is free and is rung for the next.
-    assert twilio_cloud.drive_pending() == 2
+    network.answer(twilio_cloud.placed[0], talk=42)
+    until(lambda: len(twilio_cloud.placed) == 2, "a second agent call")
+    assert [c.to for c in twilio_cloud.placed] == [ANA, ANA]
+    network.answer(twilio_cloud.placed[1], talk=42)
+    network.settle(first, second)
     assert [c.to for c in twilio_cloud.placed] == [ANA, ANA]
     agent_call = twilio_cloud.placed[0]
     whisper = agent_call.said[0]
-    assert whisper.startswith("Billing. Said 'refund'. Pressed 2.")
+    assert whisper.startswith("Billing. Pressed 2, 2.")
     assert "Waited less than a minute." in whisper and "Press 1 to take the call" in whisper
     assert "<Queue" in agent_call.documents[1]
-    assert first.bridged_to == agent_call.sid  # the longest-waiting caller was bridged first
-    assert second.bridged_to == twilio_cloud.placed[1].sid
+    # The longest-waiting caller was bridged first, each by its own agent call.
+    assert network.bridged_to(first) == agent_call.sid
+    assert network.bridged_to(second) == twilio_cloud.placed[1].sid
+    assert first.left_queue() == second.left_queue() == "bridged"
 
     done = visits(app)
     assert [(v.call_sid, v.outcome, v.queue_result, v.agent_id) for v in done] == [
-        (first.call.call_sid, "answered", "bridged", ana.id),
-        (second.call.call_sid, "answered", "bridged", ana.id)]
+        (first.sid, "answered", "bridged", ana.id),
+        (second.sid, "answered", "bridged", ana.id)]
     kinds = [e.kind for e in done[0].events]
     assert kinds[0] == "join" and "announce" in kinds and kinds[-2:] == ["answer", "call_end"]
     est = done[0].estimates[0]
-    assert est.band == "about 5 minutes" and est.actual_seconds == pytest.approx(45)
-    assert est.within_band is True and "QL-m" in est.explanation
+    # 45 s passed while they held (and the second or so the calls really took).
+    assert 45 <= first.queue_time <= 47 and est.actual_seconds == first.queue_time
+    assert est.band == "about 5 minutes" and est.within_band is True
+    assert "QL-m" in est.explanation
     r = services_of(app).redis
     assert get_presence(services_of(app).db, r, ana.id, clock()).status == "available"
     assert r.zcard(line.CALLERS.format(queue="billing")) == 0
@@ -132,44 +145,51 @@ def test_join_hear_place_and_wait_then_answered(app, client, queues, twilio_clou
     assert learned.outcome_count == 2 and learned.handle_count == 2
 
 
-def test_abandon_while_waiting(app, client, queues, twilio_cloud, clock):
+def test_abandon_while_waiting(app, network, clock):
     agent(app, clock, "Ana", ANA, status="busy")
-    caller = queues.enqueue(to_billing(client))
-    queues.wait_hit(caller)
-    clock.advance(95)
-    turn = queues.leave(caller, "hangup")
+    caller = to_billing(network)
+    caller.announcement()
+    network.pass_time(95)
+    turn = caller.hang_up()
     assert turn.said == [] and turn.waiting == "hangup"
+    assert caller.left_queue() == "hangup"
+    [left] = network.wire.answers(caller.sid, paths.QUEUE_LEFT)
+    assert "<Say" not in left.body and "<Gather" not in left.body  # nobody is listening
     [visit] = visits(app)
-    assert (visit.outcome, visit.wait_seconds) == ("abandoned", 95)
+    assert visit.outcome == "abandoned" and 95 <= caller.queue_time <= 97
+    assert visit.wait_seconds == caller.queue_time  # the wait Twilio reported
     assert visit.estimates[0].actual_seconds is None  # censored: never scored
     r = services_of(app).redis
     assert r.zcard(line.CALLERS.format(queue="billing")) == 0
     assert queue_history.history(r, "billing").abandon_weight == pytest.approx(1.0)
 
 
-def test_press_0_while_holding_says_already_waiting(app, client, queues, clock):
+def test_press_0_while_holding_says_already_waiting(app, network, clock):
     agent(app, clock, "Ana", ANA, status="busy")
-    caller = queues.enqueue(to_billing(client))
-    queues.wait_hit(caller)
-    twiml = queues.press(caller, "0")
-    assert "already waiting for a person" in twiml
-    assert "/voice/queue/wait?queue=billing</Redirect>" in twiml
+    caller = to_billing(network)
+    caller.announcement()
+    turn = caller.hold_key("0")
+    assert "already waiting for a person" in turn.text
+    assert turn.waiting == "queue"  # back to the wait URL, never out of Twilio's queue
+    [key] = network.wire.answers(caller.sid, paths.HOLD_KEY)
+    assert "/voice/queue/wait?queue=billing&amp;v=" in key.body  # the same visit
 
 
-def test_callback_while_holding_keeps_place(app, client, queues, clock):
+def test_callback_while_holding_keeps_place(app, network, clock):
     agent(app, clock, "Ana", ANA, status="busy")
-    first = queues.enqueue(to_billing(client, "+14155550123"))
-    queues.wait_hit(first)
-    clock.advance(20)
-    second = queues.enqueue(to_billing(client, "+14155550124"))
-    queues.wait_hit(second)
+    first = to_billing(network, "+14155550123")
+    first.announcement()
+    network.pass_time(20)
+    second = to_billing(network, "+14155550124")
+    second.announcement()
     r = services_of(app).redis
-    joined = holding.load(r, second.call.call_sid).first_asked
+    joined = holding.load(r, second.sid).first_asked
 
-    assert "<Leave" in queues.press(second, "1")
-    turn = queues.leave(second, "leave")
+    turn = second.do("1")  # while holding
+    assert second.left_queue() == "leave"
+    assert "<Leave" in network.wire.answers(second.sid, paths.HOLD_KEY)[0].body
     assert "number ending in 0 1 2 4" in turn.text and turn.waiting == "gather"
-    turn = second.call.press("1")  # confirm the caller ID
+    turn = second.do("1")  # confirm the caller ID
     assert "call you back" in turn.text
     with services_of(app).db.session() as s:
         [req] = s.scalars(select(CallbackRequest)).all()
@@ -177,26 +197,27 @@ def test_callback_while_holding_keeps_place(app, client, queues, clock):
     assert req.first_asked_at.timestamp() == pytest.approx(joined)
     assert line.waiting_callbacks(r, "billing") == {str(req.id)}
 
-    clock.advance(40)
-    assert queues.wait_hit(first).said[0] == "You are next in line."
-    third = queues.enqueue(to_billing(client, "+14155550125"))
+    mark = network.journal.last
+    network.pass_time(40)
+    assert first.announcement(after=mark).said[0] == "You are next in line."
+    third = to_billing(network, "+14155550125")
     # Behind the first caller and the callback that kept the second caller's place.
-    assert queues.wait_hit(third).said[0] == "You are number 3 in line."
+    assert third.announcement().said[0] == "You are number 3 in line."
     [visit] = visits(app)
-    assert visit.outcome == "callback" and visit.call_sid == second.call.call_sid
+    assert visit.outcome == "callback" and visit.call_sid == second.sid
 
 
 @pytest.mark.parametrize("closed", [False, True], ids=["nobody-staffed", "closed"])
-def test_no_agent_or_closed_gets_a_callback_offer(app, client, queues, clock, closed):
+def test_no_agent_or_closed_gets_a_callback_offer(app, network, clock, closed):
     if closed:
         agent(app, clock, "Ana", ANA, queues=("support", "billing"))
         clock.at = dt.datetime(2026, 11, 29, 23, 30, tzinfo=dt.UTC)  # Sunday night
-    call = SimulatedCall(flask_transport(client, BASE_URL), BASE_URL, AUTH_TOKEN,
-                         called=MAIN_LINE)
-    call.dial()
-    turn = call.press("0")
+    call = network.dial("+14155550123", MAIN_LINE)
+    call.turn()
+    turn = call.do("0")
     assert turn.waiting == "gather" and "call you back" in turn.text
     assert nobody_in_line(app)
+    assert not any(e["kind"] == "enqueued" for e in call.events())  # nor in Twilio's queues
 
 
 def nobody_in_line(app) -> bool:
@@ -205,31 +226,36 @@ def nobody_in_line(app) -> bool:
     return all(r.zcard(line.CALLERS.format(queue=q)) == 0 for q in ("support", "billing"))
 
 
-def test_agents_sign_out_while_caller_waits_then_max_wait(app, client, queues, clock):
+def test_agents_sign_out_while_caller_waits_then_max_wait(app, network, clock):
     ana = agent(app, clock, "Ana", ANA, status="busy")
-    caller = queues.enqueue(to_billing(client))
-    queues.wait_hit(caller)
+    caller = to_billing(network)
+    caller.announcement()
     set_presence(services_of(app).db, services_of(app).redis, ana.id, "offline",
                  now=clock())
-    clock.advance(30)
-    heard = queues.wait_hit(caller)
+    mark = network.journal.last
+    network.pass_time(30)
+    heard = caller.announcement(after=mark)
     assert "Nobody on this team can answer right now" in " ".join(heard.said)
     set_presence(services_of(app).db, services_of(app).redis, ana.id, "busy",
                  now=clock())
-    clock.advance(600)  # billing's max_wait is 600 s: offer a callback, never hang up
-    heard = queues.wait_hit(caller)
-    assert any("waited so long" in s for s in heard.said) and "<Hangup" not in heard.documents[0]
-    assert "<Leave" in queues.press(caller, "1")
-    assert "We can call you back" in queues.leave(caller, "leave").text
+    mark = network.journal.last
+    network.pass_time(600)  # billing's max_wait is 600 s: offer a callback, never hang up
+    heard = caller.announcement(after=mark)
+    assert any("waited so long" in s for s in heard.said)
+    assert caller.still_holding(after=heard.seq)
+    turn = caller.do("1")
+    assert caller.left_queue() == "leave"
+    assert "We can call you back" in turn.text
 
 
-def test_overdue_estimate_is_never_shortened(app, client, queues, clock):
+def test_overdue_estimate_is_never_shortened(app, network, clock):
     agent(app, clock, "Ana", ANA, status="busy")
-    caller = queues.enqueue(to_billing(client))
-    said = [queues.wait_hit(caller).said[1]]
+    caller = to_billing(network)
+    said = [caller.announcement().said[1]]
     for _ in range(12):
-        clock.advance(30)
-        heard = queues.wait_hit(caller).said
+        mark = network.journal.last
+        network.pass_time(30)
+        heard = caller.announcement(after=mark).said
         said.append(next(s for s in heard if s.startswith("Your estimated wait")))
     assert said[0] == "Your estimated wait is about 5 minutes."
     minutes = [int(s.split("about ")[1].split()[0]) if "about" in s else 0 for s in said]
@@ -239,16 +265,20 @@ def test_overdue_estimate_is_never_shortened(app, client, queues, clock):
 
 @pytest.mark.parametrize("script", [CallScript(digits="2"), CallScript(answer="no-answer")],
                          ids=["declines", "no-answer"])
-def test_next_agent_tried(app, client, queues, twilio_cloud, clock, script):
+def test_next_agent_tried(app, network, twilio_cloud, clock, script):
     ana = agent(app, clock, "Ana", ANA)
     ben = agent(app, clock, "Ben", BEN)
     twilio_cloud.script(ANA, script)
-    caller = queues.enqueue(to_billing(client))
-    queues.wait_hit(caller)
+    caller = to_billing(network)
+    caller.announcement()
     assert [c.to for c in twilio_cloud.placed] == [ANA]  # the longest-idle agent first
-    assert twilio_cloud.drive_pending() == 2
+    twilio_cloud.drive(twilio_cloud.placed[0])  # Ana passes, or never picks up...
+    until(lambda: len(twilio_cloud.placed) == 2, "a second agent call")
+    assert [c.to for c in twilio_cloud.placed] == [ANA, BEN]  # ...so Ben is rung
+    network.answer(twilio_cloud.placed[1], talk=42)
+    network.settle(caller)
     assert [c.to for c in twilio_cloud.placed] == [ANA, BEN]
-    assert caller.bridged_to == twilio_cloud.placed[1].sid
+    assert network.bridged_to(caller) == twilio_cloud.placed[1].sid
     [visit] = visits(app)
     assert (visit.outcome, visit.agent_id) == ("answered", ben.id)
     expected = "available" if script.answer == "human" else "offline"
@@ -256,12 +286,12 @@ def test_next_agent_tried(app, client, queues, twilio_cloud, clock, script):
                         clock()).status == expected
 
 
-def test_visit_events_are_in_sql(app, client, queues, clock):
+def test_visit_events_are_in_sql(app, network, clock):
     agent(app, clock, "Ana", ANA, status="busy")
-    caller = queues.enqueue(to_billing(client))
-    queues.wait_hit(caller)
-    queues.press(caller, "0")
-    queues.leave(caller, "hangup")
+    caller = to_billing(network)
+    caller.announcement()
+    assert caller.hold_key("0").waiting == "queue"
+    caller.hang_up()
     with services_of(app).db.session() as s:
         kinds = [e.kind for e in s.scalars(select(QueueEvent).order_by(QueueEvent.id))]
         estimates = s.scalars(select(WaitEstimate)).all()
@@ -270,41 +300,42 @@ def test_visit_events_are_in_sql(app, client, queues, clock):
     assert isinstance(estimates[0].given_at, dt.datetime)
 
 
-def test_caller_lost_without_a_leave_is_not_offered_to_agents(app, client, queues, twilio_cloud,
+def test_caller_lost_without_a_leave_is_not_offered_to_agents(app, network, twilio_cloud,
                                                                clock):
     from ivr.hold.connect import connect_agents
 
     agent(app, clock, "Ana", ANA, status="busy")
-    caller = queues.enqueue(to_billing(client))
-    queues.wait_hit(caller)
+    caller = to_billing(network)
+    caller.announcement()
     r = services_of(app).redis
-    # Twilio never reported the leave and the wait URL stopped: the record expired.
-    r.delete(holding.RECORD.format(sid=caller.call.call_sid))
-    ana = agent(app, clock, "Ann", BEN)
-    assert ana.id and connect_agents(app, "billing") == []
+    # The caller hangs up and Twilio's <Enqueue> action never reaches us: no leave reported.
+    network.wire.lost.add(paths.QUEUE_LEFT)
+    caller.hang_up()
+    assert r.zscore(line.CALLERS.format(queue="billing"), caller.sid) is not None
+    # The wait URL stopped with the call, so the record expires.
+    r.delete(holding.RECORD.format(sid=caller.sid))
+    ann = agent(app, clock, "Ann", BEN)
+    assert ann.id and connect_agents(app, "billing") == []
     assert twilio_cloud.placed == [] and r.zcard(line.CALLERS.format(queue="billing")) == 0
 
 
-def test_whisper_carries_order_number_and_returning_caller(app, client, queues, twilio_cloud,
-                                                           clock):
+def test_whisper_carries_order_number_and_returning_caller(app, network, twilio_cloud, clock):
     agent(app, clock, "Ana", ANA, queues=("support",))
-    earlier = SimulatedCall(flask_transport(client, BASE_URL), BASE_URL, AUTH_TOKEN,
-                            caller="+14155550199", called=MAIN_LINE)
-    earlier.dial()
+    earlier = network.dial("+14155550199", MAIN_LINE)
+    earlier.turn()
     earlier.hang_up()
-    call = SimulatedCall(flask_transport(client, BASE_URL), BASE_URL, AUTH_TOKEN,
-                         caller="+14155550199", called=MAIN_LINE)
-    call.dial()
-    call.wait()
-    call.press("1")
-    call.press("12345")
-    assert call.press("0").queue == "support"
-    clock.advance(125)
-    holding_call = queues.enqueue(call)
-    holding_call.joined = clock() - dt.timedelta(seconds=125)
-    queues.wait_hit(holding_call)
-    twilio_cloud.drive_pending()
+    call = network.dial("+14155550199", MAIN_LINE)
+    call.turn()
+    call.do("wait")  # the main menu
+    call.do("1")  # orders
+    call.do("12345")  # the order number
+    turn = call.do("0")
+    assert turn.waiting == "queue" and turn.queue == "support", turn.text
+    call.announcement()
+    assert [c.to for c in twilio_cloud.placed] == [ANA]  # rung as the caller joined
+    network.pass_time(125)  # ...and picks up two minutes later
+    network.answer(twilio_cloud.placed[0], talk=42)
     whisper = twilio_cloud.placed[0].said[0]
     assert whisper.startswith("Support. Pressed 1, 1 2 3 4 5, 0. Order number 1 2 3 4 5.")
     assert "Waited 2 minutes. Returning caller." in whisper
-    assert holding_call.bridged_to == twilio_cloud.placed[0].sid
+    assert network.bridged_to(call) == twilio_cloud.placed[0].sid
