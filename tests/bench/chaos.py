@@ -1,48 +1,22 @@
 """The service's books under Twilio's delivery at its worst, at scale, as a user runs it.
 
-`ivr serve --no-worker --chaos ...` runs with two `ivr worker` processes beside it (the RQ
-worker, its scheduler and the callback dispatcher). The emulated network delays, repeats and
-reorders every webhook and status callback, loses a share of final status callbacks, and
-drops the connection of a share of REST requests, before or after acting on them. Every few
-seconds one worker is killed with SIGKILL (mid-job, as the OOM killer does) and started again.
-
-Meanwhile callers dial in and press 0: most hold until a person answers, some hang up while
-holding, some leave the line for a callback that keeps their place, some walk a menu and
-hang up. Web visitors ask for callbacks. Five scripted agents take every call.
-
-Once the run has settled, it counts what must never happen; each count must be 0:
-- callers who never reached a person, a callback or their own hang-up;
-- agents left busy;
-- callbacks lost (not ended), dialled twice, or failed;
-- journey rows lost (an inbound call with no row, or none with its end) or duplicated;
-- ghosts left in the line.
-
-The same workload runs first without chaos and kills, as the baseline of the same run, so the
-time figures say what chaos costs.
+The workload and its invariants are tests/support/chaos_run.py: 300 callers and 100 web
+callbacks against 5 agents, with every webhook and status callback delayed, repeated and
+reordered, final status callbacks lost, REST answers lost, and workers SIGKILLed. The same
+workload runs first without chaos and kills, as the baseline of the same run, so the time
+figures say what chaos costs. Exits 1 when any invariant count is not 0.
 
     python tests/bench/chaos.py [--calls 300] [--callbacks 100] [--agents 5] [--seed 5]
                                 [--no-baseline]
-
-Proof of work on POST /callbacks is off here (its cost is measured in tests/bench/proof.py),
-and the per-address limit is raised: every visitor of this run comes from 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
-import random
-import signal
-import sqlite3
-import statistics
-import subprocess
 import sys
-import tempfile
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 # This folder holds speech.py, hold.py...: keep them from shadowing the project's packages.
@@ -51,430 +25,40 @@ ROOT = HERE.parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT))
 
-import redis  # noqa: E402
-import requests  # noqa: E402
-
-from tests.journeys.test_serve_journeys import Service, open_all_day  # noqa: E402
-
-AT = "2026-12-02 12:00"  # a Wednesday noon in the shop's zone: open, inside calling hours
-MIX = (("hold", 0.55), ("abandon", 0.15), ("callback", 0.12), ("menu", 0.18))
-SETTLE_SECONDS = 600
-
-
-@dataclass
-class Caller:
-    number: str
-    kind: str
-    sid: str = ""
-    outcome: str = "pending"  # bridged | hung-up | callback | stranded: <why>
-    waited: float | None = None  # seconds from pressing 0 to a person
-
-
-@dataclass
-class CallView:
-    """What the event pump saw of one call."""
-
-    gathers: int = 0  # menu Gathers waiting for the far end
-    enqueued: bool = False
-    bridged: bool = False
-    ended: bool = False
-    cond: threading.Condition = field(default_factory=threading.Condition)
-
-
-class Pump:
-    """One reader of the emulator's event journal for every caller (not one poll each)."""
-
-    def __init__(self, svc: Service) -> None:
-        self.http = requests.Session()
-        self.http.auth = ("AC" + "0" * 32, svc.auth_token)
-        self.url = svc.url + "/_twilio/_emulator/events"
-        self.views: dict[str, CallView] = {}
-        self.events: list[dict] = []
-        self.missed = 0
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def view(self, sid: str) -> CallView:
-        with self._lock:
-            return self.views.setdefault(sid, CallView())
-
-    def _run(self) -> None:
-        seq = 0
-        while not self._stop.is_set():
-            try:
-                got = self.http.get(self.url, params={"since": seq, "wait": 1.0},
-                                    timeout=30).json()["events"]
-            except (requests.RequestException, ValueError):
-                time.sleep(0.2)
-                continue
-            if got and got[0]["seq"] > seq + 1:
-                self.missed += got[0]["seq"] - seq - 1  # the journal's window overflowed
-            for event in got:
-                seq = event["seq"]
-                self._apply(event)
-
-    def _apply(self, event: dict) -> None:
-        self.events.append(event)
-        kind, detail = event["kind"], event.get("detail", {})
-        touched = [self.view(event["call"])]
-        view = touched[0]
-        if kind == "gather" and not detail.get("in_queue"):
-            view.gathers += 1
-        elif kind == "enqueued":
-            view.enqueued = True
-        elif kind == "bridged":
-            view.bridged = True
-            other = self.view(detail.get("with_call", ""))
-            other.bridged = True
-            touched.append(other)
-        elif kind == "ended":
-            view.ended = True
-        for v in touched:
-            with v.cond:
-                v.cond.notify_all()
-
-    def wait(self, sid: str, ok, seconds: float) -> bool:
-        view = self.view(sid)
-        with view.cond:
-            return view.cond.wait_for(lambda: ok(view), timeout=seconds)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-
-class Workers:
-    """`ivr worker` processes beside the service; SIGKILLed and restarted when chaos is on."""
-
-    def __init__(self, svc: Service, count: int) -> None:
-        self.svc, self.kills = svc, 0
-        self.procs = [self._start(i) for i in range(count)]
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _start(self, i: int) -> subprocess.Popen:
-        log = open(self.svc.workdir / f"worker{i}.log", "a")  # noqa: SIM115 - kept with the proc
-        return subprocess.Popen([sys.executable, "-m", "ivr.cli", "worker"], cwd=self.svc.workdir,
-                                env=self.svc.env, stdout=log, stderr=subprocess.STDOUT)
-
-    def kill_every(self, seconds: float, rng: random.Random) -> None:
-        def run() -> None:
-            while not self._stop.wait(seconds * (0.5 + rng.random())):
-                i = rng.randrange(len(self.procs))
-                self.procs[i].send_signal(signal.SIGKILL)
-                self.procs[i].wait()
-                self.kills += 1
-                self.procs[i] = self._start(i)
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-
-    def stop_killing(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def stop(self) -> None:
-        self.stop_killing()
-        for proc in self.procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-def run_once(args, *, chaos: bool) -> dict:
-    rng = random.Random(args.seed)
-    workdir = Path(tempfile.mkdtemp(prefix="ivr-chaos-"))
-    svc = open_all_day(workdir)
-    svc.env.update(CALLBACK_STUCK_AFTER="8", CALLBACK_SWEEP_INTERVAL="1",
-                   CALLBACK_LOST_AFTER="10", CALLBACK_DISPATCH_GRACE="5", CALL_CHECK_AFTER="8",
-                   CALLBACK_PROOF_OF_WORK="off", CALLBACK_LIMIT_PER_ADDRESS="100000/60",
-                   LOG_LEVEL="WARNING")
-    serve_args = ["--no-worker", "--at", AT]
-    if chaos:
-        serve_args += ["--chaos", f"seed={args.seed},delay=0.8,repeat=0.3,drop=0.15,rest=0.05"]
-    svc.start(*serve_args)
-    workers = Workers(svc, 2)
-    pump = Pump(svc)
-    started = time.monotonic()
-    try:
-        agents = _staff(svc, args.agents)
-        number = svc.emulator("GET", "").json()["numbers"][0]
-        if chaos:
-            workers.kill_every(args.kill_every, rng)
-        callers = [Caller(f"+1415555{2000 + i:04d}", _kind(rng)) for i in range(args.calls)]
-        customers = [f"+1415555{6000 + i:04d}" for i in range(args.callbacks)]
-        plan = [("call", c) for c in callers] + [("web", p) for p in customers]
-        rng.shuffle(plan)
-        made: list[dict] = []
-        with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
-            futures = []
-            for what, item in plan:
-                time.sleep(rng.random() * 2 * args.gap)
-                if what == "call":
-                    futures.append(pool.submit(_call, svc, pump, item, number, rng.random()))
-                else:
-                    futures.append(pool.submit(_ask_callback, svc, item, made))
-            for f in futures:
-                f.result()
-        offered_seconds = time.monotonic() - started
-        workers.stop_killing()
-        settled = _settle(svc, made, callers)
-        settle_seconds = time.monotonic() - started - offered_seconds
-        figures = _count(svc, pump, callers, customers, made, agents)
-        chaos_counts = svc.emulator("GET", "").json()["chaos"] or {}
-        waits = [c.waited for c in callers if c.waited is not None]
-        return {
-            **figures, "settled": settled, "worker_kills": workers.kills,
-            "chaos": {k: chaos_counts.get(k, 0) for k in ("repeated", "dropped", "rest_lost")},
-            "offered_seconds": round(offered_seconds, 1),
-            "settle_seconds": round(settle_seconds, 1),
-            "wait_to_agent_p50": round(statistics.median(waits), 2) if waits else None,
-            "wait_to_agent_p95": round(_p95(waits), 2) if waits else None,
-            "outcomes": _tally(c.outcome.split(":")[0] for c in callers),
-        }
-    finally:
-        pump.stop()
-        workers.stop()
-        svc.stop()
-
-
-def _kind(rng: random.Random) -> str:
-    x, total = rng.random(), 0.0
-    for kind, share in MIX:
-        total += share
-        if x < total:
-            return kind
-    return MIX[-1][0]
-
-
-def _staff(svc: Service, count: int) -> dict[str, str]:
-    agents = {f"Agent{i}": f"+1415555{100 + i:04d}" for i in range(count)}
-    for name, phone in agents.items():
-        added = svc.cli("agents", "add", name, "--phone", phone, "--queues", "support,billing",
-                        "--wrap-up", "0")
-        assert added.returncode == 0, added.stderr
-        assert svc.cli("agents", "status", name, "available").returncode == 0
-        # They answer at once, take the call at the whisper, and talk for a second and a half.
-        svc.emulator("PUT", f"/parties/{phone}", json={
-            "ring_seconds": 0.3, "digits": ["1"], "talk_seconds": 1.5}).raise_for_status()
-    return agents
-
-
-def _call(svc: Service, pump: Pump, caller: Caller, number: str, patience: float) -> None:
-    http = requests.Session()
-    http.auth = ("AC" + "0" * 32, svc.auth_token)
-    base = svc.url + "/_twilio/_emulator/calls"
-
-    def act(action: str) -> None:
-        http.post(f"{base}/{caller.sid}/act", json={"action": action}, timeout=30)
-
-    if caller.kind == "callback":
-        _quick(svc, caller.number)
-    try:
-        caller.sid = http.post(base, json={"from": caller.number, "to": number},
-                               timeout=30).json()["sid"]
-        if not pump.wait(caller.sid, lambda v: v.gathers >= 1 or v.ended, 60):
-            caller.outcome = "stranded: no menu"
-            return
-        if caller.kind == "menu":
-            act("2")
-            pump.wait(caller.sid, lambda v: v.gathers >= 2 or v.ended, 30)
-            act("hangup")
-            caller.outcome = "hung-up"
-            return
-        pressed = time.monotonic()
-        act("0")
-        if not pump.wait(caller.sid, lambda v: v.enqueued or v.ended, 60):
-            caller.outcome = "stranded: never queued"
-            return
-        if caller.kind in ("abandon", "callback"):
-            pump.wait(caller.sid, lambda v: v.bridged or v.ended, 0.5 + 3.0 * patience)
-        elif pump.wait(caller.sid, lambda v: v.bridged or v.ended, SETTLE_SECONDS):
-            pass
-        view = pump.view(caller.sid)
-        if view.bridged:
-            caller.outcome, caller.waited = "bridged", time.monotonic() - pressed
-        elif view.ended:
-            caller.outcome = "stranded: ended while holding"
-        elif caller.kind == "abandon":
-            act("hangup")
-            caller.outcome = "hung-up"
-        elif caller.kind == "callback":
-            seen = view.gathers
-            act("1")  # leave the line for a callback that keeps the place
-            if pump.wait(caller.sid, lambda v: v.gathers > seen or v.bridged or v.ended, 60):
-                if pump.view(caller.sid).bridged:
-                    caller.outcome, caller.waited = "bridged", time.monotonic() - pressed
-                    return
-                act("1")  # "to confirm, press 1"
-                pump.wait(caller.sid, lambda v: v.ended, 60)
-                caller.outcome = "callback"
-            else:
-                caller.outcome = "stranded: no callback offer"
-        else:
-            caller.outcome = "stranded: nobody answered"
-    finally:
-        pump.wait(caller.sid, lambda v: v.ended, 60) if caller.sid else None
-        if caller.sid and not pump.view(caller.sid).ended:
-            act("hangup")
-
-
-def _quick(svc: Service, phone: str) -> None:
-    """A customer who answers soon and talks briefly when called back."""
-    svc.emulator("PUT", f"/parties/{phone}", json={
-        "ring_seconds": 0.5, "digits": ["1"], "talk_seconds": 1.5}).raise_for_status()
-
-
-def _ask_callback(svc: Service, phone: str, made: list[dict]) -> None:
-    _quick(svc, phone)
-    answer = requests.post(svc.url + "/callbacks", json={
-        "phone": phone, "consent": True, "name": "Bench", "reason": "chaos"}, timeout=30)
-    assert answer.status_code == 202, answer.text
-    made.append({**answer.json(), "phone": phone})
-
-
-def _states(svc: Service, made: list[dict]) -> list[str]:
-    return [requests.get(f"{svc.url}/callbacks/{m['id']}", timeout=10,
-                         headers={"X-Callback-Token": m["token"]}).json()["status"] for m in made]
-
-
-def _settle(svc: Service, made: list[dict], callers: list[Caller]) -> bool:
-    """Wait until every callback ended and nobody is busy; False when it never did."""
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while time.monotonic() < deadline:
-        open_ = [s for s in _states(svc, made) if s not in ("completed", "failed", "cancelled")]
-        db = _db(svc)
-        try:
-            open_requests = db.execute(
-                "SELECT COUNT(*) FROM callback_requests WHERE status NOT IN "
-                "('completed', 'failed', 'cancelled')").fetchone()[0]
-            open_journeys = db.execute(
-                "SELECT COUNT(*) FROM calls WHERE ended_at IS NULL").fetchone()[0]
-        finally:
-            db.close()
-        queued = _gauge(requests.get(svc.url + "/metrics", timeout=10).text,
-                        "ivr_journey_queued")
-        if not (open_ or open_requests or open_journeys or queued or _busy(svc)):
-            return True
-        time.sleep(1)
-    return False
-
-
-def _busy(svc: Service) -> list[str]:
-    out = json.loads(svc.cli("agents", "list", "--json").stdout)["agents"]
-    return [a["name"] for a in out if a["presence"]["status"] not in ("available", "wrap_up")]
-
-
-def _db(svc: Service) -> sqlite3.Connection:
-    return sqlite3.connect(svc.workdir / "ivr.sqlite3", timeout=30)
-
-
-def _count(svc: Service, pump: Pump, callers: list[Caller], customers: list[str],
-           made: list[dict], agents: dict[str, str]) -> dict:
-    events = list(pump.events)
-    # Who the network rang, per number: a customer is dialled once per callback.
-    rung: dict[str, set[str]] = {}
-    for e in events:
-        if e["kind"] == "answered" and e["direction"] != "inbound":
-            rung.setdefault(e["to"], set()).add(e["call"])
-    agent_numbers = set(agents.values())
-    states = _states(svc, made)
-    db = _db(svc)
-    try:
-        asked_from_calls = {row[0] for row in db.execute(
-            "SELECT phone FROM callback_requests WHERE status = 'completed'")}
-        doubled = db.execute("SELECT COUNT(*) FROM (SELECT call_id, seq FROM call_events "
-                             "GROUP BY call_id, seq HAVING COUNT(*) > 1)").fetchone()[0]
-        rows = {sid: ended for sid, ended in db.execute("SELECT call_sid, ended_at FROM calls")}
-    finally:
-        db.close()
-    inbound = [c.sid for c in callers if c.sid]
-    unserved = [c for c in callers if c.outcome.startswith("stranded")
-                or (c.outcome == "callback" and c.number not in asked_from_calls)]
-    run = json.loads((svc.workdir / "var" / "ivr-serve.json").read_text())
-    r = redis.Redis.from_url(run["redis_url"])
-    try:
-        ghosts = sum(r.zcard(k) for k in r.scan_iter("ivr:line:*") if r.type(k) == b"zset")
-    finally:
-        r.close()
-    metrics = requests.get(svc.url + "/metrics", timeout=10).text
-    dead = _gauge(metrics, "ivr_journey_dead_letters")
-    return {
-        "callers_unserved": len(unserved),
-        "unserved_why": _tally(c.outcome for c in unserved),
-        "agents_busy": len(_busy(svc)),
-        "callbacks_lost": sum(s not in ("completed", "failed", "cancelled") for s in states),
-        "callbacks_failed": sum(s == "failed" for s in states),
-        "callbacks_dialled_twice": sum(
-            1 for number, calls in rung.items() if number not in agent_numbers and len(calls) > 1),
-        "callbacks_never_dialled": sum(1 for p in customers if p not in rung),
-        "journey_rows_lost": sum(1 for sid in inbound if rows.get(sid) is None) + int(dead),
-        "journey_rows_duplicated": doubled,
-        "ghosts_in_line": ghosts,
-        "events_missed": pump.missed,
-    }
-
-
-def _gauge(metrics: str, name: str) -> float:
-    for line in metrics.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return float("nan")
-
-
-def _tally(items) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for item in items:
-        out[item] = out.get(item, 0) + 1
-    return out
-
-
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-
-
-INVARIANTS = ("callers_unserved", "agents_busy", "callbacks_lost", "callbacks_failed",
-              "callbacks_dialled_twice", "callbacks_never_dialled", "journey_rows_lost",
-              "journey_rows_duplicated", "ghosts_in_line")
+from tests.support.chaos_run import INVARIANTS, Workload, run_once  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--calls", type=int, default=300)
-    parser.add_argument("--callbacks", type=int, default=100)
-    parser.add_argument("--agents", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--gap", type=float, default=0.35, help="mean seconds between arrivals")
-    parser.add_argument("--concurrency", type=int, default=48, help="callers at once, at most")
-    parser.add_argument("--kill-every", type=float, default=8.0,
-                        help="mean seconds between worker SIGKILLs")
+    defaults = Workload()
+    for f in dataclasses.fields(Workload):
+        parser.add_argument("--" + f.name.replace("_", "-"), type=type(getattr(defaults, f.name)),
+                            default=getattr(defaults, f.name))
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
-    baseline = None if args.no_baseline else run_once(args, chaos=False)
+    work = Workload(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Workload)})
+    baseline = None if args.no_baseline else run_once(work, chaos=False)
     if baseline is not None:
         print("baseline:", json.dumps(baseline), file=sys.stderr)
-    chaotic = run_once(args, chaos=True)
+    chaotic = run_once(work, chaos=True)
     print("chaos:", json.dumps(chaotic), file=sys.stderr)
+
+    def base(key: str):
+        return None if baseline is None else baseline[key]
+
     result = {
-        "bench": "chaos", "calls": args.calls, "callbacks": args.callbacks,
-        "agents": args.agents, "seed": args.seed,
+        "bench": "chaos", **dataclasses.asdict(work),
         **{name: chaotic[name] for name in INVARIANTS},
         "invariants_broken": sum(chaotic[name] for name in INVARIANTS),
         "baseline_invariants_broken": None if baseline is None else sum(
             baseline[name] for name in INVARIANTS),
-        "worker_kills": chaotic["worker_kills"], "chaos": chaotic["chaos"],
+        "worker_kills": chaotic["worker_kills"], "chaos_did": chaotic["chaos"],
         "settle_seconds": chaotic["settle_seconds"],
-        "baseline_settle_seconds": None if baseline is None else baseline["settle_seconds"],
+        "baseline_settle_seconds": base("settle_seconds"),
+        "wait_to_agent_p50": chaotic["wait_to_agent_p50"],
+        "baseline_wait_to_agent_p50": base("wait_to_agent_p50"),
         "wait_to_agent_p95": chaotic["wait_to_agent_p95"],
-        "baseline_wait_to_agent_p95": None if baseline is None else baseline[
-            "wait_to_agent_p95"],
+        "baseline_wait_to_agent_p95": base("wait_to_agent_p95"),
         "outcomes": chaotic["outcomes"],
     }
     print(json.dumps(result))
