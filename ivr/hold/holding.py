@@ -177,6 +177,12 @@ def finish(r: redis.Redis, call_sid: str, visit: int = 0) -> tuple[Holder | None
     return holder, [json.loads(x) for x in items]
 
 
+def visit_ended(r: redis.Redis, call_sid: str, visit: int) -> bool:
+    """True when visit `visit` (a token, > 0) of the call has already ended."""
+    left = r.get(LEFT.format(sid=call_sid))
+    return visit > 0 and left is not None and int(left) >= visit
+
+
 def _push(pipe, call_sid: str, item: dict) -> None:
     key = LOG.format(sid=call_sid)
     pipe.rpush(key, json.dumps(item, separators=(",", ":"), default=str))

@@ -28,6 +28,7 @@ from ivr.hold.offer import callback_offer
 from ivr.infra import line, paths, queue_history
 from ivr.infra.agents import presence
 from ivr.infra.services import services_of
+from ivr.voice.steps import raced
 
 log = logging.getLogger(__name__)
 
@@ -232,8 +233,13 @@ def left_twiml(form, args) -> VoiceResponse:
     r = services_of(app).redis
     outcome = tracking.OUTCOMES.get(result, tracking.LEFT)
     holder: Holder | None = None
+    visit = _visit(args)
     try:
-        holder, items = holding.finish(r, sid, _visit(args))
+        if holding.visit_ended(r, sid, visit):
+            # Twilio sent this visit's end again (or late): the call has moved on with the
+            # first answer; say where it is now, and change nothing.
+            return raced(app, sid, "hold")
+        holder, items = holding.finish(r, sid, visit)
     except redis.RedisError as exc:
         log.warning("hold visit not recorded: Redis unavailable", extra={"error": str(exc)})
         items = []

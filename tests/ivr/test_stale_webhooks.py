@@ -185,3 +185,23 @@ def test_a_url_without_a_turn_is_believed_only_for_the_node_the_call_is_at(app, 
     late = post(call, old, Digits="2")
     assert BILLING not in late
     assert state_of(app, call.call_sid).node == "returns_info"
+
+
+def test_a_repeated_end_of_a_hold_visit_does_not_make_the_offer_again(app, call):
+    """Twilio sends the <Enqueue> action twice: the second finds the visit over and answers
+    with where the call is (the callback offer it already heard), moving nothing."""
+    import re
+
+    at_main_menu(call)
+    queued = call.press("0")
+    assert queued.waiting == "queue", queued.text
+    action = re.search(r'<Enqueue action="([^"]+)"', queued.documents[-1])[1].replace("&amp;", "&")
+    assert "v=" in action  # the visit's token
+    post(call, queued.queue_wait_url, QueueTime="0", QueuePosition="1")
+    first = post(call, action, QueueResult="leave", QueueTime="5")
+    turn = state_of(app, call.call_sid).turn
+    rows = len(rows_of(app, call.call_sid))
+    second = post(call, action, QueueResult="leave", QueueTime="6")
+    assert "call you back" in first and second == first
+    assert state_of(app, call.call_sid).turn == turn  # the offer's keys are still current
+    assert len(rows_of(app, call.call_sid)) == rows  # no second visit or offer recorded
