@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 
+import redis
 from flask import Blueprint, Flask, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -22,7 +23,13 @@ from ivr.hold import connect, holding
 from ivr.hold.waiting import clock, key_twiml, left_twiml, wait_twiml
 from ivr.hold.whisper import whisper
 from ivr.infra import line, ordering, paths, queue_history
-from ivr.infra.agents import AgentError, decline_agent, get_agent, on_agent_call_status
+from ivr.infra.agents import (
+    AgentError,
+    decline_agent,
+    get_agent,
+    on_agent_call_status,
+    release_agent,
+)
 from ivr.infra.security import twilio_signed
 from ivr.infra.services import services_of
 from ivr.infra.telephony import FINAL_STATUSES
@@ -145,8 +152,27 @@ def bridging():
 @bp.post(paths.HOLD_AGENT_DIALED)
 @twilio_signed
 def agent_dialed():
-    """The agent's <Dial><Queue> ended (the conversation is over, or nobody was left)."""
-    if request.form.get("DialCallStatus") not in (None, "", "completed", "answered"):
+    """The agent's <Dial><Queue> ended (the conversation is over, or nobody was left).
+
+    The agent is free from now: this is a call webhook, sent once the bridge ends, where the
+    final status callback may come late or never (a lost one held the agent busy until the
+    repair pass asked the provider). Only the agent still busy on this very call is moved."""
+    app = current_app._get_current_object()
+    db, r = services_of(app).db, services_of(app).redis
+    agent_id, sid = _agent_id(), request.form.get("CallSid", "")
+    talked = request.form.get("DialCallStatus") in (None, "", "completed", "answered")
+    if agent_id is not None:
+        try:
+            if talked:
+                release_agent(db, r, agent_id, now=clock(app), reason="conversation ended",
+                              call_sid=sid)
+            else:  # nobody left to take: not their doing, their place stays
+                on_agent_call_status(db, r, agent_id, "canceled", call_sid=sid, now=clock(app))
+        except (AgentError, redis.RedisError) as exc:
+            log.warning("agent not freed at the end of the bridge",
+                        extra={"agent_id": agent_id, "error": str(exc)})
+        _connect_next(app, request.args.get("queue", ""))
+    if not talked:
         return goodbye("The caller hung up before we could connect you. Thank you.")
     return goodbye("Thank you. Goodbye.")
 

@@ -15,7 +15,8 @@ from callback.deps import deps_of
 from callback.dispatch import dispatch_once
 from callback.settings import RQ_QUEUE
 from tests.conftest import AUTH_TOKEN, BASE_URL
-from tests.support.twilio_cloud import TwilioCloud, flask_deliver
+from tests.support.deliveries import flask_deliver
+from tests.support.twilio_cloud import TwilioCloud
 
 ACCOUNT_SID = "AC" + "1" * 32
 AGENT_NUMBER = "+12125550001"

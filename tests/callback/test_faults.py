@@ -23,7 +23,8 @@ from callback.models import CallbackAttempt, CallbackRequest
 from ivr.infra.services import services_of
 from tests.callback.conftest import ACCOUNT_SID
 from tests.conftest import AUTH_TOKEN, BASE_URL, ROOT
-from tests.support.twilio_cloud import TwilioCloud, rewriting_deliver
+from tests.support.deliveries import rewriting_deliver
+from tests.support.twilio_cloud import TwilioCloud
 
 pytestmark = pytest.mark.slow
 WORKER_ENV = {

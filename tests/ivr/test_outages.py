@@ -142,7 +142,8 @@ def test_a_caller_queued_during_an_outage_reaches_an_agent_when_redis_returns(
     from ivr import create_app
     from ivr.infra import line
     from ivr.infra.agents import add_agent, set_presence
-    from tests.support.twilio_cloud import TwilioCloud, flask_deliver
+    from tests.support.deliveries import flask_deliver
+    from tests.support.twilio_cloud import TwilioCloud
 
     tuesday = dt.datetime(2026, 11, 24, 16, 0, tzinfo=dt.UTC)
     with TwilioCloud("AC" + "1" * 32, "test-auth-token") as cloud:

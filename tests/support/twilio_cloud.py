@@ -39,9 +39,8 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from ivr.emulator import Reply, Timing, TwilioEmulator, create_emulator_app
 from ivr.emulator.calls import Call, Listen, Status
 from ivr.emulator.delivery import Answer
+from tests.support.deliveries import Deliver, http_deliver
 
-# (method, url, form params, headers) -> (HTTP status, body)
-Deliver = Callable[[str, str, dict, dict], tuple[int, str]]
 # The account's own number (the service's TWILIO_FROM_NUMBER default): calls go out from it.
 ACCOUNT_NUMBER = "+18005550100"
 # Twilio's timers run at 1/100 speed here: a Gather's 5 s time-out is 50 ms.
@@ -382,42 +381,6 @@ class TwilioCloud:
             with self._lock:
                 self._documents.setdefault(sid, []).append(body)
         return Answer(status, body, None if 200 <= status < 300 else 11200)
-
-
-def http_deliver(method: str, url: str, params: dict, headers: dict) -> tuple[int, str]:
-    """Send one webhook over HTTP."""
-    if method == "GET":
-        resp = requests.get(url, headers=headers, timeout=15)
-    else:
-        resp = requests.post(url, data=params, headers=headers, timeout=15)
-    return resp.status_code, resp.text
-
-
-def flask_deliver(test_client, public_base: str) -> Deliver:
-    """Deliver webhooks for URLs under `public_base` to a Flask test client in this process."""
-    public_base = public_base.rstrip("/")
-
-    def deliver(method: str, url: str, params: dict, headers: dict) -> tuple[int, str]:
-        assert url.startswith(public_base), f"webhook to an unexpected host: {url}"
-        path = url[len(public_base):]
-        if method == "GET":
-            resp = test_client.get(path, headers=headers)
-        else:
-            resp = test_client.post(path, data=params, headers=headers)
-        return resp.status_code, resp.get_data(as_text=True)
-
-    return deliver
-
-
-def rewriting_deliver(public_base: str, actual_base: str) -> Deliver:
-    """Deliver over HTTP to `actual_base` webhooks addressed (and signed) for `public_base`."""
-    public_base, actual_base = public_base.rstrip("/"), actual_base.rstrip("/")
-
-    def deliver(method: str, url: str, params: dict, headers: dict) -> tuple[int, str]:
-        target = actual_base + url[len(public_base):] if url.startswith(public_base) else url
-        return http_deliver(method, target, params, headers)
-
-    return deliver
 
 
 def dial_counts(cloud: TwilioCloud, key: Callable[[PlacedCall], str]) -> dict[str, int]:

@@ -26,7 +26,8 @@ import requests
 
 from ivr.emulator.calls import Call
 from ivr.infra import paths
-from tests.support.twilio_cloud import CallScript, Deliver, PlacedCall, TwilioCloud
+from tests.support.deliveries import Deliver
+from tests.support.twilio_cloud import CallScript, PlacedCall, TwilioCloud
 
 # Tuesday 24 November 2026, 11:00 in New York: the sample shop is open.
 SHOP_OPEN = dt.datetime(2026, 11, 24, 16, 0, tzinfo=dt.UTC)

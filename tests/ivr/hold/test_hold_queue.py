@@ -23,7 +23,8 @@ from ivr.infra.services import services_of
 from tests.callback.conftest import ACCOUNT_SID
 from tests.conftest import AUTH_TOKEN, BASE_URL
 from tests.ivr.hold.hold_support import TALKATIVE, Caller, Clock, Network, Wire, until
-from tests.support.twilio_cloud import CallScript, TwilioCloud, flask_deliver
+from tests.support.deliveries import flask_deliver
+from tests.support.twilio_cloud import CallScript, TwilioCloud
 
 ANA, BEN = "+12125550001", "+12125550002"
 MAIN_LINE = "+18005550100"
@@ -339,3 +340,24 @@ def test_whisper_carries_order_number_and_returning_caller(app, network, twilio_
     assert whisper.startswith("Support. Pressed 1, 1 2 3 4 5, 0. Order number 1 2 3 4 5.")
     assert "Waited 2 minutes. Returning caller." in whisper
     assert network.bridged_to(call) == twilio_cloud.placed[0].sid
+
+
+def test_an_agent_is_free_when_the_bridge_ends_even_if_no_status_callback_comes(
+        app, network, twilio_cloud, clock):
+    """Every status callback of the agent's call is lost: the <Dial> action that ends the
+    conversation frees them (the chaos bench found lost finals holding agents busy until the
+    repair pass, which doubled the waits)."""
+    ana = agent(app, clock, "Ana", ANA)
+    network.wire.lost.add(paths.HOLD_AGENT_STATUS)
+    first = to_billing(network, "+14155550123")
+    second = to_billing(network, "+14155550124")
+    until(lambda: twilio_cloud.placed, "an agent call")
+    network.answer(twilio_cloud.placed[0], talk=42)
+    # Freed by the end of the bridge, and rung at once for the caller behind.
+    until(lambda: len(twilio_cloud.placed) == 2, "Ana rung for the next caller")
+    network.answer(twilio_cloud.placed[1], talk=42)
+    network.settle(first, second)
+    assert first.left_queue() == second.left_queue() == "bridged"
+    presence = get_presence(services_of(app).db, services_of(app).redis, ana.id, clock())
+    assert presence.status == "available"
+    assert not network.wire.answers(twilio_cloud.placed[0].sid, paths.HOLD_AGENT_STATUS)
