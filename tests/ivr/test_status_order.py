@@ -57,3 +57,27 @@ def test_a_repeated_completed_is_learned_once_and_a_late_ringing_is_ignored(app,
 
     assert queue_history.history(r, "support").handle_count == learned
     assert get_presence(db, r, row.id).status.value == "available"
+
+
+def test_the_final_status_of_a_call_already_ended_never_frees_the_agent_from_the_next(
+        app, client):
+    """Freed by their <Dial> action, the agent is claimed at once for the next caller (the
+    claim clears the call SID); the first call's final status then arrives and must not free
+    them mid-ring, or two callers could be offered to one agent."""
+    from ivr.infra.agents import release_agent
+
+    services = services_of(app)
+    db, r = services.db, services.redis
+    now = services.now()
+    row, _ = add_agent(db, r, name="Ana", kind="phone", address="+12125550001",
+                       queues=["support"], wrap_up_seconds=0, now=now)
+    set_presence(db, r, row.id, "available", now=now)
+    claim_agent(db, r, "support", now)
+    attach_call(r, row.id, "CAfirst")
+    release_agent(db, r, row.id, now=now, reason="conversation ended", call_sid="CAfirst")
+    assert claim_agent(db, r, "support", now).id == row.id  # rung for the next caller
+    _status(client, row.id, "CAfirst", "completed", 5)  # the first call's end, late
+    assert get_presence(db, r, row.id).status.value == "busy"
+    attach_call(r, row.id, "CAsecond")
+    _status(client, row.id, "CAsecond", "completed", 3)
+    assert get_presence(db, r, row.id).status.value == "available"

@@ -107,6 +107,12 @@ local sid = redis.call('HGET', akey, 'call_sid') or ''
 if sid_guard ~= '' and sid ~= '' and sid ~= sid_guard then
   return result
 end
+-- A call this agent was already freed from moves them no more: its late final status would
+-- otherwise pass the guard above once a new claim has cleared call_sid, mid-ring.
+local done = redis.call('HGET', akey, 'done_sid') or ''
+if sid_guard ~= '' and sid_guard == done then
+  return result
+end
 local old_idle = redis.call('HGET', akey, 'idle_since') or ''
 local idle = old_idle
 if new == 'available' then
@@ -137,6 +143,7 @@ if set_sid == '-' then sid = '' elseif set_sid ~= '' then sid = set_sid
 elseif new == 'available' or new == 'offline' then sid = '' end
 redis.call('HSET', akey, 'status', new, 'since', since, 'idle_since', idle,
            'wrap_until', wrap_until, 'queues', queues, 'call_sid', sid)
+if sid_guard ~= '' and new ~= 'busy' then redis.call('HSET', akey, 'done_sid', sid_guard) end
 result[2] = '1'
 return result
 """
