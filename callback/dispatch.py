@@ -174,7 +174,9 @@ def _adopt_placed_call(deps: Deps, attempt: CallbackAttempt) -> bool:
     to = attempt.agent_address if attempt.mode == AGENT_FIRST else _phone_of(deps, attempt)
     try:
         found = deps.telephony.adopt_placed(
-            to or "", deps.config.get("TWILIO_FROM_NUMBER") or "", _aware(attempt.created_at),
+            to or "", deps.config.get("TWILIO_FROM_NUMBER") or "",
+            # Twilio's date_created is real time; the attempt's is the service's (`--at`).
+            deps.services.on_system_clock(_aware(attempt.created_at)),
             status_callback_of(deps, attempt))
     except TelephonyError as exc:
         log.warning("could not ask the provider about an unconfirmed dial: %s", exc,

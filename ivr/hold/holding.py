@@ -20,7 +20,10 @@ from ivr.infra import line, queue_history
 from ivr.infra.redis_conn import decoded
 
 RECORD = line.HOLD_RECORD
-LEFT = "ivr:hold:left:{sid}"  # the token of the caller's last visit that ended
+# The token of the caller's last visit that ended (`v`); for visits with no token (the outage
+# TwiML's), when the last one ended (epoch seconds, the service's clock).
+LEFT = "ivr:hold:left:v:{sid}"
+LEFT_UNTOKENED = "ivr:hold:left:t:{sid}"
 LOG = "ivr:hold:caller:{sid}:log"
 # A holding caller's wait URL is requested at least once per hold-music clip; a record not
 # refreshed for this long belongs to a caller whose leave Twilio never reported.
@@ -100,15 +103,22 @@ def load_with_history(r: redis.Redis, call_sid: str,
     return holder, HistoryStats.from_dict(learned)
 
 
-# KEYS: record, log, the line's callers, the left marker. ARGV: ttl, first asked, the visit
-# token, the first log item, the CallSid, then the record's field/value strings. 0 when the
-# visit this request belongs to already ended, or one after it (a late or repeated wait-URL
-# request after the caller left): the marker holds the token of the last visit that ended.
+# KEYS: record, log, the line's callers, the two left markers. ARGV: ttl, first asked, the
+# visit token, the first log item, the CallSid, the visit's start, then the record's
+# field/value strings. 0 when the visit this request belongs to already ended, or a later one
+# did (a late or repeated wait-URL request after the caller left). A visit with no token is
+# judged by time: refused when one ended after it began.
 _JOIN = """
-local left = redis.call('GET', KEYS[4])
-if left and tonumber(left) >= tonumber(ARGV[3]) then return 0 end
+local v = tonumber(ARGV[3])
+if v > 0 then
+  local left = redis.call('GET', KEYS[4])
+  if left and tonumber(left) >= v then return 0 end
+else
+  local left = redis.call('GET', KEYS[5])
+  if left and tonumber(left) >= tonumber(ARGV[6]) then return 0 end
+end
 redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('HSET', KEYS[1], unpack(ARGV, 6, #ARGV))
+redis.call('HSET', KEYS[1], unpack(ARGV, 7, #ARGV))
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
 redis.call('RPUSH', KEYS[2], ARGV[4])
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[1]))
@@ -124,9 +134,11 @@ def join(r: redis.Redis, holder: Holder, event: dict) -> bool:
     fields = [x for pair in holder.to_hash().items() for x in pair]
     return bool(r.register_script(_JOIN)(
         keys=[RECORD.format(sid=sid), LOG.format(sid=sid),
-              line.CALLERS.format(queue=holder.queue), LEFT.format(sid=sid)],
+              line.CALLERS.format(queue=holder.queue), LEFT.format(sid=sid),
+              LEFT_UNTOKENED.format(sid=sid)],
         args=[TTL_SECONDS, repr(holder.first_asked), str(holder.visit),
-              json.dumps(event, separators=(",", ":"), default=str), sid, *fields]))
+              json.dumps(event, separators=(",", ":"), default=str), sid,
+              repr(holder.joined_at), *fields]))
 
 
 def save(r: redis.Redis, holder: Holder, *items: dict) -> bool:
@@ -158,29 +170,52 @@ def log_item(r: redis.Redis, call_sid: str, item: dict) -> None:
     pipe.execute()
 
 
-def finish(r: redis.Redis, call_sid: str, visit: int = 0) -> tuple[Holder | None, list[dict]]:
-    """End visit `visit` (its token; 0 when the <Enqueue> had none): take the record and its
-    log out of Redis and the caller out of the line, and remember the visit, so a late or
-    repeated wait-URL request of it (or of an older one) cannot start it again. A request
-    with no token is refused after any visit ended; a later visit has a higher token."""
-    key, log_key = RECORD.format(sid=call_sid), LOG.format(sid=call_sid)
-    pipe = r.pipeline(transaction=True)
-    pipe.hgetall(key)
-    pipe.lrange(log_key, 0, -1)
-    pipe.delete(key, log_key)
-    pipe.set(LEFT.format(sid=call_sid), str(max(0, visit)), ex=TTL_SECONDS)
-    raw, items, _, _ = pipe.execute()
+# KEYS: record, log, the two left markers. ARGV: the visit token, the time, ttl. {'repeat'}
+# when this visit (or a later one) already ended: nothing is touched. Else {'ended', the
+# record's HGETALL, the log}; the marker only ever moves forward.
+_FINISH = """
+local v = tonumber(ARGV[1])
+if v > 0 then
+  local left = redis.call('GET', KEYS[3])
+  if left and tonumber(left) >= v then return {'repeat'} end
+  redis.call('SET', KEYS[3], ARGV[1], 'EX', tonumber(ARGV[3]))
+else
+  redis.call('SET', KEYS[4], ARGV[2], 'EX', tonumber(ARGV[3]))
+end
+local raw = redis.call('HGETALL', KEYS[1])
+local items = redis.call('LRANGE', KEYS[2], 0, -1)
+redis.call('DEL', KEYS[1], KEYS[2])
+return {'ended', raw, items}
+"""
+
+
+@dataclass(frozen=True)
+class Ended:
+    """What finishing a visit found: the caller's record and log, or that it ended before."""
+
+    holder: Holder | None
+    items: list[dict]
+    repeated: bool = False  # this visit's end had been recorded already (Twilio sent it again)
+
+
+def finish(r: redis.Redis, call_sid: str, visit: int, at: float) -> Ended:
+    """End visit `visit` (its token; 0 when its <Enqueue> had none) at `at` (epoch seconds,
+    the service's clock): take the record and its log out of Redis and the caller out of the
+    line, and remember the visit, so a late or repeated wait-URL request of it cannot start it
+    again. A repeat of an end already recorded changes nothing (`repeated`)."""
+    out = r.register_script(_FINISH)(
+        keys=[RECORD.format(sid=call_sid), LOG.format(sid=call_sid),
+              LEFT.format(sid=call_sid), LEFT_UNTOKENED.format(sid=call_sid)],
+        args=[max(0, visit), repr(at), TTL_SECONDS])
+    if out[0] == b"repeat":
+        return Ended(None, [], repeated=True)
+    flat = out[1]
+    raw = dict(zip(flat[::2], flat[1::2], strict=True))
     if not raw:
-        return None, []
+        return Ended(None, [])
     holder = Holder.from_hash(call_sid, raw)
     line.leave_caller(r, holder.queue, call_sid)
-    return holder, [json.loads(x) for x in items]
-
-
-def visit_ended(r: redis.Redis, call_sid: str, visit: int) -> bool:
-    """True when visit `visit` (a token, > 0) of the call has already ended."""
-    left = r.get(LEFT.format(sid=call_sid))
-    return visit > 0 and left is not None and int(left) >= visit
+    return Ended(holder, [json.loads(x) for x in out[2]])
 
 
 def _push(pipe, call_sid: str, item: dict) -> None:

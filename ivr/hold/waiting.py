@@ -233,13 +233,13 @@ def left_twiml(form, args) -> VoiceResponse:
     r = services_of(app).redis
     outcome = tracking.OUTCOMES.get(result, tracking.LEFT)
     holder: Holder | None = None
-    visit = _visit(args)
     try:
-        if holding.visit_ended(r, sid, visit):
+        ended = holding.finish(r, sid, _visit(args), now.timestamp())
+        if ended.repeated:
             # Twilio sent this visit's end again (or late): the call has moved on with the
             # first answer; say where it is now, and change nothing.
             return raced(app, sid, "hold")
-        holder, items = holding.finish(r, sid, visit)
+        holder, items = ended.holder, ended.items
     except redis.RedisError as exc:
         log.warning("hold visit not recorded: Redis unavailable", extra={"error": str(exc)})
         items = []

@@ -121,8 +121,12 @@ class TwilioTelephony:
         try:
             call = self.client.calls.create(**kwargs)
         except TwilioRestException as exc:
+            if exc.status >= 500:  # Twilio's own failure: it may have acted on the create
+                log.warning("Twilio failed on a call create: asking whether it placed the "
+                            "call", extra={"to": to, "status": exc.status})
+                return self._placed_anyway(to, from_, asked_at, status_callback, exc)
             raise TelephonyError(f"Twilio refused the call to {to}: {exc}",
-                                 transient=exc.status >= 500) from exc
+                                 transient=exc.status == 429) from exc
         except TwilioException as exc:
             raise TelephonyError(f"Twilio refused the call to {to}: {exc}") from exc
         except OSError as exc:  # the network: DNS, refused connection, time-out
@@ -149,6 +153,8 @@ class TwilioTelephony:
 
     def _adopt(self, to: str, from_: str, since: dt.datetime, status_callback: str, *,
                known_is_mine: bool) -> str | None:
+        if not to:
+            return None  # an empty To would list every call from our number
         floor = since - CLOCK_SKEW
         calls = self._rest(f"list the calls to {to}", lambda: self.client.calls.list(
             to=to, from_=from_, limit=20))
@@ -162,7 +168,7 @@ class TwilioTelephony:
         return None
 
     def _placed_anyway(self, to: str, from_: str, asked_at: dt.datetime, status_callback: str,
-                       cause: OSError) -> str:
+                       cause: Exception) -> str:
         try:
             # Only a call the ledger has never seen: a status callback URL can be the same for
             # two calls (an agent rung twice for one queue), and the earlier one is known.
@@ -186,7 +192,8 @@ class TwilioTelephony:
                 return request()
             except TwilioException as exc:
                 raise TelephonyError(f"could not {what}: {exc}", transient=isinstance(
-                    exc, TwilioRestException) and exc.status >= 500) from exc
+                    exc, TwilioRestException) and (exc.status >= 500 or exc.status == 429)
+                ) from exc
             except OSError as exc:
                 if attempt == 2:
                     raise TelephonyError(f"Twilio could not be reached to {what}: {exc}",
@@ -291,17 +298,27 @@ class CallLedger:
         self.redis = r
 
     def remember(self, sid: str, owner: str) -> None:
-        """A call placed for `owner`, with its SID in hand."""
+        """A call placed for `owner`, with its SID in hand (a claim made meanwhile by a
+        look-up for another owner is kept, and said)."""
         try:
-            self.redis.set(self.KEY.format(sid=sid), owner, ex=self.KEEP_SECONDS)
+            if not self.redis.set(self.KEY.format(sid=sid), owner, nx=True,
+                                  ex=self.KEEP_SECONDS):
+                known = self.redis.get(self.KEY.format(sid=sid))
+                if known is not None and known.decode() != owner:
+                    log.error("a call placed for one request was claimed for another",
+                              extra={"call_sid": sid, "owner": owner, "claimed_by":
+                                     known.decode()})
         except redis.RedisError as exc:
             log.warning("call ledger unavailable: %s", exc, extra={"call_sid": sid})
 
     def claim(self, sid: str, owner: str, *, known_is_mine: bool = True) -> bool:
         """Take a call found in the provider's list for `owner`: True when it was no one's,
         or (`known_is_mine`) `owner`'s already, placed by a process that died before saving
-        it. False when it is another's, or the ledger cannot be reached (the call cannot be
-        told apart)."""
+        it; False when it is another's.
+
+        Raises:
+            TelephonyError: the ledger cannot be reached (the call cannot be told apart).
+        """
         key = self.KEY.format(sid=sid)
         try:
             if self.redis.set(key, owner, nx=True, ex=self.KEEP_SECONDS):
@@ -310,6 +327,7 @@ class CallLedger:
                 return False
             known = self.redis.get(key)
         except redis.RedisError as exc:
-            log.warning("call ledger unavailable: %s", exc, extra={"call_sid": sid})
-            return False
+            # Not "someone else's": unknown. The caller must not take it as "not placed".
+            raise TelephonyError(f"the call ledger cannot be read: {exc}",
+                                 transient=True) from exc
         return known is not None and known.decode() == owner

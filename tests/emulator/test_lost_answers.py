@@ -34,15 +34,16 @@ class ScriptedChaos(Chaos):
 
 @pytest.fixture
 def lossy(app_server, redis_client):
-    def start(*fates: str | None, ledger: bool = True) -> tuple[TwilioEmulator, TwilioTelephony]:
+    def start(*fates: str | None, ledger: bool = True,
+              ledger_redis=None) -> tuple[TwilioEmulator, TwilioTelephony]:
         cloud = TwilioEmulator(ACCOUNT, TOKEN, chaos=ScriptedChaos(*fates),
                                timing=Timing(scale=0.05, play_seconds=0.1, ring_seconds=0.1))
         server = EmulatorServer(cloud).start()
         started.append(server)
         cloud.configure_number(NUMBER, app_server.url + "/voice")
         app_server.route("/call", twiml("<Pause length=\"200\"/>"))
-        return cloud, TwilioTelephony(ACCOUNT, TOKEN, api_base=server.url,
-                                      ledger=CallLedger(redis_client) if ledger else None)
+        kept = CallLedger(ledger_redis or redis_client) if ledger else None
+        return cloud, TwilioTelephony(ACCOUNT, TOKEN, api_base=server.url, ledger=kept)
 
     started: list[EmulatorServer] = []
     yield start
@@ -148,4 +149,16 @@ def test_an_agent_rung_again_for_the_same_queue_never_gets_the_earlier_ring(loss
     place(telephony, app_server, owner="same")
     with pytest.raises(TelephonyError, match="did not place"):
         place(telephony, app_server, owner="same")
+    assert len(cloud.list_calls({"To": [CUSTOMER]})) == 1
+
+
+def test_a_ledger_that_cannot_be_read_makes_a_lost_create_unsure_not_failed(lossy, app_server):
+    """Found in review: a Redis error in the ledger read as "someone else's call", so the
+    create was taken as not placed and dialled again while the first call rang."""
+    import redis
+
+    down = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    cloud, telephony = lossy("after", ledger_redis=down)
+    with pytest.raises(TelephonyUnsure):
+        place(telephony, app_server)
     assert len(cloud.list_calls({"To": [CUSTOMER]})) == 1

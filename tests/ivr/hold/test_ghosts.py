@@ -20,7 +20,7 @@ def test_a_write_after_the_visit_ended_leaves_nothing_behind(redis_client):
     holding.join(r, h, {"kind": "joined", "at": time.time()})
     assert holding.save(r, h, {"kind": "announced", "at": time.time()})
     assert 0 < r.ttl(holding.RECORD.format(sid="CAgone")) <= holding.TTL_SECONDS
-    holding.finish(r, "CAgone", 1)  # the hang-up
+    holding.finish(r, "CAgone", 1, time.time())  # the hang-up
 
     h.announced = 3  # a wait-URL webhook that was already running
     assert not holding.save(r, h, {"kind": "announced", "at": time.time()})
@@ -64,15 +64,32 @@ def test_a_late_wait_url_request_does_not_bring_back_a_caller_who_left(redis_cli
     r = redis_client
     joined = time.time() - 40
     assert holding.join(r, holder("CAleft", joined, visit=3), {"kind": "join", "at": joined})
-    holding.finish(r, "CAleft", 3)
+    ended = holding.finish(r, "CAleft", 3, time.time())
+    assert ended.holder is not None and not ended.repeated
 
     for late in (holder("CAleft", time.time(), visit=3),  # the same visit, however late
-                 holder("CAleft", time.time(), visit=2),  # an older one
-                 holder("CAleft", time.time(), visit=0)):  # one with no token
+                 holder("CAleft", time.time(), visit=2)):  # an older one
         assert not holding.join(r, late, {"kind": "join", "at": time.time()})
     assert holding.load(r, "CAleft") is None
     assert r.zscore(line.CALLERS.format(queue="support"), "CAleft") is None
+    assert holding.finish(r, "CAleft", 3, time.time()).repeated  # its end, sent again
 
     again = holder("CAleft", time.time(), visit=5)  # a new visit (back from a callback offer)
     assert holding.join(r, again, {"kind": "join", "at": time.time()})
     assert holding.load(r, "CAleft") is not None
+
+
+def test_a_visit_without_a_token_is_judged_by_time(redis_client):
+    """The outage TwiML's <Enqueue> has no token (it knows no call state): after an ordinary
+    visit ended, such a visit still joins the line (found in review: it was refused, and the
+    caller held in Twilio's queue with nobody rung for them); its own late request does not."""
+    r = redis_client
+    now = time.time()
+    assert holding.join(r, holder("CAout", now - 60, visit=4), {"kind": "join", "at": now})
+    holding.finish(r, "CAout", 4, now - 30)
+    assert holding.join(r, holder("CAout", now - 10, visit=0), {"kind": "join", "at": now})
+    assert r.zscore(line.CALLERS.format(queue="support"), "CAout") is not None
+    holding.finish(r, "CAout", 0, now)
+    assert not holding.join(r, holder("CAout", now - 10, visit=0), {"kind": "join", "at": now})
+    # The untokened end did not move the token marker back: visit 4's requests stay refused.
+    assert not holding.join(r, holder("CAout", now, visit=4), {"kind": "join", "at": now})
