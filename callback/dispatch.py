@@ -181,7 +181,9 @@ def _adopt_placed_call(deps: Deps, attempt: CallbackAttempt) -> bool:
     except TelephonyError as exc:
         log.warning("could not ask the provider about an unconfirmed dial: %s", exc,
                     extra={"attempt": attempt.id})
-        return True
+        # Asked again next pass while the trouble may pass; a refusal (no provider, bad
+        # credentials) will not, and the attempt is given up as lost.
+        return exc.transient
     if found is None:
         return False
     with deps.db.session() as session:
@@ -303,6 +305,8 @@ class Dispatcher:
                         sweep(self.deps)
                         self._repair()
                         next_sweep = time.monotonic() + self.sweep_interval
+                        if not self._leader():  # a long pass may have outlived the lease
+                            continue
                     dispatch_once(self.deps)
                     # Sleep until woken by a due callback or a freed agent, or the interval.
                     self.deps.redis.blpop([WAKE_KEY], timeout=self.interval)

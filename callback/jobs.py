@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from callback import limits, rules, runtime
@@ -119,8 +119,23 @@ def place_callback(request_id: int, attempt_no: int) -> str:
     return _dial(deps, req, attempt, mode)
 
 
-# How long after a provider failure (network, 5xx, a lost answer) a request is tried again.
+# How long after a provider failure (network, 5xx, a lost answer) a request is tried again:
+# doubled for each failure in a row, up to the cap.
 PROVIDER_RETRY_SECONDS = 10
+PROVIDER_RETRY_CAP = 300
+
+
+def _provider_pause(deps, request_id: int) -> int:
+    with deps.db.session() as session:
+        outcomes = session.scalars(select(CallbackAttempt.status).where(
+            CallbackAttempt.request_id == request_id,
+        ).order_by(CallbackAttempt.attempt_no.desc()).limit(8)).all()
+    in_a_row = 0
+    for outcome in outcomes[1:]:  # the newest is the attempt failing now
+        if outcome != AttemptStatus.PROVIDER_ERROR.value:
+            break
+        in_a_row += 1
+    return min(PROVIDER_RETRY_CAP, PROVIDER_RETRY_SECONDS * 2 ** in_a_row)
 
 
 class _Raced(Exception):
@@ -157,9 +172,10 @@ def _dial(deps, req: CallbackRequest, attempt: CallbackAttempt, mode: str) -> st
         log.error("callback dial failed", extra={"callback_id": req.id, "error": str(exc)})
         if getattr(exc, "transient", False):
             # The provider's trouble, not the customer's: no attempt of theirs is used up,
-            # and the request is tried again shortly, not in a hot loop.
+            # and the request is tried again after a pause that doubles while it lasts.
+            pause = _provider_pause(deps, req.id)
             finish_attempt(deps, attempt.id, AttemptStatus.PROVIDER_ERROR, error=str(exc)[:300],
-                           not_before=deps.now() + dt.timedelta(seconds=PROVIDER_RETRY_SECONDS))
+                           not_before=deps.now() + dt.timedelta(seconds=pause))
         else:
             finish_attempt(deps, attempt.id, AttemptStatus.FAILED, error=str(exc)[:300])
         release_agent_of(deps, attempt, "canceled")

@@ -23,7 +23,8 @@ from ivr.voice.steps import finish_call
 log = logging.getLogger(__name__)
 
 CHECKED_KEY = "ivr:calls:checked:{sid}"  # asked the provider about this call lately
-BATCH = 200
+BATCH = 200  # provider look-ups per pass
+SCAN = 5000  # open journeys looked at per pass (ones asked about lately are passed over)
 
 
 def end_lost_calls(services: Services, now: dt.datetime) -> int:
@@ -34,12 +35,18 @@ def end_lost_calls(services: Services, now: dt.datetime) -> int:
     with services.db.session() as session:
         open_calls = session.scalars(select(Call.call_sid).where(
             Call.ended_at.is_(None), Call.started_at <= real_now - after,
-        ).order_by(Call.started_at).limit(BATCH)).all()
-    ended = 0
+        ).order_by(Call.started_at).limit(SCAN)).all()
+    ended = asked = 0
     for sid in open_calls:
+        if asked >= BATCH:
+            break
         if not services.redis.set(CHECKED_KEY.format(sid=sid), 1, nx=True,
                                   ex=max(1, int(after.total_seconds()))):
             continue  # asked lately: a long call is asked about once per interval
+        state = services.calls.load(sid, ended=True)
+        if state is not None and state.ended:
+            continue  # its end is recorded, and its row on the way to SQL
+        asked += 1
         try:
             status = services.telephony.call_status(sid)
         except TelephonyError as exc:

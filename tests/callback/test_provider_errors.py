@@ -1,7 +1,7 @@
 """The provider's trouble is not the customer's: a call create that Twilio answers with a 5xx
 (or that cannot reach it) uses up none of the customer's attempts, and the request is tried
-again shortly, never in a hot loop. A refusal (4xx) does count: that number will not be
-called however often we try.
+again after a pause that doubles while the trouble lasts, never in a hot loop. A refusal
+(4xx) does count: that number will not be called however often we try.
 
 Found by the chaos bench: two lost REST answers in a row had used two of a customer's three
 attempts and put their callback off by twelve minutes of back-off. (The refusal test is a
@@ -27,10 +27,11 @@ def test_a_provider_failure_costs_no_attempt_and_is_retried_soon(client, deps, a
         assert [a.status for a in attempts] == ["provider-error"] * failures
         req = _row(deps, made["id"])
         assert req.customer_failures == 0 and req.status == "scheduled"
-        assert req.scheduled_for == clock.at + dt.timedelta(seconds=PROVIDER_RETRY_SECONDS)
+        pause = PROVIDER_RETRY_SECONDS * 2 ** (failures - 1)  # doubled while it lasts
+        assert req.scheduled_for == clock.at + dt.timedelta(seconds=pause)
         run_jobs()  # not due yet: nothing is dialled in between
         assert len(_attempts(deps, row.id)) == failures
-        clock.advance(PROVIDER_RETRY_SECONDS + 31)
+        clock.advance(pause + 31)
         from callback.dispatch import sweep
 
         sweep(deps)  # releases the request whose time has come

@@ -314,7 +314,7 @@ def _count(svc: Service, pump: Pump, callers: list[Caller], customers: list[str]
     # Who the network rang, per number: a customer is dialled once per callback.
     rung: dict[str, set[str]] = {}
     for e in events:
-        if e["kind"] == "answered" and e["direction"] != "inbound":
+        if e["kind"] == "ringing" and e["direction"] != "inbound":  # every dial, answered or not
             rung.setdefault(e["to"], set()).add(e["call"])
     agent_numbers = set(agents.values())
     states = _states(svc, made)
@@ -348,7 +348,8 @@ def _count(svc: Service, pump: Pump, callers: list[Caller], customers: list[str]
         "callbacks_dialled_twice": sum(
             1 for number, calls in rung.items() if number not in agent_numbers and len(calls) > 1),
         "callbacks_never_dialled": sum(1 for p in customers if p not in rung),
-        "journey_rows_lost": sum(1 for sid in inbound if rows.get(sid) is None) + int(dead),
+        "journey_rows_lost": sum(1 for sid in inbound if rows.get(sid) is None)
+        + (int(dead) if dead == dead else 1),  # NaN: the gauge is missing, count it as lost
         "journey_rows_duplicated": doubled,
         "ghosts_in_line": sum(len(members) for members in left.values()),
         "ghosts_where": left,
