@@ -149,6 +149,10 @@ def dialed():
         row = session.get(CallbackAttempt, attempt.id)
         row.customer_call_sid = request.form.get("DialCallSid") or row.customer_call_sid
     finish_attempt(deps, attempt.id, outcome, duration=duration)
+    # The agent is done with this call now; its final status callback may come late or never
+    # (a lost one held them busy until the repair pass asked the provider).
+    release_agent_of(deps, attempt, "completed" if outcome is AttemptStatus.COMPLETED
+                     else "canceled")
     if outcome is AttemptStatus.COMPLETED:
         return goodbye("The callback has ended. Thank you.")
     return goodbye(f"The customer did not answer ({status or 'no status'}). We will try "

@@ -105,3 +105,20 @@ def test_the_agents_completed_overtaking_the_dial_action_does_not_ring_the_custo
     assert len(twilio_cloud.placed) == 1  # the customer is not called back a second time
     assert client.get(f"/callbacks/{made['id']}", headers={"X-Callback-Token": made["token"]}
                       ).get_json()["status"] == "completed"
+
+
+def test_the_agent_is_free_when_the_callback_ends_even_if_no_status_callback_comes(
+        client, deps, agent, twilio_cloud, run_jobs):
+    """Agent-first: every status callback of the agent's call is lost. The <Dial> action that
+    ends the conversation with the customer frees the agent (before, only the repair pass did,
+    CALLBACK_STUCK_AFTER later: five minutes of an agent by default)."""
+    from ivr.infra.agents import get_presence
+
+    made = ask(client, {"phone": CUSTOMER})
+    run_jobs()
+    [call] = twilio_cloud.placed
+    call.events = ()  # no status callback reaches us for this call
+    twilio_cloud.drive(call)
+    assert get_presence(deps.db, deps.redis, agent.id).status.value == "available"
+    assert client.get(f"/callbacks/{made['id']}", headers={"X-Callback-Token": made["token"]}
+                      ).get_json()["status"] == "completed"
