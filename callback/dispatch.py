@@ -176,7 +176,7 @@ def _adopt_placed_call(deps: Deps, attempt: CallbackAttempt) -> bool:
         found = deps.telephony.adopt_placed(
             to or "", deps.config.get("TWILIO_FROM_NUMBER") or "",
             # Twilio's date_created is real time; the attempt's is the service's (`--at`).
-            deps.services.on_system_clock(_aware(attempt.created_at)),
+            deps.services.on_system_clock(attempt.created_at),
             status_callback_of(deps, attempt))
     except TelephonyError as exc:
         log.warning("could not ask the provider about an unconfirmed dial: %s", exc,
@@ -205,10 +205,6 @@ def _phone_of(deps: Deps, attempt: CallbackAttempt) -> str:
     with deps.db.session() as session:
         req = session.get(CallbackRequest, attempt.request_id)
         return req.phone if req is not None else ""
-
-
-def _aware(at: dt.datetime) -> dt.datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
 
 
 def _provider_status(deps: Deps):

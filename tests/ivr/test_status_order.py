@@ -37,7 +37,8 @@ def _status(client, agent_id: int, sid: str, status: str, seq: int):
     assert resp.status_code == 204
 
 
-def test_a_repeated_completed_is_learned_once_and_a_late_ringing_is_ignored(app, client):
+def _rung_agent(app, call_sid: str):
+    """Ana, claimed for the support queue and rung on `call_sid`: (db, redis, now, her row)."""
     services = services_of(app)
     db, r = services.db, services.redis
     now = services.now()
@@ -45,7 +46,12 @@ def test_a_repeated_completed_is_learned_once_and_a_late_ringing_is_ignored(app,
                        queues=["support"], wrap_up_seconds=0, now=now)
     set_presence(db, r, row.id, "available", now=now)
     claim_agent(db, r, "support", now)
-    attach_call(r, row.id, "CAagent")
+    attach_call(r, row.id, call_sid)
+    return db, r, now, row
+
+
+def test_a_repeated_completed_is_learned_once_and_a_late_ringing_is_ignored(app, client):
+    db, r, now, row = _rung_agent(app, "CAagent")
     r.hset(connect.OFFER.format(sid="CAagent"), mapping={"bridged_at": now.timestamp() - 60})
 
     _status(client, row.id, "CAagent", "in-progress", 2)
@@ -66,14 +72,7 @@ def test_the_final_status_of_a_call_already_ended_never_frees_the_agent_from_the
     them mid-ring, or two callers could be offered to one agent."""
     from ivr.infra.agents import release_agent
 
-    services = services_of(app)
-    db, r = services.db, services.redis
-    now = services.now()
-    row, _ = add_agent(db, r, name="Ana", kind="phone", address="+12125550001",
-                       queues=["support"], wrap_up_seconds=0, now=now)
-    set_presence(db, r, row.id, "available", now=now)
-    claim_agent(db, r, "support", now)
-    attach_call(r, row.id, "CAfirst")
+    db, r, now, row = _rung_agent(app, "CAfirst")
     release_agent(db, r, row.id, now=now, reason="conversation ended", call_sid="CAfirst")
     assert claim_agent(db, r, "support", now).id == row.id  # rung for the next caller
     _status(client, row.id, "CAfirst", "completed", 5)  # the first call's end, late

@@ -28,7 +28,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
@@ -167,13 +166,12 @@ class TwilioCloud:
     """The emulated cloud on a free port of 127.0.0.1; a context manager, or start()/stop()."""
 
     def __init__(self, account_sid: str, auth_token: str, *, deliver: Deliver | None = None,
-                 autodrive: bool = False, drive_delay: float = 0.0,
+                 autodrive: bool = False,
                  timing: Timing = FAST) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.deliver: Deliver = deliver or http_deliver
         self.autodrive = autodrive
-        self.drive_delay = drive_delay
         self.default_script = CallScript()
         self.scripts: dict[str, list[CallScript]] = {}
         self.requests: list[RecordedRequest] = []
@@ -248,8 +246,6 @@ class TwilioCloud:
 
     def _await_drive(self, call: Call) -> None:
         if self.autodrive:
-            if self.drive_delay:
-                call.wait(self.drive_delay)
             return
         gate = self._gate(call.sid)
         while not gate.wait(0.02):
@@ -381,17 +377,3 @@ class TwilioCloud:
             with self._lock:
                 self._documents.setdefault(sid, []).append(body)
         return Answer(status, body, None if 200 <= status < 300 else 11200)
-
-
-def dial_counts(cloud: TwilioCloud, key: Callable[[PlacedCall], str]) -> dict[str, int]:
-    """How many calls the cloud placed per `key(call)` (e.g. per attempt)."""
-    counts: dict[str, int] = {}
-    for call in cloud.placed:
-        k = key(call)
-        counts[k] = counts.get(k, 0) + 1
-    return counts
-
-
-def new_call_sid() -> str:
-    """A Twilio-shaped call SID."""
-    return "CA" + uuid.uuid4().hex
