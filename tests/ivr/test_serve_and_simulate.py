@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 
 import requests
 from click.testing import CliRunner
 
 from ivr.cli import main
 from tests.conftest import SHOP_FLOWS
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.service import Service
 
 
 def turns_of(output: str) -> list[dict]:
@@ -45,41 +34,25 @@ def test_simulate_scripted_in_process(flows_path, tmp_path, monkeypatch):
 
 
 def test_serve_runs_on_embedded_defaults_and_answers_a_simulated_call(tmp_path, monkeypatch):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("REDIS_URL", "DATABASE_URL", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL")}
-    env["IVR_FLOWS"] = str(SHOP_FLOWS)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ivr.cli", "serve", "--port", str(port)], cwd=tmp_path, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    svc = Service(tmp_path)
+    svc.env["IVR_FLOWS"] = str(SHOP_FLOWS)
+    svc.start()
     try:
-        for _ in range(150):
-            try:
-                if requests.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        health = requests.get(base + "/healthz", timeout=2).json()
+        health = requests.get(svc.url + "/healthz", timeout=10).json()
         assert health["status"] == "ok"
         assert (tmp_path / "ivr.sqlite3").exists()  # the default SQLite file
         # Where `ivr serve` runs, its run file gives the emulated account's credentials. The
         # simulator asks the server which number to call: no local flows file is read.
         monkeypatch.chdir(tmp_path)
-        result = CliRunner().invoke(main, ["simulate", "--url", base, "--script", "wait,4,wait,2",
-                                           "--json"], env={"IVR_FLOWS": "/nonexistent.yaml"})
+        result = CliRunner().invoke(main, ["simulate", "--url", svc.url, "--script",
+                                           "wait,4,wait,2", "--json"],
+                                    env={"IVR_FLOWS": "/nonexistent.yaml"})
         assert result.exit_code == 0, result.output
         said = " ".join(" ".join(t["said"]) for t in turns_of(result.stdout))
         assert "Thanks for calling Juniper and Pine" in said
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, _ = proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-    assert f"{base}/voice/incoming" in out
+        out = svc.stop()
+    assert f"{svc.url}/voice/incoming" in out
     assert "simulated" in out
 
 

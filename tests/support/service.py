@@ -55,7 +55,7 @@ class Service:
             try:
                 if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or a slow first answer
                 time.sleep(0.1)
         raise AssertionError("ivr serve did not come up: " + self.stop())
 
