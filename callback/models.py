@@ -98,6 +98,8 @@ class CallbackRequest(Base):
     queue: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(16))  # "web" or "phone"
     context: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The language the customer is called back in (a flow language code, e.g. "bn").
+    language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
     status: Mapped[str] = mapped_column(String(20), default=CallbackStatus.PENDING_ENQUEUE.value)
     # Place in line is by first ask: a hold caller keeps the time they started waiting.
     first_asked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

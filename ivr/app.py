@@ -22,9 +22,9 @@ from ivr.infra import http_errors, journey, logs, metrics, paths
 from ivr.infra.config import check_secrets, load_config
 from ivr.infra.proxies import trust_proxies
 from ivr.infra.services import build_services
-from ivr.infra.twiml import goodbye, twiml_response
+from ivr.infra.twiml import twiml_response
 from ivr.voice import webhooks as voice
-from ivr.voice.safety import safe_twiml
+from ivr.voice.safety import apology, safe_twiml
 from speech.live import stream as speech
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def _webhook_fallbacks(app: Flask) -> dict[str, Callable[[], Response]]:
         return twiml_response(r)
 
     def leg() -> Response:
-        return goodbye("Sorry, something went wrong on our side. Goodbye.")
+        return twiml_response(apology(app))
 
     def status() -> Response:
         return Response("", status=204)

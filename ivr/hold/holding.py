@@ -46,6 +46,7 @@ class Holder:
     leaving: str = ""  # why we asked Twilio to take them out: "callback"
     max_wait_offered: bool = False
     visit: int = 0  # the <Enqueue>'s visit token (`v`); 0: unknown (the outage TwiML's)
+    language: str = ""  # the caller's flow language (`lang`); "": the flows' default
 
     @classmethod
     def from_hash(cls, sid: str, raw: dict) -> Holder:
@@ -64,6 +65,7 @@ class Holder:
             leaving=f.get("leaving", ""),
             max_wait_offered=f.get("max_wait_offered") == "1",
             visit=int(f.get("visit") or 0),
+            language=f.get("language", ""),
         )
 
     def to_hash(self) -> dict[str, str]:
@@ -73,6 +75,7 @@ class Holder:
             "first_asked": repr(self.first_asked),
             "joined_at": repr(self.joined_at),
             "visit": str(self.visit),
+            "language": self.language,
             "caller": self.caller,
             "announced": str(self.announced),
             "last_announced": repr(self.last_announced),

@@ -18,7 +18,9 @@ import redis
 from flask import Flask, current_app
 from twilio.twiml.voice_response import VoiceResponse
 
+from ivr.core.engine.prompts import Speaker
 from ivr.core.flows.schema import Queue
+from ivr.core.waits.bands import LONG_WAIT_SECONDS, Band
 from ivr.core.waits.estimator import Estimate, EstimateError, estimate_wait
 from ivr.core.waits.history import HistoryStats
 from ivr.hold import holding, tracking
@@ -37,27 +39,28 @@ DEFAULT_MUSIC = "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.
 ANNOUNCE_SLACK_SECONDS = 5
 CALLBACK_KEY, OPERATOR_KEY = "1", "0"
 
-SAY: dict[str, str] = {
-    "next": "You are next in line.",
-    "position": "You are number {position} in line.",
-    "wait": "Your estimated wait is {band}.",
-    "overdue": "We're sorry, this is taking longer than we said.",
-    "offer": "To have us call you back instead, without losing your place, press 1.",
-    "offer_first": "If you'd rather not wait, press 1 at any time and we'll call you back, "
-                   "keeping your place in line.",
-    "max_wait": "We're sorry you've waited so long. Press 1 and we'll call you back as soon as "
-                "someone is free, keeping your place, or stay on the line.",
-    "unstaffed": "Nobody on this team can answer right now. Press 1 and we'll call you back "
-                 "when someone is free, keeping your place, or stay on the line.",
-    "already": "You're already waiting for a person, and you keep your place in line. "
-               "To be called back instead, press 1.",
-    "thanks": "Thank you for calling. Goodbye.",
-}
 
 
 def clock(app: Flask) -> dt.datetime:
     """The service's clock, aware UTC."""
     return services_of(app).now()
+
+
+def speaker(app: Flask, *languages: str | None) -> Speaker:
+    """Speaks the hold queue's sentences in the first language given (the caller's), else the
+    flows' default, with that language's voice and the flows' own wording."""
+    defaults = services_of(app).flows.current().file.defaults
+    language = next((lang for lang in languages if lang), defaults.language)
+    return Speaker(defaults, language)
+
+
+def spoken_band(spk: Speaker, band: Band) -> str:
+    """A wait band as the caller hears it, in their language."""
+    if band.minutes is None:
+        return spk.words("wait.over", minutes=LONG_WAIT_SECONDS // 60)
+    if band.minutes == 0:
+        return spk.words("wait.under_minute")
+    return spk.words("wait.about", minutes=band.minutes)
 
 
 def queue_config(app: Flask, queue: str) -> Queue:
@@ -78,7 +81,8 @@ def wait_twiml(form, args) -> VoiceResponse:
     response = VoiceResponse()
     gather = response.gather(
         input="dtmf", num_digits=1, timeout=1, method="POST", action_on_empty_result=False,
-        action=services_of(app).urls.url(paths.HOLD_KEY, queue=queue, v=args.get("v")),
+        action=services_of(app).urls.url(paths.HOLD_KEY, queue=queue, v=args.get("v"),
+                                         lang=args.get("lang")),
     )
     try:
         available = _announce(app, gather, sid, queue, cfg, form, args)
@@ -114,29 +118,30 @@ def _announce(app: Flask, gather, sid: str, queue: str, cfg: Queue, form, args) 
     if not due:
         return available
     place = line.place_of(r, queue, holder.first_asked)
+    spk = speaker(app, args.get("lang"), holder.language)
     said: list[str] = []
     item: dict[str, Any] = {"kind": "announce", "at": now.timestamp(), "elapsed": elapsed,
                             "position": place.position, "detail": {"staffed": staffed}}
     items = [item]
     if place.position <= 1:
-        said.append(SAY["next"])
+        said.append(spk.words("hold.next"))
     else:
-        said.append(SAY["position"].format(position=place.position))
+        said.append(spk.words("hold.position", position=place.position))
     estimate = _estimate(learned, cfg, place, staffed, elapsed)
     long_wait = elapsed >= cfg.max_wait
     if estimate is None:
-        said.append(SAY["unstaffed"])
+        said.append(spk.words("hold.unstaffed"))
     else:
         announcement = estimate.announce(holder.announcement)
         if announcement.is_overdue:
-            said.append(SAY["overdue"])
-        said.append(SAY["wait"].format(band=announcement.band.phrase))
+            said.append(spk.words("hold.overdue"))
+        said.append(spk.words("hold.wait", band=spoken_band(spk, announcement.band)))
         if long_wait:
-            said.append(SAY["max_wait"])
+            said.append(spk.words("hold.max_wait"))
         elif estimate.seconds > cfg.offer_callback_after or announcement.is_overdue:
-            said.append(SAY["offer"])
+            said.append(spk.words("hold.offer"))
         elif holder.announced == 0:
-            said.append(SAY["offer_first"])
+            said.append(spk.words("hold.offer_first"))
         holder.announcement = announcement
         item["detail"]["band"] = announcement.band.phrase
         items.append(_estimate_item(now, estimate, announcement))
@@ -147,7 +152,7 @@ def _announce(app: Flask, gather, sid: str, queue: str, cfg: Queue, form, args) 
         holder.max_wait_offered = True
         items.append({"kind": "max_wait", "at": now.timestamp(), "elapsed": elapsed})
     for text in said:
-        gather.say(text)
+        spk.text(gather, text)
     holder.announced += 1
     holder.last_announced = elapsed
     holding.save(r, holder, *items)
@@ -184,7 +189,8 @@ def _join(app: Flask, sid: str, queue: str, form, args, now: dt.datetime) -> Hol
     kept = line.kept_place(r, queue, sid)  # back from a callback offer: the same place
     first = min(joined, kept) if kept is not None else joined
     holder = Holder(call_sid=sid, queue=queue, first_asked=first, joined_at=joined,
-                    caller=form.get("From", ""), visit=_visit(args))
+                    caller=form.get("From", ""), visit=_visit(args),
+                    language=args.get("lang", ""))
     if not holding.join(r, holder, {"kind": "join", "at": now.timestamp(),
                                     "elapsed": queue_time,
                                     "detail": {"kept_place": first < joined}}):
@@ -201,6 +207,7 @@ def key_twiml(form, args) -> VoiceResponse:
     r = services_of(app).redis
     response = VoiceResponse()
     now = clock(app)
+    holder: Holder | None = None
     try:
         holder = holding.load(r, sid)
         item = {"kind": "key", "at": now.timestamp(), "detail": {"digits": digits}}
@@ -216,9 +223,10 @@ def key_twiml(form, args) -> VoiceResponse:
         response.leave()
         return response
     if digits == OPERATOR_KEY:
-        response.say(SAY["already"])
-    response.redirect(services_of(app).urls.url(paths.QUEUE_WAIT, queue=queue,
-                                                v=args.get("v")), method="POST")
+        spk = speaker(app, args.get("lang"), holder.language if holder else None)
+        spk.sentence(response, "hold.already")
+    response.redirect(services_of(app).urls.url(paths.QUEUE_WAIT, queue=queue, v=args.get("v"),
+                                                lang=args.get("lang")), method="POST")
     return response
 
 
@@ -249,7 +257,8 @@ def left_twiml(form, args) -> VoiceResponse:
         _record(app, holder, items, outcome, result, form, now)
     if outcome == tracking.ANSWERED:
         response = VoiceResponse()
-        response.say(SAY["thanks"])
+        speaker(app, args.get("lang"), holder.language if holder else None).sentence(
+            response, "hold.thanks")
         response.hangup()
         return response
     if outcome == tracking.ABANDONED or result == "redirected":

@@ -161,8 +161,9 @@ def test_a_caller_queued_during_an_outage_reaches_an_agent_when_redis_returns(
         enqueue = root.find("Enqueue")
         assert enqueue is not None and enqueue.text == "support"
         wait_url = enqueue.get("waitUrl")
-        assert wait_url == f"{BASE_URL}/voice/queue/wait?queue=support"
-        assert enqueue.get("action") == f"{BASE_URL}/voice/queue/left?queue=support"
+        # Without Redis the caller's language is unknown: the flows' default goes with them.
+        assert wait_url == f"{BASE_URL}/voice/queue/wait?queue=support&lang=en"
+        assert enqueue.get("action") == f"{BASE_URL}/voice/queue/left?queue=support&lang=en"
 
         services = services_of(app)
         row, _ = add_agent(services.db, services.redis, name="Ana", kind="phone",

@@ -7,7 +7,6 @@ import re
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.core.callstate import CallState
-from ivr.core.engine.phrasebook import phrase
 from ivr.core.engine.prompts import Speaker
 from ivr.core.engine.types import (
     HANGUP,
@@ -31,14 +30,14 @@ def render_offer(
     if not E164.match(st.caller or ""):
         st.step = ENTER
         spk.add(r, *lead, prompt)
-        spk.text(r, phrase(st.language, "callback_offer_no_caller_id"))
+        spk.text(r, eng.phrases.say(st.language, "offer.no_caller_id"))
         _render_enter(eng, r, st, spk)
         return
     st.step = OFFER
     g = r.gather(input="dtmf", num_digits=1, timeout=eng.defaults.no_input.timeout,
                  action=eng.ports.url("gather", **st.at()), method="POST")
     spk.add(g, *lead, prompt)
-    spk.text(g, phrase(st.language, "callback_offer", last4=_spaced(st.caller[-4:])))
+    spk.text(g, eng.phrases.say(st.language, "offer.callback", last4=st.caller[-4:]))
     r.redirect(eng.ports.url("continue", **st.at()), method="POST")
 
 
@@ -47,7 +46,7 @@ def _render_enter(eng: EngineView, r: VoiceResponse, st: CallState, spk: Speaker
                  timeout=eng.defaults.no_input.timeout + 3,
                  action=eng.ports.url("gather", **st.at()), method="POST")
     spk.add(g, *lead)
-    spk.text(g, phrase(st.language, "callback_enter"))
+    spk.text(g, eng.phrases.say(st.language, "offer.enter"))
     r.redirect(eng.ports.url("continue", **st.at()), method="POST")
 
 
@@ -68,7 +67,8 @@ def resume(eng: EngineView, step: Step, given: Input, nxt: str | None) -> None:
         if st.no_input > eng.defaults.no_input.retries:
             # Nothing heard, again and again: keep the door open with a voicemail, not a hang-up.
             return eng.goto(step, VOICEMAIL)
-        return _again(eng, step, spk, [eng.defaults.no_input.prompt])
+        return _again(eng, step, spk, [eng.defaults.no_input.prompt
+                                       or eng.phrases.say(st.language, "retry.no_input")])
     if st.step == OFFER and given.digits == "1":
         return _request(eng, step, spk, st.caller, queue, nxt)
     if st.step == OFFER and given.digits == "2":
@@ -78,7 +78,8 @@ def resume(eng: EngineView, step: Step, given: Input, nxt: str | None) -> None:
         number = given.digits.rstrip("#")
         if number.isdigit():
             return _request(eng, step, spk, number, queue, nxt)
-    return _invalid(eng, step, spk, [eng.defaults.invalid_input.prompt])
+    return _invalid(eng, step, spk, [eng.defaults.invalid_input.prompt
+                                     or eng.phrases.say(st.language, "retry.invalid")])
 
 
 def _request(eng: EngineView, step: Step, spk: Speaker, number: str, queue: str, nxt) -> None:
@@ -88,12 +89,12 @@ def _request(eng: EngineView, step: Step, spk: Speaker, number: str, queue: str,
                              detail={"accepted": outcome.accepted, "reason": outcome.reason,
                                      "queue": queue, "number": outcome.number}))
     if not outcome.accepted:
-        return _invalid(eng, step, spk, [phrase(st.language, "callback_refused")])
+        return _invalid(eng, step, spk, [eng.phrases.say(st.language, "offer.refused")])
     wait = ""
     if outcome.estimated_wait_seconds:
         minutes = max(1, round(outcome.estimated_wait_seconds / 60))
-        wait = phrase(st.language, "callback_wait", minutes=minutes)
-    taken = phrase(st.language, "callback_taken", last4=_spaced(outcome.number[-4:]), wait=wait)
+        wait = eng.phrases.say(st.language, "offer.wait", minutes=minutes)
+    taken = eng.phrases.say(st.language, "offer.taken", last4=outcome.number[-4:], wait=wait)
     step.outcome = "callback"
     return eng.goto(step, nxt or HANGUP, lead_in=[taken])
 
@@ -112,9 +113,4 @@ def _again(eng: EngineView, step: Step, spk: Speaker, lead: list) -> None:
     if st.step == ENTER:
         return _render_enter(eng, step.twiml, st, spk, lead)
     return render_offer(eng, step.twiml, st, spk, lead, None)
-
-
-def _spaced(digits: str) -> str:
-    # "0123" is read as "zero one two three", not "one hundred twenty-three".
-    return " ".join(digits)
 

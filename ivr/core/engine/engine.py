@@ -18,7 +18,6 @@ from twilio.twiml.voice_response import VoiceResponse
 from ivr.core.callstate import CallState
 from ivr.core.engine import answers, instant, render
 from ivr.core.engine import callback_offer as offer
-from ivr.core.engine.phrasebook import phrase
 from ivr.core.engine.prompts import Speaker
 from ivr.core.engine.types import (
     CALLBACK,
@@ -44,7 +43,7 @@ from ivr.core.flows.schema import (
     VoicemailNode,
     phrases_for,
 )
-from speech.matcher import MatchResult
+from ivr.core.i18n.catalog import Phrasebook
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +58,7 @@ class Engine:
         self.flows = flows
         self.ports = ports
         self.defaults = flows.defaults
+        self.phrases = Phrasebook(flows.defaults.phrases)
 
     # --- entry points ------------------------------------------------------------------------
 
@@ -94,7 +94,7 @@ class Engine:
             self.goto(step, OPERATOR)
             return step
         self._record_input(step, given)
-        if self._is_escape(current, given, state.language):
+        if answers.is_escape(self.flows, current, given, state.language):
             step.events.append(Event("escape", flow=flow, node=node, digits=given.digits or None))
             self.goto(step, OPERATOR)
             return step
@@ -152,7 +152,8 @@ class Engine:
             case MenuNode():
                 stream = self.ports.speech_stream_url(st, st.node)
                 if stream:
-                    render.speech_stream(r, stream, st, self._menu_choices(node, st.language),
+                    choices = answers.menu_choices(self.flows, node, st.language)
+                    render.speech_stream(r, stream, st, choices,
                                          self.ports.url("speech_status", **st.at()))
                 render.listening(
                     self, r, st, spk, [*lead, node.prompt], timeout=self._no_input(node).timeout
@@ -176,17 +177,17 @@ class Engine:
         lead = lead_in or []
         if target == OPERATOR:
             op = self.defaults.operator
-            self._to_queue(step, self.operator_queue(), [*lead, op.prompt if op else None])
+            said = (op.prompt if op else None) or self._said(st, "operator.connecting")
+            self._to_queue(step, self.operator_queue(), [*lead, said])
         elif target == CALLBACK:
             st.vars.setdefault("_queue", self.operator_queue())
             offer.render_offer(self, step.twiml, st, spk, lead, None)
         elif target == VOICEMAIL:
-            render.listening(
-                self, step.twiml, st, spk, [*lead, phrase(st.language, "voicemail")], timeout=1
-            )
+            render.listening(self, step.twiml, st, spk, [*lead, self._said(st, "voicemail.prompt")],
+                             timeout=1)
         else:  # HANGUP
             spk.add(step.twiml, *lead)
-            spk.text(step.twiml, phrase(st.language, "goodbye"))
+            spk.text(step.twiml, self._said(st, "call.goodbye"))
             step.twiml.hangup()
             step.outcome = "hangup"
 
@@ -206,13 +207,12 @@ class Engine:
         st.vars["_queue"] = queue
         st.node = CALLBACK
         st.step = ""
-        closed = self.defaults.closed_prompt
+        closed = self.defaults.closed_prompt or self._said(st, "closed.away")
         queue_cfg = self.flows.queues.get(queue)
         if queue_cfg is not None and queue_cfg.when_closed == "voicemail":
             st.node = VOICEMAIL
-            render.listening(
-                self, step.twiml, st, spk, [closed, phrase(st.language, "voicemail")], timeout=1
-            )
+            said = [closed, self._said(st, "voicemail.prompt")]
+            render.listening(self, step.twiml, st, spk, said, timeout=1)
             return
         offer.render_offer(self, step.twiml, st, spk, [closed], None)
 
@@ -245,15 +245,15 @@ class Engine:
                 if option.digit == given.digits:
                     return self._choose(step, node, option.digit)
             return self._retry_invalid(step, node)
-        result = self._match(node, st, given)
+        result = answers.match_menu(self.flows, node, st.language, given)
         if result is None or result.key is None:
             return self._retry_invalid(step, node)
         if result.needs_confirmation:
             st.step = f"confirm:{result.key}"
             option = next(o for o in node.options if o.digit == result.key)
             said = (phrases_for(option.say, st.language) or [option.digit])[0]
-            render.confirm(self, step.twiml, st, self._speaker(st), phrase(
-                st.language, "did_you_say", choice=said))
+            render.confirm(self, step.twiml, st, self._speaker(st),
+                           self._said(st, "menu.did_you_say", choice=said))
             return None
         return self._choose(step, node, result.key)
 
@@ -289,7 +289,7 @@ class Engine:
             step.twiml.hangup()
             step.outcome = "dialed"
             return
-        lead = [phrase(st.language, "dial_failed")]
+        lead = [self._said(st, "call.dial_failed")]
         self.goto(step, node.on_fail or OPERATOR, lead_in=lead)
 
     def _resume_voicemail(self, step: Step, node: VoicemailNode, given: Input) -> None:
@@ -316,7 +316,7 @@ class Engine:
             step.events.append(Event("voicemail", flow=st.flow, node=st.node, detail={
                 "recording_url": given.recording_url, "seconds": given.recording_seconds}))
             step.outcome = "voicemail"
-            lead = [phrase(st.language, "voicemail_thanks")]
+            lead = [self._said(st, "voicemail.thanks")]
             if nxt:
                 return self.goto(step, nxt, lead_in=lead)
             return self.goto(step, HANGUP, lead_in=lead)
@@ -341,7 +341,8 @@ class Engine:
         step.events.append(Event(counter, flow=st.flow, node=st.node, detail={"count": count}))
         if count > cfg.retries:
             return self._fail(step, node)
-        return self._goto_same(step, node, [cfg.prompt])
+        return self._goto_same(step, node, [
+            cfg.prompt or self._said(st, f"retry.{counter}")])
 
     def _fail(self, step: Step, node: Node) -> None:
         """Retries ran out: go to the node's on_fail, else to a person (or a callback)."""
@@ -356,15 +357,6 @@ class Engine:
         st.no_input, st.invalid = keep
 
     # --- input helpers -----------------------------------------------------------------------
-
-    def _is_escape(self, node: Node, given: Input, language: str) -> bool:
-        return answers.is_escape(self.flows, node, given, language)
-
-    def _match(self, node: MenuNode, st: CallState, given: Input) -> MatchResult | None:
-        return answers.match_menu(self.flows, node, st.language, given)
-
-    def _menu_choices(self, node: MenuNode, language: str) -> dict[str, list[str]]:
-        return answers.menu_choices(self.flows, node, language)
 
     def is_operator_digit(self, digits: str) -> bool:
         """True when `digits` is the operator escape (0, or the collect key)."""
@@ -384,8 +376,11 @@ class Engine:
         f = self.flows.flows.get(flow)
         return f.nodes.get(name) if f else None
 
+    def _said(self, st: CallState, key: str, **values: object) -> str:
+        return self.phrases.say(st.language, key, **values)
+
     def _speaker(self, st: CallState) -> Speaker:
-        return Speaker(self.defaults, st.language)
+        return Speaker(self.defaults, st.language, self.phrases)
 
     def _no_input(self, node: Node):
         return node.no_input or self.defaults.no_input

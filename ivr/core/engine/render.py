@@ -82,12 +82,13 @@ def speech_stream(r: VoiceResponse, offer: StreamOffer, st: CallState,
 
 def enqueue(eng: EngineView, r: VoiceResponse, st: CallState, queue: str) -> None:
     """Put the caller in the hold queue for a person. `v` names this visit (the document's
-    turn): a late or repeated wait-URL request of a visit that ended cannot start it again."""
+    turn): a late or repeated wait-URL request of a visit that ended cannot start it again.
+    `lang` is the caller's language: the hold queue speaks it (the URL is signed)."""
     r.enqueue(
         queue,
-        wait_url=eng.ports.url("queue_wait", queue=queue, v=st.turn),
+        wait_url=eng.ports.url("queue_wait", queue=queue, v=st.turn, lang=st.language),
         wait_url_method="POST",
-        action=eng.ports.url("queue_left", queue=queue, v=st.turn),
+        action=eng.ports.url("queue_left", queue=queue, v=st.turn, lang=st.language),
         method="POST",
     )
 

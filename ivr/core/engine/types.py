@@ -11,6 +11,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.core.callstate import CallState
 from ivr.core.flows.schema import Defaults
+from ivr.core.i18n.catalog import Phrasebook
 
 # Built-in targets a flow can lead to besides its own nodes.
 OPERATOR = "@operator"  # the escape to a person (or a callback offer when nobody can answer)
@@ -111,6 +112,7 @@ class EngineView(Protocol):
 
     ports: Ports
     defaults: Defaults
+    phrases: Phrasebook  # the system sentences, with the flows' overrides
 
     def goto(self, step: Step, target: str, *, lead_in: list | None = None) -> None:
         """Enter `target` and render the first node that speaks."""

@@ -24,6 +24,9 @@ DIGIT = r"^[0-9*#]$"
 
 class Say(Model):
     say: str
+    # Spoken in this flow language's voice, not the call's (a language choice menu says
+    # "for Hindi, press 2" in Hindi).
+    language: str | None = None
 
 
 class Play(Model):
@@ -45,8 +48,10 @@ Phrases = list[str] | dict[str, list[str]]
 class Language(Model):
     """How to speak one flow language with Twilio's <Say>, and which Vosk model hears it."""
 
-    say: str = "en-US"  # <Say language=...>
-    voice: str | None = None  # <Say voice=...>, e.g. Polly.Joanna
+    # <Say language=...> and <Say voice=...>, e.g. hi-IN and Polly.Aditi; unset, the service's
+    # defaults for the language code (ivr.core.i18n.languages).
+    say: str | None = None
+    voice: str | None = None
     speech_model: str | None = None  # path or installed package name of a Vosk model
 
 
@@ -59,11 +64,11 @@ class Retry(Model):
 
 class NoInput(Retry):
     timeout: int = Field(default=5, ge=1, le=60)  # seconds of silence that count as no input
-    prompt: Prompt | None = "Sorry, I didn't hear anything."
+    prompt: Prompt | None = None  # unset: the catalogue's retry.no_input
 
 
 class InvalidInput(Retry):
-    prompt: Prompt | None = "Sorry, that isn't one of the choices."
+    prompt: Prompt | None = None  # unset: the catalogue's retry.invalid
 
 
 class Operator(Model):
@@ -75,8 +80,8 @@ class Operator(Model):
     collect_digit: str = Field(default="*", pattern=DIGIT)
     phrases: Phrases = ["agent", "person", "representative", "operator"]
     queue: str = "support"
-    # Said before joining the queue.
-    prompt: Prompt | None = "Connecting you to a person."
+    # Said before joining the queue; unset: the catalogue's operator.connecting.
+    prompt: Prompt | None = None
 
 
 class Defaults(Model):
@@ -85,8 +90,12 @@ class Defaults(Model):
     no_input: NoInput = NoInput()
     invalid_input: InvalidInput = InvalidInput()
     operator: Operator | None = Operator()
-    # Said when the caller ends up on a callback offer because nobody can answer now.
-    closed_prompt: Prompt = "All of our team are away right now."
+    # Said when the caller ends up on a callback offer because nobody can answer now; unset:
+    # the catalogue's closed.away.
+    closed_prompt: Prompt | None = None
+    # Any sentence the service composes, per language: {"hi": {"hold.next": "..."}} (the keys
+    # are those of ivr/core/i18n/locale/en/voice.po).
+    phrases: dict[str, dict[str, str]] = {}
 
 
 # --- queues --------------------------------------------------------------------------------
@@ -96,6 +105,10 @@ class Queue(Model):
     """A line of callers waiting for a person."""
 
     hours: str | None = None  # name of an `hours` calendar; None means always open
+    # How the queue is named to agents, per language (default: its name).
+    label: str | dict[str, str] | None = None
+    # Seconds a caller waits for an agent who speaks their language before any agent is rung.
+    language_wait: int = Field(default=60, ge=0)
     hold_music: str | None = None  # URL; None plays Twilio's default hold music
     announce_every: int = Field(default=30, ge=10, le=600)  # seconds between announcements
     offer_callback_after: int = Field(default=120, ge=0)  # offer when the estimate exceeds this

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import sqlalchemy as sa
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -27,6 +28,10 @@ class Agent(Base):
     address: Mapped[str] = mapped_column(String(255))
     # Names of the hold queues this agent serves, in flows.yaml `queues`.
     queues: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Flow language codes the agent speaks, first the one they hear whispers in (empty: not
+    # said, taken as the flows' default language only).
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list,
+                                                 server_default=sa.text("'[]'"))
     wrap_up_seconds: Mapped[int] = mapped_column(Integer, default=30)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # SHA-256 of the agent's self-service token; the token itself is shown once, at creation.
@@ -49,6 +54,7 @@ class Agent(Base):
             "kind": self.kind,
             "address": self.address,
             "queues": list(self.queues or []),
+            "languages": list(self.languages or []),
             "wrap_up_seconds": self.wrap_up_seconds,
             "active": self.active,
             "created_at": self.created_at.isoformat() if self.created_at else None,
