@@ -10,6 +10,8 @@ from contextlib import contextmanager
 import click
 import redis
 
+from ivr.core.flows.loader import load_flows
+from ivr.errors import FlowError
 from ivr.infra import agents as ag
 from ivr.infra import runfile
 from ivr.infra.agents.fields import AgentError
@@ -50,6 +52,28 @@ def _backends(*, need_redis: bool) -> Iterator[tuple[Database, redis.Redis | Non
         db.dispose()
 
 
+def _flow_languages(given: str | None) -> list[str] | None:
+    """The languages of the service's flows file, to check `--languages` against; None when
+    no languages were given or the file cannot be read (the service's own table is used)."""
+    if given is None:
+        return None
+    path = load_config(runfile.running_settings())["IVR_FLOWS"]
+    try:
+        return list(load_flows(path).file.defaults.languages)
+    except FlowError:
+        click.echo(f"note: {path} could not be read: languages are checked against the "
+                   "languages the service knows", err=True)
+        return None
+
+
+def _speaking(codes: list[str]) -> str:
+    return f", speaking {','.join(codes)}" if codes else ""
+
+
+LANGUAGES_HELP = ("Comma-separated flow language codes the agent speaks, first the one they "
+                  "hear whispers in, e.g. hi,en.")
+
+
 @click.group("agents")
 def agents_group() -> None:
     """The people who take calls: roster, queues and presence."""
@@ -76,13 +100,16 @@ def list_command(queue: str | None, as_json: bool) -> None:
     if not rows:
         click.echo("no agents yet: `ivr agents add NAME --phone +1... --queues support`")
         return
-    click.echo(f"{'id':>4}  {'name':<20} {'status':<10} {'address':<28} queues")
+    click.echo(f"{'id':>4}  {'name':<20} {'status':<10} {'address':<28} {'queues':<20} "
+               "languages")
     for row in rows:
         status = row["presence"]["status"] if row["presence"] else "?"
         if not row["active"]:
             status += "*"
+        # A blank languages column: the agent did not say (the flows' default language).
         click.echo(f"{row['id']:>4}  {row['name'][:20]:<20} {status:<10} "
-                   f"{row['address'][:28]:<28} {','.join(row['queues'])}")
+                   f"{row['address'][:28]:<28} {','.join(row['queues']):<20} "
+                   f"{','.join(row['languages'])}".rstrip())
     if any(not row["active"] for row in rows):
         click.echo("* deactivated")
     if counts:
@@ -97,18 +124,21 @@ def list_command(queue: str | None, as_json: bool) -> None:
 @click.option("--queues", required=True, help="Comma-separated queue names, e.g. support,billing.")
 @click.option("--wrap-up", "wrap_up", default=30, show_default=True, type=int,
               help="Seconds after each call before the next one.")
+@click.option("--languages", default=None, help=LANGUAGES_HELP)
 def add_command(name: str, phone: str | None, sip: str | None, client_identity: str | None,
-                queues: str, wrap_up: int) -> None:
+                queues: str, wrap_up: int, languages: str | None) -> None:
     """Add an agent (offline until they or an admin set them available)."""
     given = [(k, v) for k, v in (("phone", phone), ("sip", sip), ("client", client_identity)) if v]
     if len(given) != 1:
         raise click.UsageError("give exactly one of --phone, --sip or --client")
     kind, address = given[0]
+    known = _flow_languages(languages)
     with _backends(need_redis=False) as (db, r, now):
         agent, token = ag.add_agent(db, r, name=name, kind=kind, address=address, queues=queues,
-                                    wrap_up_seconds=wrap_up, now=now)
+                                    wrap_up_seconds=wrap_up, languages=languages,
+                                    known_languages=known, now=now)
     click.echo(f"added agent {agent.id}: {agent.name} ({agent.kind} {agent.address}) "
-               f"serving {','.join(agent.queues)}")
+               f"serving {','.join(agent.queues)}{_speaking(agent.languages)}")
     click.echo(f"self-service token (shown once): {token}")
 
 
@@ -120,22 +150,26 @@ def add_command(name: str, phone: str | None, sip: str | None, client_identity: 
 @click.option("--client", "client_identity", default=None)
 @click.option("--queues", default=None, help="Comma-separated queue names (replaces the list).")
 @click.option("--wrap-up", "wrap_up", default=None, type=int)
+@click.option("--languages", default=None,
+              help=LANGUAGES_HELP + " Replaces the list; \"\" clears it.")
 @click.option("--active/--inactive", default=None, help="Inactive agents stay offline.")
 def update_command(agent: str, name: str | None, phone: str | None, sip: str | None,
                    client_identity: str | None, queues: str | None, wrap_up: int | None,
-                   active: bool | None) -> None:
-    """Change an agent's name, address, queues, wrap-up time or active flag."""
+                   languages: str | None, active: bool | None) -> None:
+    """Change an agent's name, address, queues, languages, wrap-up time or active flag."""
     given = [(k, v) for k, v in (("phone", phone), ("sip", sip), ("client", client_identity)) if v]
     if len(given) > 1:
         raise click.UsageError("give at most one of --phone, --sip or --client")
     kind, address = given[0] if given else (None, None)
+    known = _flow_languages(languages)
     with _backends(need_redis=True) as (db, r, now):
         found = ag.find_agent(db, agent)
         updated = ag.update_agent(db, r, found.id, name=name, kind=kind, address=address,
                                   queues=queues, wrap_up_seconds=wrap_up, active=active,
-                                  now=now)
+                                  languages=languages, known_languages=known, now=now)
     click.echo(f"updated agent {updated.id}: {updated.name} ({updated.kind} {updated.address}) "
-               f"serving {','.join(updated.queues)}, wrap-up {updated.wrap_up_seconds}s")
+               f"serving {','.join(updated.queues)}, wrap-up {updated.wrap_up_seconds}s"
+               f"{_speaking(updated.languages)}")
 
 
 @agents_group.command("remove")

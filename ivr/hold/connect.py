@@ -9,6 +9,14 @@ processes never ring two agents for one caller, nor one agent twice.
 How many to ring: the free agents are matched against the front of the shared line. Callbacks
 there are the callback dispatcher's; live callers are ours, minus those an agent is already
 being offered (an "offer" lives from the ring until the bridge or the agent call's end).
+
+Languages: a caller who has waited less than the queue's `language_wait` is rung only agents
+who speak their language (an agent who listed none speaks the flows' default language); after
+that, any free agent. A caller nobody free speaks is passed over, not a wall: the callers
+behind them can be served meanwhile, because each language waits in a Twilio queue of its own
+(`twilio_queue`), and `<Dial><Queue>` bridges the longest-waiting caller of the queue it names.
+The wait URL runs a pass on every round while an agent is free, so once `language_wait` is
+over the next round rings anyone for them.
 """
 
 from __future__ import annotations
@@ -21,9 +29,20 @@ import redis
 from flask import Flask
 from redis.exceptions import LockError
 
+from ivr.core.flows.schema import Queue
+from ivr.core.i18n.languages import twilio_queue
 from ivr.errors import IvrError, TelephonyUnsure
+from ivr.hold import holding
 from ivr.infra import line, paths
-from ivr.infra.agents import attach_call, claim_agent, decline_agent, dial_address, presence
+from ivr.infra.agents import (
+    attach_call,
+    claim_agent,
+    decline_agent,
+    dial_address,
+    presence,
+    roster,
+    speaks,
+)
 from ivr.infra.agents.models import Agent
 from ivr.infra.redis_conn import text
 from ivr.infra.services import services_of
@@ -36,6 +55,8 @@ LOCK = "ivr:hold:connect:{queue}"
 RING_SECONDS = 20
 # An offer still open this long after the ring (no status callback came) is given up.
 OFFER_SECONDS = 180
+# How many callers past the ones free agents could take are looked at for a language match.
+LOOK_BEHIND = 20
 
 
 def connect_agents(app: Flask, queue: str, now: dt.datetime | None = None) -> list[str]:
@@ -61,20 +82,51 @@ def _connect(app: Flask, r: redis.Redis, queue: str, now: dt.datetime) -> list[s
     _staffed, free = presence.counts(r, queue, now)
     if free <= 0:
         return []
-    front = line.live_head(r, queue, free + len(open_offers))
+    # Callers waiting for their language are passed over, so look a little further back.
+    front = line.live_head(r, queue, free + len(open_offers) + LOOK_BEHIND)
     live = [ident for kind, ident, _score in front if kind == "caller"]
     offered = {text(r.hget(OFFER.format(sid=s), "caller_sid") or b"") for s in open_offers}
     targets = [sid for sid in live if sid not in offered]
+    choose = _Speakers(app, queue)
     placed: list[str] = []
-    for target in targets[: max(0, len(live) - len(open_offers))]:
-        agent = claim_agent(services_of(app).db, r, queue, now)
-        if agent is None:
+    for target in targets:
+        if len(placed) >= free:
             break
+        among = choose.among(r, target, now)
+        agent = claim_agent(services_of(app).db, r, queue, now, among=among)
+        if agent is None:
+            if among is None:
+                break  # nobody is free at all
+            log.info("caller waits for an agent who speaks their language",
+                     extra={"queue": queue, "call_sid": target})
+            continue  # the callers behind may speak a free agent's language
         sid = _ring(app, r, agent, queue, target, now)
         if sid is None:
             break
         placed.append(sid)
     return placed
+
+
+class _Speakers:
+    """Which agents may be rung for a caller: the queue's settings and roster, read once a pass."""
+
+    def __init__(self, app: Flask, queue: str) -> None:
+        self.app, self.queue = app, queue
+        flows = services_of(app).flows.current().file
+        self.default_language = flows.defaults.language
+        self.language_wait = (flows.queues.get(queue) or Queue()).language_wait
+        self._roster: list[Agent] | None = None
+
+    def among(self, r: redis.Redis, caller_sid: str, now: dt.datetime) -> list[int] | None:
+        """The ids of the agents who speak the caller's language while they may still wait
+        for one; None (anyone) once `language_wait` is over."""
+        holder = holding.load(r, caller_sid)
+        if holder is None or now.timestamp() - holder.first_asked >= self.language_wait:
+            return None
+        if self._roster is None:
+            self._roster = roster(services_of(self.app).db, queue=self.queue)
+        return [a.id for a in self._roster
+                if speaks(a, holder.language, self.default_language)]
 
 
 def _ring(app: Flask, r: redis.Redis, agent: Agent, queue: str, caller_sid: str,
@@ -125,6 +177,13 @@ def close_offer(r: redis.Redis, queue: str, agent_call_sid: str, **fields: str) 
     if fields:
         pipe.hset(OFFER.format(sid=agent_call_sid), mapping=fields)
     pipe.execute()
+
+
+def bridge_queue(app: Flask, queue: str, caller_sid: str) -> str:
+    """The Twilio queue an agent taking `caller_sid` dials: the one of the caller's language."""
+    default = services_of(app).flows.current().file.defaults.language
+    holder = holding.load(services_of(app).redis, caller_sid) if caller_sid else None
+    return twilio_queue(queue, holder.language if holder else "", default)
 
 
 def whisper_target(r: redis.Redis, queue: str, offer: dict[str, str]) -> str:

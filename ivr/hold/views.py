@@ -33,7 +33,8 @@ admin_bp = Blueprint("hold_agents_admin", __name__, url_prefix="/admin/agents")
 agent_bp = Blueprint("hold_agents_self", __name__, url_prefix="/agents/me")
 
 ADDRESS_KEYS = ("phone", "sip", "client")
-FIELDS = {"name", "kind", "address", "queues", "wrap_up_seconds", "active", *ADDRESS_KEYS}
+FIELDS = {"name", "kind", "address", "queues", "languages", "wrap_up_seconds", "active",
+          *ADDRESS_KEYS}
 # Busy and wrap-up follow the agent's calls; by hand an agent only comes and goes.
 SELF_STATUSES = (ag.AgentStatus.AVAILABLE, ag.AgentStatus.OFFLINE)
 
@@ -158,6 +159,7 @@ def _agent_fields(data: dict, *, creating: bool) -> dict:
         ("name", (str,), "a string"),
         ("address", (str,), "a string"),
         ("queues", (list, str), 'a list such as ["support"]'),
+        ("languages", (list, str), 'a list of flow language codes such as ["hi", "en"]'),
         ("wrap_up_seconds", (int,), "a whole number of seconds"),
         ("active", (bool,), "true or false"),
     ):
@@ -172,6 +174,10 @@ def _agent_fields(data: dict, *, creating: bool) -> dict:
         raise InvalidAgent("name is required")
     if creating and "queues" not in fields:
         raise InvalidAgent('queues is required, e.g. ["support"]')
+    if "languages" in fields:
+        # Checked against the languages the flows speak: a code no flow uses matches no caller.
+        fields["known_languages"] = list(
+            services_of(current_app).flows.current().file.defaults.languages)
     return fields
 
 
@@ -219,7 +225,7 @@ def show_agent(agent_id: int):
 
 @admin_bp.patch("/<int:agent_id>")
 def update_agent(agent_id: int):
-    """Change any of name, phone/sip/client, queues, wrap_up_seconds, active."""
+    """Change any of name, phone/sip/client, queues, languages, wrap_up_seconds, active."""
     data = _body()
     if "status" in data:
         raise InvalidAgent("set presence with PUT /admin/agents/<id>/presence")

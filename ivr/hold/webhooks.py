@@ -9,6 +9,9 @@ holding, and the calls we place to agents (whisper, accept, status) and the brid
     /voice/hold/agent/status     status callbacks of the agent call -> presence
     /voice/hold/agent/dialed     the <Dial><Queue> ended
     /voice/hold/bridging         <Queue url>: played to the caller just before the bridge
+
+What the agent hears is in the agent's language (their first; else the flows' default) and
+voice; what the caller hears before the bridge, in the caller's.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from __future__ import annotations
 import logging
 
 import redis
-from flask import Blueprint, Flask, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
+from ivr.core.engine.prompts import Speaker
 from ivr.hold import connect, holding
 from ivr.hold.waiting import clock, key_twiml, left_twiml, wait_twiml
 from ivr.hold.whisper import whisper
@@ -29,11 +33,12 @@ from ivr.infra.agents import (
     get_agent,
     on_agent_call_status,
     release_agent,
+    whisper_language,
 )
 from ivr.infra.security import twilio_signed
 from ivr.infra.services import services_of
 from ivr.infra.telephony import FINAL_STATUSES
-from ivr.infra.twiml import goodbye, twiml_response
+from ivr.infra.twiml import twiml_response
 
 log = logging.getLogger(__name__)
 bp = Blueprint("hold_voice", __name__)
@@ -49,6 +54,26 @@ def init_app(app: Flask) -> None:
 def _agent_id() -> int | None:
     value = request.args.get("agent", "")
     return int(value) if value.isascii() and value.isdigit() else None
+
+
+def _agent_speaker(app: Flask) -> Speaker:
+    """The agent of this request's language and voice."""
+    defaults = services_of(app).flows.current().file.defaults
+    agent, agent_id = None, _agent_id()
+    if agent_id is not None:
+        try:
+            agent = get_agent(services_of(app).db, agent_id)
+        except AgentError:
+            pass  # removed meanwhile: they hear the default language
+    return Speaker(defaults, whisper_language(agent, defaults.language))
+
+
+def _goodbye(speaker: Speaker, key: str) -> Response:
+    """Say the catalogue sentence `key`, then hang up."""
+    response = VoiceResponse()
+    speaker.sentence(response, key)
+    response.hangup()
+    return twiml_response(response)
 
 
 @bp.post(paths.QUEUE_WAIT)
@@ -81,15 +106,17 @@ def agent_answered():
     queue = request.args.get("queue", "")
     sid = request.form.get("CallSid", "")
     offer = connect.offer_of(r, sid)
+    speaker = _agent_speaker(app)
     if not connect.someone_waiting(r, queue):
         connect.close_offer(r, queue, sid)
-        return goodbye("The caller has already been helped. Thank you.")
-    text = whisper(app, queue, connect.whisper_target(r, queue, offer), clock(app))
+        return _goodbye(speaker, "agent.helped")
+    text = whisper(app, queue, connect.whisper_target(r, queue, offer), clock(app),
+                   speaker.language)
     params = {"queue": queue, "agent": request.args.get("agent", "")}
     response = VoiceResponse()
     gather = response.gather(input="dtmf", num_digits=1, timeout=6, method="POST",
                              action=services_of(app).urls.url(paths.HOLD_AGENT_ANSWER, **params))
-    gather.say(f"{text} Press 1 to take the call, or 2 to pass.")
+    speaker.sentence(gather, "agent.offer", whisper=text)
     response.redirect(services_of(app).urls.url(paths.HOLD_AGENT_ANSWER, **params, silent=1),
                       method="POST")
     return twiml_response(response)
@@ -98,7 +125,8 @@ def agent_answered():
 @bp.post(paths.HOLD_AGENT_ANSWER)
 @twilio_signed
 def agent_accept():
-    """1: bridge the longest-waiting caller. Anything else (or nothing): pass to the next agent."""
+    """1: bridge the caller they heard about (the longest-waiting of that caller's language).
+    Anything else (or nothing): pass to the next agent."""
     app = current_app._get_current_object()
     db, r = services_of(app).db, services_of(app).redis
     queue = request.args.get("queue", "")
@@ -107,18 +135,20 @@ def agent_accept():
     if request.form.get("Digits") == ACCEPT_KEY and "silent" not in request.args:
         if not connect.someone_waiting(r, queue):
             connect.close_offer(r, queue, sid)
-            return goodbye("The caller has already been helped. Thank you.")
+            return _goodbye(_agent_speaker(app), "agent.helped")
         params = {"queue": queue, "agent": agent_id or ""}
         response = VoiceResponse()
         urls = services_of(app).urls
+        target = connect.whisper_target(r, queue, connect.offer_of(r, sid))
         dial = response.dial(action=urls.url(paths.HOLD_AGENT_DIALED, **params), method="POST")
-        dial.queue(queue, url=urls.url(paths.HOLD_BRIDGING, **params), method="POST")
+        dial.queue(connect.bridge_queue(app, queue, target),
+                   url=urls.url(paths.HOLD_BRIDGING, **params), method="POST")
         return twiml_response(response)
     connect.close_offer(r, queue, sid, declined="1")
     if agent_id is not None:
         decline_agent(db, r, agent_id, now=clock(app), call_sid=sid)
     _connect_next(app, queue)
-    return goodbye("Okay, we'll offer this caller to someone else.")
+    return _goodbye(_agent_speaker(app), "agent.passed")
 
 
 @bp.post(paths.HOLD_BRIDGING)
@@ -144,8 +174,11 @@ def bridging():
     if agent_sid:
         connect.close_offer(r, queue, agent_sid, bridged_at=repr(now.timestamp()),
                             bridged_caller=caller_sid)
+    defaults = services_of(app).flows.current().file.defaults
+    language = ((holder.language if holder is not None else "")
+                or request.args.get("lang", "") or defaults.language)
     response = VoiceResponse()
-    response.say("Thank you for waiting. Connecting you now.")
+    Speaker(defaults, language).sentence(response, "hold.connecting")
     return twiml_response(response)
 
 
@@ -172,9 +205,8 @@ def agent_dialed():
             log.warning("agent not freed at the end of the bridge",
                         extra={"agent_id": agent_id, "error": str(exc)})
         _connect_next(app, request.args.get("queue", ""))
-    if not talked:
-        return goodbye("The caller hung up before we could connect you. Thank you.")
-    return goodbye("Thank you. Goodbye.")
+    speaker = _agent_speaker(app)
+    return _goodbye(speaker, "agent.goodbye" if talked else "agent.caller_left")
 
 
 @bp.post(paths.HOLD_AGENT_STATUS)

@@ -69,8 +69,8 @@ def test_the_three_journeys_through_http_and_the_cli(service: Service):
     after_zero, held = turns[1], turns[2]
     assert after_zero["waiting"] == "queue" and after_zero["queue"] == "support"
     assert "You are next in line." in after_zero["said"]
-    assert f"{AGENT_PHONE} hears: Support. Pressed 0. Waited less than a minute. Press 1 to take " \
-           "the call, or 2 to pass." in held["others"]
+    assert f"{AGENT_PHONE} hears: English caller. Support line. Pressed 0. Waited less than a " \
+           "minute. Press 1 to take the call, or 2 to pass." in held["others"]
     assert f"{AGENT_PHONE} pressed 1" in held["others"]
     assert held["bridged"] and "Thank you for waiting. Connecting you now." in held["said"]
     report = _until(service.report, lambda r: r.get("answered") == 1, 20)

@@ -102,9 +102,9 @@ class Service:
         return self.emulator("GET", "/events").json()["events"]
 
 
-def open_all_day(workdir: Path) -> Service:
-    """A Service in `workdir`, with the shop's flows open around the clock."""
-    flows = yaml.safe_load(SHOP_FLOWS.read_text())
+def open_all_day(workdir: Path, source: Path = SHOP_FLOWS) -> Service:
+    """A Service in `workdir`, with the shop's flows (or `source`) open around the clock."""
+    flows = yaml.safe_load(source.read_text())
     flows["hours"]["shop"] = {"timezone": "America/New_York", "weekly": {"daily": "00:00-24:00"}}
     (workdir / "flows.yaml").write_text(yaml.safe_dump(flows, allow_unicode=True))
     return Service(workdir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from twilio.twiml.voice_response import VoiceResponse
@@ -12,15 +13,19 @@ from ivr.core.engine.types import (
     HANGUP,
     OPERATOR,
     VOICEMAIL,
+    CallbackOutcome,
     EngineView,
     Event,
     Input,
     InputKind,
     Step,
 )
+from ivr.core.i18n.when import spoken_after
 
 OFFER, ENTER = "offer", "enter"
 E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+# A callback booked further ahead than this is confirmed with its time, not a wait.
+LATER = dt.timedelta(minutes=15)
 
 
 def render_offer(
@@ -90,13 +95,22 @@ def _request(eng: EngineView, step: Step, spk: Speaker, number: str, queue: str,
                                      "queue": queue, "number": outcome.number}))
     if not outcome.accepted:
         return _invalid(eng, step, spk, [eng.phrases.say(st.language, "offer.refused")])
+    step.outcome = "callback"
+    return eng.goto(step, nxt or HANGUP, lead_in=[_taken(eng, st, outcome)])
+
+
+def _taken(eng: EngineView, st: CallState, outcome: CallbackOutcome) -> str:
+    """The confirmation: a time when the call is booked for later, else an honest wait."""
+    last4 = outcome.number[-4:]
+    at, now = outcome.callback_at, eng.ports.now()
+    if at is not None and at - now > LATER:
+        when = spoken_after(eng.phrases, st.language, at, now.astimezone(at.tzinfo))
+        return eng.phrases.say(st.language, "offer.taken_at", last4=last4, when=when)
     wait = ""
     if outcome.estimated_wait_seconds:
         minutes = max(1, round(outcome.estimated_wait_seconds / 60))
         wait = eng.phrases.say(st.language, "offer.wait", minutes=minutes)
-    taken = eng.phrases.say(st.language, "offer.taken", last4=outcome.number[-4:], wait=wait)
-    step.outcome = "callback"
-    return eng.goto(step, nxt or HANGUP, lead_in=[taken])
+    return eng.phrases.say(st.language, "offer.taken", last4=last4, wait=wait)
 
 
 def _invalid(eng: EngineView, step: Step, spk: Speaker, lead: list) -> None:

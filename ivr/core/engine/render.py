@@ -10,6 +10,7 @@ from ivr.core.callstate import CallState
 from ivr.core.engine.prompts import Speaker
 from ivr.core.engine.types import EngineView, StreamOffer
 from ivr.core.flows.schema import CollectNode, DialNode
+from ivr.core.i18n.languages import twilio_queue
 
 
 def listening(
@@ -83,9 +84,10 @@ def speech_stream(r: VoiceResponse, offer: StreamOffer, st: CallState,
 def enqueue(eng: EngineView, r: VoiceResponse, st: CallState, queue: str) -> None:
     """Put the caller in the hold queue for a person. `v` names this visit (the document's
     turn): a late or repeated wait-URL request of a visit that ended cannot start it again.
-    `lang` is the caller's language: the hold queue speaks it (the URL is signed)."""
+    `lang` is the caller's language: the hold queue speaks it (the URL is signed), and
+    callers of each language wait in a Twilio queue of their own (`twilio_queue`)."""
     r.enqueue(
-        queue,
+        twilio_queue(queue, st.language, eng.defaults.language),
         wait_url=eng.ports.url("queue_wait", queue=queue, v=st.turn, lang=st.language),
         wait_url_method="POST",
         action=eng.ports.url("queue_left", queue=queue, v=st.turn, lang=st.language),

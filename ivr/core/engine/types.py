@@ -66,6 +66,9 @@ class CallbackOutcome:
     reason: str = ""  # why it was refused, for the log
     position: int | None = None
     estimated_wait_seconds: int | None = None
+    # When the call is booked for, in the queue's own time zone: set when that is later than
+    # "as soon as someone is free" (the line is closed now).
+    callback_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ A message's id is a stable key (`hold.position`), so that `flows.yaml` can overr
 sentence per language (`defaults.phrases.<lang>.<key>`) and the linter can name what is
 missing. Placeholders are Python format fields; a number is spoken as a word in languages whose
 voices need it (`ivr.core.i18n.numbers`), `{n:ordinal}` says "third", `{n:digits}` reads each
-digit of a phone number.
+digit of a phone number, `{h:clock}` says the hour of the clock.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ class _Spoken(string.Formatter):
     def format_field(self, value: object, format_spec: str) -> str:
         if format_spec == "ordinal":
             return numbers.ordinal(self.language, int(value))  # type: ignore[call-overload]
+        if format_spec == "clock":
+            return numbers.clock_hour(self.language, int(value))  # type: ignore[call-overload]
         if format_spec == "digits":
             return numbers.digits(self.language, str(value))
         if isinstance(value, int) and not isinstance(value, bool) and not format_spec:

@@ -59,3 +59,14 @@ def foreign_letters(code: str, text: str) -> str:
     if known is None:
         return ""
     return "".join(ch for ch in _ANY_LETTER.findall(text) if not known.script.match(ch))
+
+
+def twilio_queue(queue: str, language: str, default_language: str) -> str:
+    """The Twilio queue that holds `queue`'s callers who speak `language`.
+
+    `<Dial><Queue>` bridges the longest-waiting caller of the Twilio queue it names, so each
+    language waits in a queue of its own: an agent rung for the English caller behind a Hindi
+    one gets that English caller. The flows' default language keeps the plain name."""
+    if not language or language == default_language:
+        return queue
+    return f"{queue}.{language}"  # a flow queue's name has no '.', so this cannot collide

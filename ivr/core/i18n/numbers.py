@@ -66,6 +66,18 @@ def ordinal(language: str, n: int) -> str:
     return str(n)
 
 
+# Bengali says the hour of the clock with its own words (নটা, not নয়): 1 to 12.
+_BENGALI_HOURS = ("একটা", "দুটো", "তিনটে", "চারটে", "পাঁচটা", "ছটা", "সাতটা", "আটটা", "নটা",
+                  "দশটা", "এগারোটা", "বারোটা")
+
+
+def clock_hour(language: str, hour: int) -> str:
+    """The hour of a 12-hour clock as said in telling the time (`{hour:clock}`)."""
+    if base(language) == "bn" and 1 <= hour <= 12:
+        return _BENGALI_HOURS[hour - 1]
+    return cardinal(language, hour)
+
+
 def digits(language: str, text: str) -> str:
     """Each digit of `text` on its own, the way a phone number's last digits are read."""
     return " ".join(cardinal(language, int(ch), standalone=True) if ch.isdigit() else ch

@@ -21,6 +21,8 @@ from ivr.infra.agents.roster import (
     presence_history,
     roster,
     rotate_token,
+    speaks,
+    whisper_language,
 )
 from ivr.infra.agents.status import (
     RosterEntry,
@@ -68,6 +70,8 @@ __all__ = [
     "roster",
     "rotate_token",
     "set_presence",
+    "speaks",
     "staffed_count",
     "update_agent",
+    "whisper_language",
 ]

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 import phonenumbers
 
+from ivr.core.i18n.languages import LANGUAGES
 from ivr.errors import IvrError
 from ivr.infra.agents.presence import AgentStatus
 
@@ -16,6 +17,8 @@ SIP_URI = re.compile(r"^sips?:[^@\s<>\"]+@[A-Za-z0-9.\-]+(:\d{1,5})?(;[^\s<>\"]*
 # Twilio error 31105: no control, space, delimiter or "unwise" characters, at most 256 long.
 CLIENT_IDENTITY = re.compile(r"^[A-Za-z0-9_.\-]{1,256}$")
 MAX_WRAP_UP_SECONDS = 3600
+# A flow language code as `defaults.languages` names it: "hi", "bn", "en" (not "hi-IN").
+LANGUAGE_CODE = re.compile(r"^[a-z]{2,8}$")
 
 
 class AgentError(IvrError):
@@ -93,6 +96,42 @@ def normalize_queues(queues: Iterable[str] | str) -> list[str]:
             out.append(name)
     if not out:
         raise InvalidAgent('an agent must serve at least one queue, e.g. ["support"]')
+    return out
+
+
+def normalize_languages(languages: Iterable[str] | str | None,
+                        known: Iterable[str] | None = None) -> list[str]:
+    """Language codes as a de-duplicated list, first the one the agent hears whispers in.
+
+    A string may hold comma-separated codes; empty means the agent did not say. Each code must
+    be one of `known` (the flows' `defaults.languages`) or, when the flows are not at hand, a
+    language the service knows: a typo ("hn") would otherwise quietly match no caller.
+    """
+    if languages is None:
+        return []
+    if isinstance(languages, str):
+        languages = [part for part in languages.split(",") if part.strip()]
+    flows_codes = {c.lower() for c in known or ()}
+    choices = sorted(flows_codes or LANGUAGES)
+    where = "the flows' languages" if flows_codes else "the languages the service knows"
+    out: list[str] = []
+    for raw in languages:
+        if not isinstance(raw, str):
+            raise InvalidAgent(f"language codes must be strings (got {raw!r})")
+        code = raw.strip().lower()
+        if not LANGUAGE_CODE.match(code):
+            hint = f" such as {code.split('-')[0]!r}" if "-" in code else ""
+            raise InvalidAgent(
+                f"language {raw.strip()!r} must be a flow language code{hint}: 2 to 8 letters"
+            )
+        if code not in choices:
+            extra = (" (add it under defaults.languages in flows.yaml first)"
+                     if flows_codes else "")
+            raise InvalidAgent(
+                f"language {code!r} is not one of {where}: {', '.join(choices)}{extra}"
+            )
+        if code not in out:
+            out.append(code)
     return out
 
 

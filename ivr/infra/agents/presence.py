@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -149,16 +150,32 @@ return result
 """
 )
 
-# ARGV: prefix, now, queue. Returns {picked id or '', promoted id, promoted at, ...}.
+# ARGV: prefix, now, queue, '' or 'among', then the agent ids allowed when 'among'.
+# Returns {picked id or '', promoted id, promoted at, ...}.
 _CLAIM = (
     _PROMOTE
     + """
 local queue = ARGV[3]
 local result = {''}
 for _, v in ipairs(promoted) do table.insert(result, v) end
-local pick = redis.call('ZRANGE', p .. 'avail:' .. queue, 0, 0)
-if #pick == 0 then return result end
-local id = pick[1]
+local id = nil
+if ARGV[4] == 'among' then
+  -- Only these may take it (they speak the caller's language): the longest idle of them,
+  -- ties broken as ZRANGE breaks them, by id.
+  local best = nil
+  for i = 5, #ARGV do
+    local score = redis.call('ZSCORE', p .. 'avail:' .. queue, ARGV[i])
+    if score then
+      score = tonumber(score)
+      if best == nil or score < best or (score == best and ARGV[i] < id) then
+        best, id = score, ARGV[i]
+      end
+    end
+  end
+else
+  id = redis.call('ZRANGE', p .. 'avail:' .. queue, 0, 0)[1]
+end
+if not id then return result end
 local akey = p .. 'agent:' .. id
 local qs = redis.call('HGET', akey, 'queues') or ''
 -- An agent serving several queues leaves every one of them, or two queues could claim them.
@@ -262,9 +279,12 @@ def apply(
     return ApplyResult(previous, text(out[1]) == "1", _promotions(out[2:]))
 
 
-def claim(r: redis.Redis, queue: str, now: dt.datetime) -> tuple[int | None, list[Promotion]]:
-    """Atomically take the longest-idle available agent of `queue` and mark it busy."""
-    out = _run(r, _CLAIM, PREFIX, _ts(now), queue)
+def claim(r: redis.Redis, queue: str, now: dt.datetime,
+          among: Iterable[int] | None = None) -> tuple[int | None, list[Promotion]]:
+    """Atomically take the longest-idle available agent of `queue` and mark it busy; with
+    `among`, only one of those agents (none when it is empty)."""
+    chosen = ["among", *(str(agent_id) for agent_id in among)] if among is not None else [""]
+    out = _run(r, _CLAIM, PREFIX, _ts(now), queue, *chosen)
     picked = text(out[0])
     return (int(picked) if picked else None), _promotions(out[1:])
 

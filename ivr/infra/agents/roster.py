@@ -16,6 +16,7 @@ from ivr.infra.agents.fields import (
     check_name,
     check_wrap_up,
     normalize_address,
+    normalize_languages,
     normalize_queues,
 )
 from ivr.infra.agents.models import Agent, AgentPresenceEvent
@@ -34,9 +35,14 @@ def add_agent(
     queues: Iterable[str] | str,
     wrap_up_seconds: int = 30,
     active: bool = True,
+    languages: Iterable[str] | str | None = None,
+    known_languages: Iterable[str] | None = None,
     now: dt.datetime | None = None,
 ) -> tuple[Agent, str]:
-    """Create an agent (offline) and return it with its self-service token, shown only now."""
+    """Create an agent (offline) and return it with its self-service token, shown only now.
+
+    `languages` are checked against `known_languages` (the flows' languages) when given.
+    """
     agent_kind, canonical = normalize_address(kind, address)
     token = new_token()
     agent = Agent(
@@ -44,6 +50,7 @@ def add_agent(
         kind=agent_kind.value,
         address=canonical,
         queues=normalize_queues(queues),
+        languages=normalize_languages(languages, known_languages),
         wrap_up_seconds=check_wrap_up(wrap_up_seconds),
         active=bool(active),
         token_hash=hash_token(token),
@@ -110,6 +117,22 @@ def roster(db: Database, *, queue: str | None = None) -> list[Agent]:
         agents = list(session.scalars(select(Agent).order_by(Agent.id)))
     # Queues are a JSON list: filtering here stays portable across SQLite and PostgreSQL.
     return [a for a in agents if queue is None or queue in (a.queues or [])]
+
+
+def speaks(agent: Agent, language: str, default_language: str) -> bool:
+    """True when `agent` speaks the flow language `language` ("" is the default language).
+
+    An agent who listed no languages is taken to speak the flows' default language only.
+    """
+    wanted = (language or default_language).lower()
+    listed = [code.lower() for code in agent.languages or []]
+    return wanted in listed if listed else wanted == default_language.lower()
+
+
+def whisper_language(agent: Agent | None, default_language: str) -> str:
+    """The language an agent hears whispers and prompts in: their first, else the default."""
+    listed = list(agent.languages or []) if agent is not None else []
+    return listed[0] if listed else default_language
 
 
 def presence_history(db: Database, agent_id: int, limit: int = 20) -> list[AgentPresenceEvent]:

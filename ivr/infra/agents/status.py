@@ -38,6 +38,7 @@ from ivr.infra.agents.fields import (
     check_status,
     check_wrap_up,
     normalize_address,
+    normalize_languages,
     normalize_queues,
 )
 from ivr.infra.agents.models import Agent, AgentPresenceEvent
@@ -77,9 +78,14 @@ def update_agent(
     queues: Iterable[str] | str | None = None,
     wrap_up_seconds: int | None = None,
     active: bool | None = None,
+    languages: Iterable[str] | str | None = None,
+    known_languages: Iterable[str] | None = None,
     now: dt.datetime | None = None,
 ) -> Agent:
-    """Change roster fields; new queues take effect at once, deactivating sets offline."""
+    """Change roster fields; new queues take effect at once, deactivating sets offline.
+
+    `languages` replaces the list (an empty one clears it), checked against `known_languages`.
+    """
     now = now or utcnow()
     with db.session() as session:
         agent = session.get(Agent, agent_id)
@@ -96,6 +102,8 @@ def update_agent(
             agent.queues = normalize_queues(queues)
         if wrap_up_seconds is not None:
             agent.wrap_up_seconds = check_wrap_up(wrap_up_seconds)
+        if languages is not None:
+            agent.languages = normalize_languages(languages, known_languages)
         if active is not None:
             agent.active = bool(active)
         try:
@@ -171,13 +179,16 @@ def set_presence(
     return _change(db, r, agent, target, now or utcnow(), reason=reason)
 
 
-def claim_agent(db: Database, r: redis.Redis, queue: str, now: dt.datetime) -> Agent | None:
+def claim_agent(db: Database, r: redis.Redis, queue: str, now: dt.datetime,
+                *, among: Iterable[int] | None = None) -> Agent | None:
     """Take the longest-idle available agent of `queue` and mark it busy; None when nobody is free.
 
-    Atomic across processes: two claims never return the same agent.
+    With `among`, only one of those agents may be taken (the ones who speak a caller's
+    language). Atomic across processes: two claims never return the same agent.
     """
+    allowed = list(among) if among is not None else None
     while True:
-        agent_id, promoted = presence.claim(r, queue, now)
+        agent_id, promoted = presence.claim(r, queue, now, allowed)
         record_promotions(db, promoted)
         if agent_id is None:
             return None

@@ -120,7 +120,7 @@ def test_join_hear_place_and_wait_then_answered(app, network, twilio_cloud, cloc
     assert [c.to for c in twilio_cloud.placed] == [ANA, ANA]
     agent_call = twilio_cloud.placed[0]
     whisper = agent_call.said[0]
-    assert whisper.startswith("Billing. Pressed 2, 2.")
+    assert whisper.startswith("English caller. Billing line. Pressed 2, 2.")
     assert "Waited less than a minute." in whisper and "Press 1 to take the call" in whisper
     assert "<Queue" in agent_call.documents[1]
     # The longest-waiting caller was bridged first, each by its own agent call.
@@ -337,7 +337,8 @@ def test_whisper_carries_order_number_and_returning_caller(app, network, twilio_
     network.pass_time(125)  # ...and picks up two minutes later
     network.answer(twilio_cloud.placed[0], talk=42)
     whisper = twilio_cloud.placed[0].said[0]
-    assert whisper.startswith("Support. Pressed 1, 1 2 3 4 5, 0. Order number 1 2 3 4 5.")
+    assert whisper.startswith("English caller. Support line. Pressed 1, 1 2 3 4 5, 0. "
+                              "Order number 1 2 3 4 5.")
     assert "Waited 2 minutes. Returning caller." in whisper
     assert network.bridged_to(call) == twilio_cloud.placed[0].sid
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import string
 
 import pytest
+from babel.dates import format_date
 
 from ivr.core.i18n import numbers
 from ivr.core.i18n.catalog import Phrasebook, catalogue, fields, keys
@@ -16,6 +18,7 @@ OWN_SCRIPT = ["hi", "bn", "ta", "ko"]
 ASCII_DIGIT = re.compile(r"[0-9]")
 
 # What the caller's own words and the queue's label look like, in each language's script.
+LOCALES = {"hi": "hi_IN", "bn": "bn_IN", "ta": "ta_IN", "ko": "ko_KR", "en": "en_IN"}
 SAMPLE_TEXT = {"hi": "बिलिंग", "bn": "বিলিং", "ta": "பில்லிங்", "ko": "결제", "en": "billing"}
 
 # Words that ask a caller to speak, by their stems at the start of a word. Bengali and Tamil
@@ -51,6 +54,9 @@ def sample(lang: str, template: str, book: Phrasebook) -> dict[str, object]:
         "whisper": book.say(lang, "whisper.queue", queue=text),
         "keys": numbers.cardinal(lang, 2),
         "queue": text, "said": text, "name": text, "reason": text, "choice": text,
+        "hour": 9, "time": book.say(lang, "time.morning", hour=9),
+        "when": book.say(lang, "when.tomorrow", time=book.say(lang, "time.morning", hour=9)),
+        "day": format_date(dt.date(2026, 12, 4), "EEEE", locale=LOCALES[lang]),
     }
     return {name: values[name] for name in fields(template)}
 
