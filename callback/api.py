@@ -1,15 +1,17 @@
 """The callback web API, the hosted page and the widget; `init_app` wires the package in.
 
 POST /callbacks            JSON {phone, consent: true, name?, reason?, preferred_time?, queue?,
-                                 consent_version?, altcha}
+                                 language?, consent_version?, altcha}
                            -> 202 {id, token, status: "received", phone, message}, whether or
                               not the number was already waiting (one call is placed either way)
 GET  /callbacks/<id>       status, place in line, expected wait (X-Callback-Token: <token>)
 DELETE /callbacks/<id>     cancel (the token in X-Callback-Token or the JSON body {"token"});
                            also POST .../cancel
 GET  /callbacks/challenge  a proof-of-work challenge (ALTCHA) for the next POST
-GET  /callbacks/info       the number to call, consent text and the expected wait now
-GET  /callback             a hosted page with the widget; /callbacks/static/widget.js embeds it
+GET  /callbacks/info       the number to call, consent text and the expected wait now (?lang=)
+GET  /callbacks/strings/<lang>  the widget's sentences in a flow language, and its locale
+GET  /callback             a hosted page with the widget (?lang=bn); /callbacks/static/widget.js
+                           embeds it
 
 Only this service's own pages and CALLBACK_ALLOWED_ORIGINS may post (CORS, and a 403 for a
 request whose Origin is another site); tokens are never taken from a URL, which lands in logs.
@@ -37,6 +39,14 @@ from callback.errors import (
     RateLimited,
     TooLarge,
     excerpt,
+)
+from callback.languages import (
+    consent_text,
+    format_when,
+    page_language,
+    requested_language,
+    web_text,
+    widget_strings,
 )
 from callback.schedule import hours_of, queue_name
 from callback.settings import DEFAULTS
@@ -128,7 +138,9 @@ def create():
         # Also keeps out the "simple" cross-site posts a browser sends without asking first.
         raise InvalidRequest("Send the request as JSON, with Content-Type: application/json.")
     form = intake.parse_form(intake.read_json(request.get_data(cache=False)))
-    consent = Consent.of(str(deps.setting("CALLBACK_CONSENT_TEXT")))
+    language = requested_language(deps, form.language)
+    # The wording in the visitor's language is what they agreed to, and what is stored.
+    consent = Consent.of(consent_text(deps, language))
     if form.consent_version and form.consent_version != consent.version:
         raise ConsentRequired("The consent wording changed since this page was loaded: reload "
                               "the page, read it again and tick the box.")
@@ -136,7 +148,7 @@ def create():
     created = service.create_request(
         deps, phone=form.phone, name=form.name, reason=form.reason, queue=form.queue,
         preferred_time=form.preferred_time, client_address=_client_address(),
-        consent=consent)
+        consent=consent, language=language)
     # The same answer whether or not the number was already waiting: the details are for
     # whoever holds the token (GET /callbacks/<id>).
     return jsonify({
@@ -144,7 +156,7 @@ def create():
         "token": created.token,
         "status": "received",
         "phone": service.mask_number(created.request.phone),
-        "message": "Thank you: we will call this number back.",
+        "message": web_text(deps, language, "web.received"),
     }), 202
 
 
@@ -177,13 +189,27 @@ def challenge():
 @bp.get("/info")
 def info():
     """What the widget shows before anyone asks: our number, consent text, the wait now."""
-    return jsonify(widget_info(current_app, request.args.get("queue") or None))
+    return jsonify(widget_info(current_app, request.args.get("queue") or None,
+                               request.args.get("lang") or None))
 
 
-def widget_info(app: Flask, queue: str | None = None) -> dict:
-    """The toll-free number (from flows.yaml `numbers`), consent text and expected wait."""
+@bp.get("/strings", defaults={"lang": ""})
+@bp.get("/strings/<lang>")
+def strings(lang: str):
+    """The widget's sentences in a flow language (the default for an unknown one), with the
+    locale its numbers and dates are written in."""
+    resp = jsonify(widget_strings(deps_of(current_app), lang))
+    # The same for everyone until flows.yaml changes: browsers and caches may keep it a while.
+    resp.headers["Cache-Control"] = "public, max-age=300"
+    return resp
+
+
+def widget_info(app: Flask, queue: str | None = None, lang: str | None = None) -> dict:
+    """The toll-free number (from flows.yaml `numbers`), consent text in the page's language
+    and expected wait."""
     deps = deps_of(app)
     flows = deps.flows()
+    language = page_language(deps, lang)
     number = next(iter(flows.numbers), None) or deps.config.get("TWILIO_FROM_NUMBER") or ""
     display = number
     try:
@@ -196,7 +222,7 @@ def widget_info(app: Flask, queue: str | None = None) -> dict:
     hours = hours_of(deps, queue)
     is_open_now = is_open(hours, now)
     opens = None if is_open_now else next_open(hours, now)
-    consent = Consent.of(str(deps.setting("CALLBACK_CONSENT_TEXT")))
+    consent = Consent.of(consent_text(deps, language))
     return {
         "phone_number": number,
         "phone_display": display,
@@ -211,14 +237,26 @@ def widget_info(app: Flask, queue: str | None = None) -> dict:
         "opens_at": opens.isoformat() if opens else None,
         "calling_window": str(deps.setting("CALLBACK_CALLING_WINDOW")),
         "queue": queue,
+        "language": language,
+        # For pages without scripts: the opening time in the team's own time zone.
+        "opens_text": format_when(deps, language, opens, hours.timezone) if opens else None,
     }
 
 
 @page_bp.get("/callback")
 def hosted_page():
-    """A page with the widget, for shops that only link to us."""
-    data = widget_info(current_app)
-    return render_template("callback_page.html", info=data)
+    """A page with the widget, for shops that only link to us; `?lang=bn` picks its language
+    (an unknown one, the flows' default)."""
+    deps = deps_of(current_app)
+    language = page_language(deps, request.args.get("lang"))
+    data = widget_info(current_app, lang=language)
+    words = widget_strings(deps, language)
+
+    def t(key: str, **values) -> str:
+        return web_text(deps, language, key, **values)
+
+    return render_template("callback_page.html", info=data, language=language, words=words,
+                           t=t)
 
 
 def init_app(app: Flask) -> None:

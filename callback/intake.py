@@ -24,6 +24,7 @@ FIELD_LIMITS: dict[str, int] = {  # characters
     "queue": 64,
     "preferred_time": 40,
     "consent_version": 32,
+    "language": 16,  # a flow language code ("bn"); checked against the flows by the service
     "altcha": 4096,
 }
 FIELDS = (*FIELD_LIMITS, "consent")
@@ -40,6 +41,7 @@ class CallbackForm:
     preferred_time: dt.datetime | None
     consent_version: str | None
     proof: str | None
+    language: str | None = None
 
 
 def read_json(raw: bytes) -> dict[str, Any]:
@@ -94,6 +96,7 @@ def parse_form(data: dict[str, Any]) -> CallbackForm:
         preferred_time=parse_preferred_time(data.get("preferred_time")),
         consent_version=data.get("consent_version") or None,
         proof=data.get("altcha") or None,
+        language=_text(data.get("language")) or None,
     )
 
 

@@ -13,12 +13,13 @@ import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import redis
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from callback import limits, numbers
+from callback import limits, numbers, rules
 from callback.consent import PHONE_CONSENT, Consent
 from callback.deps import Deps, deps_of
 from callback.errors import (
@@ -29,6 +30,7 @@ from callback.errors import (
     RateLimited,
     TokenRequired,
 )
+from callback.languages import page_language, requested_language, web_text
 from callback.lifecycle import hang_up_live_attempts
 from callback.models import ACTIVE_STATUSES, CallbackHandle, CallbackRequest, CallbackStatus
 from callback.schedule import earliest_call, enqueue_request, get_request, hours_of, queue_name
@@ -71,11 +73,14 @@ def create_request(
     region: str | None = None,
     context: dict | None = None,
     first_asked_at: dt.datetime | None = None,
+    language: str | None = None,
 ) -> Created:
     """Check, save, then schedule or queue a callback; a number already waiting gets a handle
-    on its request instead (one call, never two)."""
+    on its request instead (one call, never two). `language` is a flow language code (the
+    flows' default when None); InvalidRequest for one the flows do not define."""
     deps = deps_of(app_or_deps)
     now = deps.now()
+    language = requested_language(deps, language)
     number = numbers.normalize_number(phone, deps.guard, region=region)
     if number in _own_numbers(deps):
         raise NumberRefused("That is our own number: give the number we should call you on.")
@@ -101,6 +106,7 @@ def create_request(
         queue=queue,
         source=source,
         context=context or {},
+        language=language,
         status=CallbackStatus.PENDING_ENQUEUE.value,
         first_asked_at=first_asked_at or now,
         preferred_time=preferred_time,
@@ -229,11 +235,12 @@ def describe(app_or_deps, req: CallbackRequest, public_id: str | None = None) ->
         "estimated_wait_seconds": wait,
         "scheduled_for": req.scheduled_for.isoformat() if req.scheduled_for else None,
         "queue": req.queue,
+        "language": req.language,
         "phone": mask_number(req.phone),
         "attempts": req.attempts,
         "outcome": req.outcome,
         "scheduled_because": _scheduled_because(deps, req),
-        "problem": _problem(req),
+        "problem": _problem(deps, req),
     }
 
 
@@ -252,15 +259,17 @@ def _scheduled_because(deps: Deps, req: CallbackRequest) -> str | None:
     return "calling_hours"
 
 
-def _problem(req: CallbackRequest) -> str | None:
-    """What went wrong on our side, in words for the person waiting (details are logged)."""
+def _problem(deps: Deps, req: CallbackRequest) -> str | None:
+    """What went wrong on our side, in words for the person waiting, in their language
+    (details are logged)."""
     if not req.job_failures or (req.state.is_final and req.outcome != "error"):
         return None
+    language = page_language(deps, req.language)
     if req.outcome == "error":
-        return (f"We could not place this call: our system failed {req.job_failures} times. "
-                "Please call us, or ask again later.")
-    return (f"Placing this call failed {req.job_failures} time"
-            f"{'s' if req.job_failures != 1 else ''} on our side; we keep trying.")
+        key = "web.problem.failed"
+    else:
+        key = "web.problem.retrying_one" if req.job_failures == 1 else "web.problem.retrying"
+    return web_text(deps, language, key, failures=req.job_failures)
 
 
 def cancel(app_or_deps, public_id: str, token: str) -> CallbackRequest:
@@ -289,8 +298,9 @@ def cancel(app_or_deps, public_id: str, token: str) -> CallbackRequest:
 
 
 def request_from_call(app_or_deps, *, number: str, caller: str, queue: str, call_sid: str,
-                      context: dict) -> CallbackOutcome:
-    """A caller on the phone asked to be called back (keypad digits or E.164).
+                      context: dict, language: str | None = None) -> CallbackOutcome:
+    """A caller on the phone asked to be called back (keypad digits or E.164), in the
+    call's `language`.
 
     A caller who was holding keeps their place: the line remembers when they first asked.
     """
@@ -304,6 +314,9 @@ def request_from_call(app_or_deps, *, number: str, caller: str, queue: str, call
             first_asked_at=_place_kept(deps, queue, call_sid),
             client_address=None, reason=str(context.get("reason", ""))[:500],
             consent=Consent.of(PHONE_CONSENT),
+            # The call's language, as long as the flows still define it (they may have been
+            # edited during the call): a caller is never refused a callback over it.
+            language=page_language(deps, language),
         )
     except CallbackError as exc:
         return CallbackOutcome(accepted=False, reason=str(exc))
@@ -315,7 +328,19 @@ def request_from_call(app_or_deps, *, number: str, caller: str, queue: str, call
             pass
     return CallbackOutcome(accepted=True, number=created.request.phone,
                            position=view["position"],
-                           estimated_wait_seconds=view["estimated_wait_seconds"])
+                           estimated_wait_seconds=view["estimated_wait_seconds"],
+                           callback_at=_local_time(deps, created.request))
+
+
+def _local_time(deps: Deps, req: CallbackRequest) -> dt.datetime | None:
+    """When the call is booked for, in the customer's own time zone when their number has
+    one, else the queue's: what the caller is told ("after 9 AM tomorrow")."""
+    if req.scheduled_for is None:
+        return None
+    zones = rules.zones_for_number(req.phone)
+    hours = hours_of(deps, req.queue)
+    zone = zones[0] if len(zones) == 1 else ZoneInfo(hours.timezone) if hours else zones[0]
+    return req.scheduled_for.astimezone(zone)
 
 
 def _place_kept(deps: Deps, queue: str, call_sid: str) -> dt.datetime:

@@ -5,6 +5,9 @@ Agent-first: we call the agent (`/callbacks/voice/agent`): a whisper of the cont
 Customer-first: we call the customer with answering-machine detection
 (`/callbacks/voice/customer`); a person presses 1 (`/callbacks/voice/connect`) and is bridged
 to the claimed agent. `/callbacks/status` follows the leg we placed through the REST API.
+
+The customer hears the language of their request; the agent hears their own (the first of
+their languages), and the whisper names the customer's.
 """
 
 from __future__ import annotations
@@ -14,7 +17,14 @@ import logging
 from flask import Blueprint, Response, current_app, request
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from callback.deps import deps_of
+from callback.deps import Deps, deps_of
+from callback.languages import (
+    Speech,
+    agent_speech,
+    customer_speech,
+    language_name,
+    queue_label,
+)
 from callback.lifecycle import (
     OPEN_ATTEMPT,
     finish_attempt,
@@ -64,23 +74,41 @@ def _is_open(attempt: CallbackAttempt | None, req: CallbackRequest | None) -> bo
             and req.state in (CallbackStatus.DIALING, CallbackStatus.CONNECTED))
 
 
+def _customer(deps: Deps, req: CallbackRequest | None) -> Speech:
+    return customer_speech(deps, req.language if req is not None else "")
+
+
+def _agent(deps: Deps, attempt: CallbackAttempt | None) -> Speech:
+    return agent_speech(deps, attempt.agent_id if attempt is not None else None)
+
+
+def _goodbye(speech: Speech, key: str, **values) -> Response:
+    """Say the sentence `key` in the leg's language and voice, then hang up."""
+    return goodbye(speech.text(key, **values), language=speech.say_language,
+                   voice=speech.voice)
+
+
 def _closed(attempt: CallbackAttempt | None, req: CallbackRequest | None, who: str):
     """The answer to a leg of an attempt that is not open: a goodbye, and nothing dialled."""
     log.warning("callback leg for an attempt that is no longer open: hung up",
                 extra={"attempt": attempt.id if attempt else None, "leg": who,
                        "attempt_status": attempt.status if attempt else None,
                        "request_status": req.status if req else None})
+    deps = deps_of(current_app)
+    speech = _agent(deps, attempt) if who == "agent" else _customer(deps, req)
     if req is not None and req.state is CallbackStatus.CANCELLED:
-        return goodbye("This callback was cancelled. Goodbye.")
-    return goodbye("This callback is no longer needed. Thank you. Goodbye.")
+        return _goodbye(speech, "callback.cancelled")
+    return _goodbye(speech, "callback.agent_not_needed" if who == "agent"
+                    else "callback.not_needed")
 
 
-def _dial_leg(deps, attempt: CallbackAttempt, say: str, address: str,
+def _dial_leg(deps, attempt: CallbackAttempt, speech: Speech, say: str, address: str,
               whisper_url: str | None = None):
-    """Say `say`, then ring the other side of the callback; its end comes back to 'dialed'.
-    `whisper_url` is TwiML the other side hears when it answers, before the two are joined."""
+    """Say `say` (in `speech`'s voice), then ring the other side of the callback; its end
+    comes back to 'dialed'. `whisper_url` is TwiML the other side hears when it answers,
+    before the two are joined."""
     r = VoiceResponse()
-    r.say(say)
+    speech.say_text(r, say)
     dial = r.dial(caller_id=deps.config.get("TWILIO_FROM_NUMBER"),
                   action=deps.url(paths.CALLBACK_DIALED, attempt=attempt.id),
                   timeout=int(deps.setting("CALLBACK_RING_TIMEOUT")))
@@ -98,18 +126,23 @@ def _dial_target(dial: Dial, address: str, url: str | None = None) -> None:
         dial.number(address, **extra)
 
 
-def whisper(req: CallbackRequest) -> str:
-    """What the agent hears before the customer is dialled."""
-    parts = [f"Callback for the {req.queue} line."]
+def whisper(deps: Deps, req: CallbackRequest, speech: Speech) -> str:
+    """What the agent hears before they talk to the customer, in the agent's language: the
+    line, the customer's language (when the flows speak more than one), who and why."""
+    lang = speech.language
+    parts = [speech.text("callback.whisper.queue", queue=queue_label(deps, req.queue, lang))]
+    if len(deps.flows().defaults.languages) > 1:
+        parts.append(speech.text("whisper.language",
+                                 language=language_name(speech, req.language)))
     if req.name:
-        parts.append(f"{req.name}.")
+        parts.append(speech.text("callback.whisper.name", name=req.name))
     if req.reason:
-        parts.append(f"About: {req.reason}.")
+        parts.append(speech.text("callback.whisper.reason", reason=req.reason))
     said = (req.context or {}).get("speech") or (req.context or {}).get("said")
     if said:
-        parts.append(f"They said '{said}'.")
+        parts.append(speech.text("callback.whisper.said", said=said))
     minutes = max(0, int((req.updated_at - req.first_asked_at).total_seconds() // 60))
-    parts.append(f"They asked {minutes} minutes ago. Connecting you now.")
+    parts.append(speech.text("callback.whisper.asked", minutes=minutes))
     return " ".join(parts)
 
 
@@ -121,7 +154,8 @@ def agent_answered():
     attempt, req = _load()
     if not _is_open(attempt, req):
         return _closed(attempt, req, "agent")
-    return _dial_leg(deps, attempt, whisper(req), req.phone)
+    agent = _agent(deps, attempt)
+    return _dial_leg(deps, attempt, agent, whisper(deps, req, agent), req.phone)
 
 
 @bp.post(paths.CALLBACK_DIALED)
@@ -131,7 +165,7 @@ def dialed():
     deps = deps_of(current_app)
     attempt, req = _load()
     if attempt is None:
-        return goodbye("Goodbye.")
+        return _goodbye(_customer(deps, req), "call.goodbye")
     status = request.form.get("DialCallStatus", "")
     duration = _int(request.form.get("DialCallDuration"))
     outcome = _DIAL_OUTCOME.get(status, AttemptStatus.FAILED)
@@ -141,10 +175,11 @@ def dialed():
         finish_attempt(deps, attempt.id, outcome, duration=duration)
         release_agent_of(deps, attempt, "completed" if outcome is AttemptStatus.COMPLETED
                          else (status or "failed"))
+        # This <Dial> is on the customer's call: they hear how it went.
+        customer = _customer(deps, req)
         if outcome is AttemptStatus.COMPLETED:
-            return goodbye("Thank you for calling. Goodbye.")
-        return goodbye("Sorry, nobody could take your call just now. We will call you back "
-                        "shortly.")
+            return _goodbye(customer, "callback.thanks")
+        return _goodbye(customer, "callback.busy")
     with deps.db.session() as session:
         row = session.get(CallbackAttempt, attempt.id)
         row.customer_call_sid = request.form.get("DialCallSid") or row.customer_call_sid
@@ -153,10 +188,10 @@ def dialed():
     # (a lost one held them busy until the repair pass asked the provider).
     release_agent_of(deps, attempt, "completed" if outcome is AttemptStatus.COMPLETED
                      else "canceled")
+    agent = _agent(deps, attempt)  # agent-first: the <Dial> is on the agent's call
     if outcome is AttemptStatus.COMPLETED:
-        return goodbye("The callback has ended. Thank you.")
-    return goodbye(f"The customer did not answer ({status or 'no status'}). We will try "
-                    "again later.")
+        return _goodbye(agent, "callback.agent_done")
+    return _goodbye(agent, "callback.customer_missed")
 
 
 @bp.post(paths.CALLBACK_CUSTOMER)
@@ -171,15 +206,16 @@ def customer_answered():
     if answered_by.startswith("machine") or answered_by == "fax":
         finish_attempt(deps, attempt.id, AttemptStatus.MACHINE, answered_by=answered_by)
         release_agent_of(deps, attempt, "canceled")
-        return goodbye("Hello, we are returning your call request. We will try again later.")
+        return _goodbye(_customer(deps, req), "callback.machine")
     mark_answered(deps, attempt.id, answered_by=answered_by or None)
+    customer = _customer(deps, req)
     r = VoiceResponse()
     gather = r.gather(num_digits=1, timeout=8,
                       action=deps.url(paths.CALLBACK_CONNECT, attempt=attempt.id))
     # Only the shop's own words reach the person called: a name typed into a web form could be
     # anyone's words, so it goes to the agent's whisper and nowhere else.
-    gather.say("Hello. You asked us to call you back. Press 1 to talk to a person now.")
-    r.say("We did not get your answer. We will try again later. Goodbye.")
+    customer.say(gather, "callback.hello")
+    customer.say(r, "callback.no_answer")
     r.hangup()
     return twiml_response(r)
 
@@ -195,8 +231,10 @@ def connect():
     if request.form.get("Digits") != "1":
         finish_attempt(deps, attempt.id, AttemptStatus.DECLINED)
         release_agent_of(deps, attempt, "canceled")
-        return goodbye("All right. We will try again later. Goodbye.")
-    return _dial_leg(deps, attempt, "Connecting you now.", attempt.agent_address or "",
+        return _goodbye(_customer(deps, req), "callback.declined")
+    customer = _customer(deps, req)
+    return _dial_leg(deps, attempt, customer, customer.text("callback.connecting"),
+                     attempt.agent_address or "",
                      whisper_url=deps.url(paths.CALLBACK_WHISPER, attempt=attempt.id))
 
 
@@ -204,13 +242,15 @@ def connect():
 @twilio_signed
 def whisper_to_agent():
     """Customer-first: the agent answered; they hear who is waiting and why, then are joined."""
+    deps = deps_of(current_app)
     attempt, req = _load()
+    agent = _agent(deps, attempt)
     r = VoiceResponse()
     if not _is_open(attempt, req):
-        r.say("This callback is no longer needed.")
+        agent.say(r, "callback.agent_not_needed")
         r.hangup()
     else:
-        r.say(whisper(req))
+        agent.say_text(r, whisper(deps, req, agent))
     return twiml_response(r)
 
 

@@ -27,9 +27,9 @@ def twiml_response(response: VoiceResponse | StoredDocument) -> Response:
     return Response(_NOT_XML.sub("", str(response)), mimetype="text/xml")
 
 
-def goodbye(text: str) -> Response:
-    """Say `text`, then hang up."""
+def goodbye(text: str, language: str | None = None, voice: str | None = None) -> Response:
+    """Say `text` (in a <Say> language and voice, when given), then hang up."""
     r = VoiceResponse()
-    r.say(text)
+    r.say(text, **{k: v for k, v in (("language", language), ("voice", voice)) if v})
     r.hangup()
     return twiml_response(r)

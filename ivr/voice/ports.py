@@ -59,8 +59,9 @@ class WebPorts:
             return CallbackOutcome(accepted=False, reason="callbacks are not set up")
         context: dict[str, Any] = {k: v for k, v in state.vars.items() if not k.startswith("_")}
         context.update(flow=state.flow, node=state.node)
+        # The callback is placed in the language the caller chose on this call.
         return requests(self.app, number=number, caller=state.caller, queue=queue,
-                        call_sid=state.call_sid, context=context)
+                        call_sid=state.call_sid, context=context, language=state.language)
 
     def speech_stream_url(self, state: CallState, node: str) -> StreamOffer | None:
         hook = self.app.extensions.get(SPEECH_STREAMS)

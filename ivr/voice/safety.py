@@ -10,6 +10,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from ivr.core.engine.prompts import say, voice_of
 from ivr.core.flows.schema import Defaults
 from ivr.core.i18n.catalog import Phrasebook
+from ivr.core.i18n.languages import twilio_queue
 from ivr.infra import metrics, paths
 from ivr.infra.services import services_of
 
@@ -27,23 +28,25 @@ def safe_twiml(app: Flask, kind: str) -> VoiceResponse:
     if number:
         r.dial(number)
         return r
-    queue = "support"
+    queue, default_language = "support", "en"
     try:
-        op = services_of(app).flows.current().file.defaults.operator
-        queue = op.queue if op else queue
+        defaults = services_of(app).flows.current().file.defaults
+        queue = defaults.operator.queue if defaults.operator else queue
+        default_language = defaults.language
     except Exception:  # the flows registry itself failing must not block the fallback
         log.exception("flows unavailable in fallback")
+    held_in = twilio_queue(queue, language, default_language)
     try:
         # The hold queue's own wait URL: it plays music while Redis is down, and puts the
         # caller in our line (and rings an agent for them) as soon as it is back.
         urls = services_of(app).urls
-        r.enqueue(queue, wait_url=urls.url(paths.QUEUE_WAIT, queue=queue, lang=language),
+        r.enqueue(held_in, wait_url=urls.url(paths.QUEUE_WAIT, queue=queue, lang=language),
                   wait_url_method="POST",
                   action=urls.url(paths.QUEUE_LEFT, queue=queue, lang=language),
                   method="POST")
     except Exception:  # no URL can be built: Twilio's own hold music, still in the queue
         log.exception("fallback enqueue without a wait URL")
-        r.enqueue(queue)
+        r.enqueue(held_in)
     return r
 
 

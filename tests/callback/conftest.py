@@ -1,19 +1,23 @@
-"""Fixtures for callbacks: the Twilio REST stand-in wired to the app, agents, a clock, a worker."""
+"""Fixtures for callbacks: the Twilio REST stand-in wired to the app, agents, a clock, a worker,
+and for browsers the app on a real port beside a shop's own site."""
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from rq import SimpleWorker
+from werkzeug.serving import make_server
 
 from callback import runtime
 from callback.deps import deps_of
 from callback.dispatch import dispatch_once
 from callback.settings import RQ_QUEUE
+from tests.callback.browsing import Site
 from tests.conftest import AUTH_TOKEN, BASE_URL
 from tests.support.deliveries import flask_deliver
 from tests.support.twilio_cloud import TwilioCloud
@@ -126,3 +130,21 @@ def run_jobs(deps, redis_url: str):
 
     yield run
     conn.close()
+
+
+@pytest.fixture
+def served(callback_app) -> Iterator[str]:
+    """The app on a real local port, for a browser: its base URL."""
+    server = make_server("127.0.0.1", 0, callback_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture
+def shop(tmp_path) -> Iterator[Site]:
+    """A shop's own web server, on another origin than the service's."""
+    site = Site(tmp_path)
+    yield site
+    site.close()

@@ -178,9 +178,10 @@ def test_customer_first_press_1_connects(callback_app, client, deps, agent, twil
     whisper_url = f"{BASE_URL}/callbacks/voice/whisper?attempt={attempt.id}"
     assert f'<Number method="POST" url="{whisper_url}">{AGENT_NUMBER}</Number>' \
         in call.documents[1]
-    # The agent hears who is waiting before being joined.
-    assert call.whispered == ["Callback for the support line. Mia. They asked 0 minutes ago. "
-                              "Connecting you now."]
+    # The agent hears who is waiting before being joined, and (the flows speak English and
+    # Korean) in which language.
+    assert call.whispered == ["Callback for the support line. English caller. Mia. They asked "
+                              "0 minutes ago. Connecting you now."]
     assert _row(deps, body["id"]).status == "completed"
 
 

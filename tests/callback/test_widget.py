@@ -4,46 +4,15 @@ one that is not, and the ALTCHA proof of work solved by the browser."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from callback.models import CallbackRequest
-
-
-class Site:
-    """A shop's own web server (another origin than the service's), serving `root`."""
-
-    def __init__(self, root) -> None:
-        handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
-        self.root = root
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def page(self, name: str, html: str) -> str:
-        (self.root / name).write_text(html)
-        return f"{self.origin}/{name}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def shop(tmp_path):
-    site = Site(tmp_path)
-    yield site
-    site.close()
+from tests.callback.browsing import Site, chromium, wait_for
 
 
 @pytest.fixture
@@ -52,35 +21,16 @@ def app_config(app_config: dict, shop: Site) -> dict:
     return {**app_config, "CALLBACK_ALLOWED_ORIGINS": shop.origin}
 
 
-@pytest.fixture
-def served(callback_app):
-    server = make_server("127.0.0.1", 0, callback_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-
-
 @pytest.fixture(scope="module")
 def browser():
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=900,900"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
-    yield driver
-    driver.quit()
+    with chromium(900, 900) as driver:
+        yield driver
 
-
-def _wait(browser, css: str, timeout: float = 10):
-    return WebDriverWait(browser, timeout).until(
-        ec.visibility_of_element_located((By.CSS_SELECTOR, css)))
 
 
 def test_hosted_page_shows_number_wait_and_confirmation(served, browser, deps, agent, tmp_path):
     browser.get(f"{served}/callback")
-    _wait(browser, ".ivr-cb-form")
+    wait_for(browser, ".ivr-cb-form")
     phone = browser.find_element(By.CSS_SELECTOR, ".ivr-cb-phone")
     assert phone.text == "(800) 555-0100"
     assert phone.get_attribute("href") == "tel:+18005550100"
@@ -92,11 +42,11 @@ def test_hosted_page_shows_number_wait_and_confirmation(served, browser, deps, a
     browser.find_element(By.NAME, "phone").send_keys("415 555 0123")
     browser.find_element(By.NAME, "name").send_keys("Mia")
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    assert "Please tick the box" in _wait(browser, ".ivr-cb-error").text
+    assert "Please tick the box" in wait_for(browser, ".ivr-cb-error").text
 
     browser.find_element(By.NAME, "consent").click()
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    done = _wait(browser, ".ivr-cb-confirmation").text
+    done = wait_for(browser, ".ivr-cb-confirmation").text
     browser.save_screenshot(str(tmp_path / "widget.png"))
     assert "We'll call you back at +*******0123." in done
     assert "You are number 1 in line." in done
@@ -124,7 +74,7 @@ def _embed(served: str, extra: str = "") -> str:
 
 def test_embedded_on_a_shop_page_of_another_origin(served, browser, deps, shop):
     browser.get(shop.page("shop.html", _embed(served)))
-    _wait(browser, ".ivr-cb-form")
+    wait_for(browser, ".ivr-cb-form")
     assert browser.find_element(By.CSS_SELECTOR, ".ivr-cb-phone").text == "(800) 555-0100"
     browser.find_element(By.NAME, "phone").send_keys("+1 900 555 1234")
     browser.find_element(By.NAME, "consent").click()
@@ -171,7 +121,7 @@ def test_embedded_widget_brings_its_own_styles(served, browser, shop):
                           f'<div data-ivr-callback data-ivr-base="{served}"></div>'
                           f'<script src="{served}/callbacks/static/widget.js"></script>'
                           "</body></html>"))
-    _wait(browser, ".ivr-cb-form")
+    wait_for(browser, ".ivr-cb-form")
     WebDriverWait(browser, 10).until(lambda d: d.execute_script(
         "return getComputedStyle(document.querySelector('.ivr-cb')).borderTopStyle")
         == "solid")
@@ -185,13 +135,13 @@ def test_closed_team_is_not_called_outside_calling_hours(served, browser, clock,
     clock.at = dt.datetime(2026, 3, 15, 16, 0, tzinfo=dt.UTC)  # Sunday: the shop is closed
     browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "America/New_York"})
     browser.get(f"{served}/callback")
-    wait_text = _wait(browser, ".ivr-cb-wait").text
+    wait_text = wait_for(browser, ".ivr-cb-wait").text
     assert wait_text == ("We're closed now. We open again Monday, March 16 at 9:00 AM EDT: ask "
                          "for a callback and we'll call you then.")
     browser.find_element(By.NAME, "phone").send_keys("+1 415 555 0123")
     browser.find_element(By.NAME, "consent").click()
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    done = _wait(browser, ".ivr-cb-confirmation").text
+    done = wait_for(browser, ".ivr-cb-confirmation").text
     # Monday 9:00 in New York is 6:00 in San Francisco: the caller's 8:00 comes first.
     assert done.splitlines()[0] == (
         "Thank you! We'll call you back at +*******0123. We're closed now, so we'll call you on "
@@ -203,11 +153,11 @@ def test_open_team_but_outside_the_callers_calling_hours(served, browser, clock,
     browser.execute_cdp_cmd("Emulation.setTimezoneOverride",
                             {"timezoneId": "America/Los_Angeles"})
     browser.get(f"{served}/callback")
-    assert "expected wait" in _wait(browser, ".ivr-cb-wait").text
+    assert "expected wait" in wait_for(browser, ".ivr-cb-wait").text
     browser.find_element(By.NAME, "phone").send_keys("+1 415 555 0123")
     browser.find_element(By.NAME, "consent").click()
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    done = _wait(browser, ".ivr-cb-confirmation").text
+    done = wait_for(browser, ".ivr-cb-confirmation").text
     assert done.splitlines()[0] == (
         "Thank you! We'll call you back at +*******0123. It's outside calling hours where you are "
         "(08:00-21:00 your time), so we'll call you on Wednesday, March 11 at 8:00 AM PDT.")
@@ -218,7 +168,7 @@ def test_visitor_chooses_the_time(served, browser, deps, clock):
     browser.execute_cdp_cmd("Emulation.setTimezoneOverride",
                             {"timezoneId": "America/Los_Angeles"})
     browser.get(f"{served}/callback")
-    _wait(browser, ".ivr-cb-form")
+    wait_for(browser, ".ivr-cb-form")
     at = browser.find_element(By.NAME, "preferred_at")
     assert not at.is_displayed()  # "as soon as we can" is the default
     browser.find_element(By.CSS_SELECTOR, "input[name=when][value=later]").click()
@@ -226,10 +176,10 @@ def test_visitor_chooses_the_time(served, browser, deps, clock):
     browser.find_element(By.NAME, "phone").send_keys("+1 415 555 0123")
     browser.find_element(By.NAME, "consent").click()
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    assert "choose the date and time" in _wait(browser, ".ivr-cb-error").text
+    assert "choose the date and time" in wait_for(browser, ".ivr-cb-error").text
     browser.execute_script("arguments[0].value = '2026-03-12T10:30'", at)
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    done = _wait(browser, ".ivr-cb-confirmation").text
+    done = wait_for(browser, ".ivr-cb-confirmation").text
     assert "As you asked, we'll call you on Thursday, March 12 at 10:30 AM PDT." in done
     with deps.db.session() as s:
         row = s.scalar(select(CallbackRequest))
@@ -245,13 +195,13 @@ def test_the_browser_solves_the_proof_of_work(callback_app, served, browser, dep
     callback_app.config["CALLBACK_PROOF_OF_WORK"] = "on"
     url = f"{served}/callback" if where == "hosted" else shop.page("pow.html", _embed(served))
     browser.get(url)
-    _wait(browser, ".ivr-cb-form")
+    wait_for(browser, ".ivr-cb-form")
     assert browser.find_element(By.CSS_SELECTOR, "altcha-widget").get_attribute(
         "challenge") == f"{served}/callbacks/challenge"
     browser.find_element(By.NAME, "phone").send_keys("415 555 0123")
     browser.find_element(By.NAME, "consent").click()
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    done = _wait(browser, ".ivr-cb-confirmation", timeout=60).text
+    done = wait_for(browser, ".ivr-cb-confirmation", timeout=60).text
     assert "We'll call you back at +*******0123." in done
     with deps.db.session() as s:
         row = s.scalar(select(CallbackRequest))

@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 from collections import deque
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -213,4 +214,38 @@ def test_the_fallback_apologises_in_the_callers_language(language, shipped, app_
     turn = call._fetch(BASE_URL + "/voice/fallback", {"ErrorCode": "11200"})
     ear.check(turn, "fallback")
     assert turn.waiting == "queue" and "lang=" + language in turn.queue_wait_url
+    services_of(app).db.dispose()
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_callback_booked_while_closed_is_confirmed_with_its_time(language, shipped,
+                                                                     app_config):
+    """Sunday evening, the line closed: the caller is told when they will be called, in
+    their language and their own time zone (San Francisco: 8 AM, the first legal hour)."""
+    from sqlalchemy import select
+
+    from callback.models import CallbackRequest
+    from ivr.core.i18n.catalog import Phrasebook
+    from ivr.core.i18n.when import spoken_after
+
+    app = make_app(app_config, CLOSED)
+    ear = Ear(shipped, language)
+    call = new_call(app, language, language_digits(shipped), ear)
+    offer = call.press("0")
+    ear.check(offer, "closed: the callback offer")
+    assert node_of(offer)[1] == "@callback"
+    taken = call.press("1")
+    ear.check(taken, "closed: the callback booked")
+    with services_of(app).db.session() as session:
+        row = session.scalars(select(CallbackRequest)).one()
+        booked, row_language = row.scheduled_for, row.language
+    los_angeles = ZoneInfo("America/Los_Angeles")
+    local = booked.astimezone(los_angeles)
+    assert (row_language, local.hour, local.date() - CLOSED.astimezone(los_angeles).date()) == (
+        language, 8, dt.timedelta(days=1))
+    when = spoken_after(Phrasebook(shipped.defaults.phrases), language, local,
+                        CLOSED.astimezone(los_angeles))
+    assert when in taken.text, taken.text
+    if language == "en":
+        assert "after 8 AM tomorrow" in taken.text
     services_of(app).db.dispose()

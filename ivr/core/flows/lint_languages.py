@@ -263,7 +263,9 @@ class _Languages:
                          f"write ivr/core/i18n/locale/{base}/voice.po)")
 
     def _overrides(self) -> None:
-        english = catalog.catalogue("voice")[catalog.SOURCE_LANGUAGE]
+        # Overrides reword what callers hear (voice) and what the callback page shows (web.*).
+        english = {**catalog.catalogue("voice")[catalog.SOURCE_LANGUAGE],
+                   **catalog.catalogue("web")[catalog.SOURCE_LANGUAGE]}
         for code, table in self.ff.defaults.phrases.items():
             base: Path = ("defaults", "phrases", code)
             if not self._is_known(code) and numbers.base(code) not in catalog.languages():
