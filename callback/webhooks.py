@@ -142,7 +142,9 @@ def whisper(deps: Deps, req: CallbackRequest, speech: Speech) -> str:
     if said:
         parts.append(speech.text("callback.whisper.said", said=said))
     minutes = max(0, int((req.updated_at - req.first_asked_at).total_seconds() // 60))
-    parts.append(speech.text("callback.whisper.asked", minutes=minutes))
+    key = {0: "callback.whisper.asked_now", 1: "callback.whisper.asked_one"}.get(
+        minutes, "callback.whisper.asked")
+    parts.append(speech.text(key, minutes=minutes))
     return " ".join(parts)
 
 

@@ -181,7 +181,7 @@ def test_customer_first_press_1_connects(callback_app, client, deps, agent, twil
     # The agent hears who is waiting before being joined, and (the flows speak English and
     # Korean) in which language.
     assert call.whispered == ["Callback for the support line. English caller. Mia. They asked "
-                              "0 minutes ago. Connecting you now."]
+                              "just now. Connecting you now."]
     assert _row(deps, body["id"]).status == "completed"
 
 

@@ -59,8 +59,8 @@ def test_the_three_journeys_through_http_and_the_cli(service: Service):
                    lambda s: s["status"] == "completed", 60)
     assert (state["attempts"], state["outcome"], state["problem"]) == (1, "connected", None)
     heard = [e["text"] for e in service.events() if e["to"] == AGENT_PHONE and e["kind"] == "say"]
-    assert heard[0] == ("Callback for the support line. Mia. About: a late parcel. "
-                        "They asked 0 minutes ago. Connecting you now.")
+    assert heard[0] == ("Callback for the support line. English caller. Mia. About: a late "
+                        "parcel. They asked just now. Connecting you now.")
     _until(lambda: service.cli("agents", "list", "--json").stdout,
            lambda out: json.loads(out)["agents"][0]["presence"]["status"] == "available", 20)
 

@@ -128,8 +128,8 @@ def test_the_person_called_hears_only_the_shops_words(callback_app, client, deps
     assert any(line.startswith("Hello. You asked us to call you back") for line in customer.said)
     # The agent hears who and why, when they answer and before they are joined.
     assert customer.whispered == [
-        f"Callback for the support line. English caller. {typed}. About: a parcel. They asked 0 "
-        "minutes ago. Connecting you now."]
+        f"Callback for the support line. English caller. {typed}. About: a parcel. They asked "
+        "just now. Connecting you now."]
     assert any('url="https://ivr.example.com/callbacks/voice/whisper?attempt=' in doc
                and AGENT_NUMBER in doc for doc in customer.documents)
 
