@@ -24,8 +24,10 @@ from callback.errors import InvalidRequest, excerpt
 from callback.settings import DEFAULTS
 from ivr.core.engine.prompts import say as add_say
 from ivr.core.engine.prompts import voice_of
-from ivr.core.i18n.catalog import SOURCE_LANGUAGE, Phrasebook
-from ivr.core.i18n.languages import foreign_letters, info
+from ivr.core.flows import naming
+from ivr.core.flows.lint_languages import used_languages
+from ivr.core.i18n.catalog import Phrasebook
+from ivr.core.i18n.languages import foreign_letters
 from ivr.infra.agents.models import Agent
 
 _LETTER = re.compile(r"[^\W\d_]")
@@ -34,8 +36,9 @@ _SAMPLE = dt.datetime(2026, 1, 5, 9, 0, tzinfo=ZoneInfo("America/New_York"))
 
 
 def flow_languages(deps: Deps) -> list[str]:
-    """The language codes the current flows define (`defaults.languages`)."""
-    return list(deps.flows().defaults.languages)
+    """The language codes the current flows speak: those of `defaults.languages`, and any
+    a flow or menu option chooses (the linter lets a known language go undeclared)."""
+    return list(used_languages(deps.flows()))
 
 
 def default_language(deps: Deps) -> str:
@@ -63,7 +66,7 @@ def requested_language(deps: Deps, code: str | None) -> str:
     if found is None:
         raise InvalidRequest(
             f"Unknown language '{excerpt(code)}': a callback can be placed in "
-            f"{', '.join(sorted(codes))} (the languages of flows.yaml defaults.languages). "
+            f"{', '.join(sorted(codes))} (the languages of flows.yaml). "
             f"Send one of these codes, or leave 'language' out for {default_language(deps)}.")
     return found
 
@@ -80,7 +83,7 @@ class Speech:
     def __init__(self, deps: Deps, language: str) -> None:
         defaults = deps.flows().defaults
         self.book = Phrasebook(defaults.phrases)
-        known = _match(list(defaults.languages), language)
+        known = _match(list(used_languages(deps.flows())), language)
         # A language no longer in the flows but in the catalogue (an agent's) is still spoken.
         self.language = known or (language if self.book.has_language(language)
                                   else defaults.language)
@@ -115,22 +118,13 @@ def agent_speech(deps: Deps, agent_id: int | None) -> Speech:
 
 
 def language_name(speech: Speech, code: str) -> str:
-    """The name of the language `code` in `speech`'s language ("Bengali", "बंगाली"); a flow
-    language the catalogue has no name for is called by its English name, else its code."""
-    key = f"language.{code}"
-    if speech.book.template(speech.language, key) or speech.book.template(SOURCE_LANGUAGE, key):
-        return speech.text(key)
-    known = info(code)
-    return known.english_name if known else code
+    """The name of the language `code` in `speech`'s language ("Bengali", "बंगाली")."""
+    return naming.language_name(speech.book, speech.language, code)
 
 
 def queue_label(deps: Deps, queue: str, language: str) -> str:
     """How a queue is named to someone who speaks `language`: its label, else its name."""
-    cfg = deps.flows().queues.get(queue)
-    label = cfg.label if cfg is not None else None
-    if isinstance(label, dict):
-        label = label.get(language) or label.get(default_language(deps))
-    return label or queue
+    return naming.queue_label(deps.flows(), queue, language)
 
 
 # --- the page and the widget ------------------------------------------------------------------

@@ -34,6 +34,7 @@ from callback.lifecycle import (
     settle_from_status,
 )
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
+from ivr.core.flows.naming import names_languages
 from ivr.infra import ordering, paths
 from ivr.infra.security import twilio_signed
 from ivr.infra.telephony import FINAL_STATUSES
@@ -131,7 +132,7 @@ def whisper(deps: Deps, req: CallbackRequest, speech: Speech) -> str:
     line, the customer's language (when the flows speak more than one), who and why."""
     lang = speech.language
     parts = [speech.text("callback.whisper.queue", queue=queue_label(deps, req.queue, lang))]
-    if len(deps.flows().defaults.languages) > 1:
+    if names_languages(deps.flows()):
         parts.append(speech.text("whisper.language",
                                  language=language_name(speech, req.language)))
     if req.name:

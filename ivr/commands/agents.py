@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import click
 import redis
 
+from ivr.core.flows.lint_languages import used_languages
 from ivr.core.flows.loader import load_flows
 from ivr.errors import FlowError
 from ivr.infra import agents as ag
@@ -59,7 +60,7 @@ def _flow_languages(given: str | None) -> list[str] | None:
         return None
     path = load_config(runfile.running_settings())["IVR_FLOWS"]
     try:
-        return list(load_flows(path).file.defaults.languages)
+        return list(used_languages(load_flows(path).file))
     except FlowError:
         click.echo(f"note: {path} could not be read: languages are checked against the "
                    "languages the service knows", err=True)

@@ -87,9 +87,12 @@ def _connect(app: Flask, r: redis.Redis, queue: str, now: dt.datetime) -> list[s
     live = [ident for kind, ident, _score in front if kind == "caller"]
     offered = {text(r.hget(OFFER.format(sid=s), "caller_sid") or b"") for s in open_offers}
     targets = [sid for sid in live if sid not in offered]
+    # An agent still ringing for a caller who has left takes the next caller of that language
+    # (`whisper_target`): ring nobody else for that caller.
+    orphans = sum(1 for sid in offered if r.zscore(line.CALLERS.format(queue=queue), sid) is None)
     choose = _Speakers(app, queue)
     placed: list[str] = []
-    for target in targets:
+    for target in targets[orphans:]:
         if len(placed) >= free:
             break
         among = choose.among(r, target, now)
@@ -97,8 +100,8 @@ def _connect(app: Flask, r: redis.Redis, queue: str, now: dt.datetime) -> list[s
         if agent is None:
             if among is None:
                 break  # nobody is free at all
-            log.info("caller waits for an agent who speaks their language",
-                     extra={"queue": queue, "call_sid": target})
+            log.debug("caller waits for an agent who speaks their language",
+                      extra={"queue": queue, "call_sid": target})
             continue  # the callers behind may speak a free agent's language
         sid = _ring(app, r, agent, queue, target, now)
         if sid is None:
@@ -153,11 +156,15 @@ def _ring(app: Flask, r: redis.Redis, agent: Agent, queue: str, caller_sid: str,
         decline_agent(services_of(app).db, r, agent.id, now=now)
         return None
     attach_call(r, agent.id, sid)
-    pipe = r.pipeline(transaction=False)
+    pipe = r.pipeline(transaction=True)  # the offer and its place in OFFERS appear together
     pipe.zadd(OFFERS.format(queue=queue), {sid: time.time() + OFFER_SECONDS})
-    pipe.hset(OFFER.format(sid=sid), mapping={"queue": queue, "agent_id": str(agent.id),
-                                               "caller_sid": caller_sid,
-                                               "placed_at": repr(now.timestamp())})
+    holder = holding.load(r, caller_sid)
+    pipe.hset(OFFER.format(sid=sid), mapping={
+        "queue": queue, "agent_id": str(agent.id), "caller_sid": caller_sid,
+        "placed_at": repr(now.timestamp()),
+        # Should the caller leave before the agent answers, the agent takes the next caller
+        # of the same Twilio queue: one of the language they were rung for.
+        "twilio_queue": _twilio_queue_of(app, queue, holder)})
     pipe.expire(OFFER.format(sid=sid), 4 * 3600)
     pipe.execute()
     log.info("ringing agent", extra={"agent_id": agent.id, "queue": queue, "call_sid": sid,
@@ -179,24 +186,39 @@ def close_offer(r: redis.Redis, queue: str, agent_call_sid: str, **fields: str) 
     pipe.execute()
 
 
-def bridge_queue(app: Flask, queue: str, caller_sid: str) -> str:
-    """The Twilio queue an agent taking `caller_sid` dials: the one of the caller's language."""
+def _twilio_queue_of(app: Flask, queue: str, holder: holding.Holder | None) -> str:
+    if holder is not None and holder.twilio_queue:
+        return holder.twilio_queue
     default = services_of(app).flows.current().file.defaults.language
-    holder = holding.load(services_of(app).redis, caller_sid) if caller_sid else None
     return twilio_queue(queue, holder.language if holder else "", default)
 
 
-def whisper_target(r: redis.Redis, queue: str, offer: dict[str, str]) -> str:
-    """The caller the agent will most likely get: the one rung for, if still in line, else
-    the front of the line (<Dial><Queue> bridges Twilio's longest-waiting caller)."""
+def bridge_queue(app: Flask, queue: str, caller_sid: str, offer: dict[str, str]) -> str:
+    """The Twilio queue an agent taking `caller_sid` dials: the one the caller waits in."""
+    holder = holding.load(services_of(app).redis, caller_sid) if caller_sid else None
+    if holder is None and offer.get("twilio_queue"):
+        return offer["twilio_queue"]
+    return _twilio_queue_of(app, queue, holder)
+
+
+def whisper_target(r: redis.Redis, queue: str, offer: dict[str, str], agent_call: str) -> str:
+    """The caller the agent will get: the one rung for, if still in line; else the first in
+    line waiting in the same Twilio queue (the same language) and offered to nobody else, who
+    is who <Dial><Queue> bridges. "" when nobody is left there. The agent can answer before
+    their offer is written (it is written once the provider names their call), so an empty
+    `offer` is read again once, and their own call never counts as another's offer."""
     key = line.CALLERS.format(queue=queue)
+    offer = offer or offer_of(r, agent_call)
     target = offer.get("caller_sid", "")
     if target and r.zscore(key, target) is not None:
         return target
-    front = r.zrange(key, 0, 0)
-    return text(front[0]) if front else target
-
-
-def someone_waiting(r: redis.Redis, queue: str) -> bool:
-    """True when a live caller is still in line for `queue`."""
-    return r.zcard(line.CALLERS.format(queue=queue)) > 0
+    offers = [text(s) for s in r.zrange(OFFERS.format(queue=queue), 0, -1)
+              if text(s) != agent_call]
+    taken = {text(r.hget(OFFER.format(sid=s), "caller_sid") or b"") for s in offers}
+    wanted = offer.get("twilio_queue")
+    for sid in (text(x) for x in r.zrange(key, 0, LOOK_BEHIND)):
+        held = holding.load(r, sid)
+        in_queue = held.twilio_queue if held and held.twilio_queue else queue
+        if sid not in taken and (not wanted or in_queue == wanted):
+            return sid
+    return ""

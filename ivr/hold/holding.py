@@ -47,6 +47,9 @@ class Holder:
     max_wait_offered: bool = False
     visit: int = 0  # the <Enqueue>'s visit token (`v`); 0: unknown (the outage TwiML's)
     language: str = ""  # the caller's flow language (`lang`); "": the flows' default
+    # The Twilio queue they wait in (named by language, `twilio_queue`), as it was named when
+    # they joined: a reload that changes the default language does not rename it.
+    twilio_queue: str = ""
 
     @classmethod
     def from_hash(cls, sid: str, raw: dict) -> Holder:
@@ -66,6 +69,7 @@ class Holder:
             max_wait_offered=f.get("max_wait_offered") == "1",
             visit=int(f.get("visit") or 0),
             language=f.get("language", ""),
+            twilio_queue=f.get("twilio_queue", ""),
         )
 
     def to_hash(self) -> dict[str, str]:
@@ -76,6 +80,7 @@ class Holder:
             "joined_at": repr(self.joined_at),
             "visit": str(self.visit),
             "language": self.language,
+            "twilio_queue": self.twilio_queue,
             "caller": self.caller,
             "announced": str(self.announced),
             "last_announced": repr(self.last_announced),

@@ -25,11 +25,10 @@ from ivr.voice.steps import engine_for, load_call, raced
 
 log = logging.getLogger(__name__)
 
-SORRY = "Sorry, we can't keep you on hold right now."
-
-
-def callback_offer(app: Flask, form, queue: str, holder: Holder | None) -> VoiceResponse:
-    """Move the call to the '@callback' node for `queue` and render its offer."""
+def callback_offer(app: Flask, form, queue: str, holder: Holder | None,
+                   language: str = "") -> VoiceResponse:
+    """Move the call to the '@callback' node for `queue` and render its offer (in the caller's
+    `language` when the call's state has to be rebuilt)."""
     sid = form.get("CallSid", "")
     try:
         state, loaded = load_call(app, sid)
@@ -38,7 +37,8 @@ def callback_offer(app: Flask, form, queue: str, holder: Holder | None) -> Voice
         if state is None:
             flow = flows.flow_for_number(form.get("To", "")) or next(iter(flows.flows))
             state = CallState(call_sid=sid, flow=flow, version=loaded.version, node="",
-                              language=flows.flows[flow].language or flows.defaults.language,
+                              language=(holder.language if holder else "") or language
+                              or flows.flows[flow].language or flows.defaults.language,
                               caller=form.get("From", ""), called=form.get("To", ""))
         state.vars["_queue"] = queue
         state.node, state.step = CALLBACK, ""
@@ -47,8 +47,9 @@ def callback_offer(app: Flask, form, queue: str, holder: Holder | None) -> Voice
         state.turn += 1  # a new document
         response = VoiceResponse()
         chose = holder is not None and holder.leaving == "callback"
-        render_offer(engine_for(app, loaded), response, state,
-                     Speaker(flows.defaults, state.language), [] if chose else [SORRY], None)
+        spk = Speaker(flows.defaults, state.language)
+        sorry = [] if chose else [spk.words("hold.cannot_hold")]
+        render_offer(engine_for(app, loaded), response, state, spk, sorry, None)
         state.seq += 1
         row = journey.encode(sid, state.seq, time.time(), None,
                              Event("enter", flow=state.flow, node=CALLBACK,

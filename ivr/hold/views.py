@@ -14,6 +14,7 @@ from collections.abc import Callable
 import redis
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 
+from ivr.core.flows.lint_languages import used_languages
 from ivr.hold import webhooks
 from ivr.infra import agents as ag
 from ivr.infra.agents.fields import (
@@ -177,7 +178,7 @@ def _agent_fields(data: dict, *, creating: bool) -> dict:
     if "languages" in fields:
         # Checked against the languages the flows speak: a code no flow uses matches no caller.
         fields["known_languages"] = list(
-            services_of(current_app).flows.current().file.defaults.languages)
+            used_languages(services_of(current_app).flows.current().file))
     return fields
 
 

@@ -20,6 +20,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.core.engine.prompts import Speaker
 from ivr.core.flows.schema import Queue
+from ivr.core.i18n.languages import twilio_queue
 from ivr.core.waits.bands import LONG_WAIT_SECONDS, Band
 from ivr.core.waits.estimator import Estimate, EstimateError, estimate_wait
 from ivr.core.waits.history import HistoryStats
@@ -61,6 +62,10 @@ def spoken_band(spk: Speaker, band: Band) -> str:
     if band.minutes == 0:
         return spk.words("wait.under_minute")
     return spk.words("wait.about", minutes=band.minutes)
+
+
+def _default_language(app: Flask) -> str:
+    return services_of(app).flows.current().file.defaults.language
 
 
 def queue_config(app: Flask, queue: str) -> Queue:
@@ -190,7 +195,8 @@ def _join(app: Flask, sid: str, queue: str, form, args, now: dt.datetime) -> Hol
     first = min(joined, kept) if kept is not None else joined
     holder = Holder(call_sid=sid, queue=queue, first_asked=first, joined_at=joined,
                     caller=form.get("From", ""), visit=_visit(args),
-                    language=args.get("lang", ""))
+                    language=args.get("lang", ""),
+                    twilio_queue=twilio_queue(queue, args.get("lang", ""), _default_language(app)))
     if not holding.join(r, holder, {"kind": "join", "at": now.timestamp(),
                                     "elapsed": queue_time,
                                     "detail": {"kept_place": first < joined}}):
@@ -268,7 +274,7 @@ def left_twiml(form, args) -> VoiceResponse:
             line.keep_place(r, queue, sid, holder.first_asked)
         except redis.RedisError as exc:
             log.warning("place in line not kept: Redis unavailable", extra={"error": str(exc)})
-    return callback_offer(app, form, queue, holder)
+    return callback_offer(app, form, queue, holder, args.get("lang", ""))
 
 
 def _record(app: Flask, holder: Holder, items: list[dict], outcome: str, result: str, form,

@@ -107,11 +107,11 @@ def agent_answered():
     sid = request.form.get("CallSid", "")
     offer = connect.offer_of(r, sid)
     speaker = _agent_speaker(app)
-    if not connect.someone_waiting(r, queue):
+    target = connect.whisper_target(r, queue, offer, sid)
+    if not target:  # helped, or gone, and nobody of that language left in line
         connect.close_offer(r, queue, sid)
         return _goodbye(speaker, "agent.helped")
-    text = whisper(app, queue, connect.whisper_target(r, queue, offer), clock(app),
-                   speaker.language)
+    text = whisper(app, queue, target, clock(app), speaker.language)
     params = {"queue": queue, "agent": request.args.get("agent", "")}
     response = VoiceResponse()
     gather = response.gather(input="dtmf", num_digits=1, timeout=6, method="POST",
@@ -133,15 +133,16 @@ def agent_accept():
     sid = request.form.get("CallSid", "")
     agent_id = _agent_id()
     if request.form.get("Digits") == ACCEPT_KEY and "silent" not in request.args:
-        if not connect.someone_waiting(r, queue):
+        offer = connect.offer_of(r, sid)
+        target = connect.whisper_target(r, queue, offer, sid)
+        if not target:
             connect.close_offer(r, queue, sid)
             return _goodbye(_agent_speaker(app), "agent.helped")
         params = {"queue": queue, "agent": agent_id or ""}
         response = VoiceResponse()
         urls = services_of(app).urls
-        target = connect.whisper_target(r, queue, connect.offer_of(r, sid))
         dial = response.dial(action=urls.url(paths.HOLD_AGENT_DIALED, **params), method="POST")
-        dial.queue(connect.bridge_queue(app, queue, target),
+        dial.queue(connect.bridge_queue(app, queue, target, offer),
                    url=urls.url(paths.HOLD_BRIDGING, **params), method="POST")
         return twiml_response(response)
     connect.close_offer(r, queue, sid, declined="1")

@@ -15,10 +15,9 @@ import logging
 
 from flask import Flask
 
-from ivr.core.flows.schema import FlowFile, Queue
+from ivr.core.flows.naming import language_name, names_languages, queue_label
 from ivr.core.i18n import numbers
 from ivr.core.i18n.catalog import SOURCE_LANGUAGE, Phrasebook
-from ivr.core.i18n.languages import info
 from ivr.hold import holding
 from ivr.infra import journey
 from ivr.infra.services import services_of
@@ -48,8 +47,9 @@ def whisper(app: Flask, queue: str, caller_sid: str, now: dt.datetime, language:
     state = services.calls.load(caller_sid)
     caller_language = ((holder.language if holder else "")
                        or (state.language if state else "") or flows.defaults.language)
-    parts = [say("whisper.language", language=language_name(book, language, caller_language)),
-             say("whisper.queue", queue=queue_label(flows, queue, language))]
+    parts = [say("whisper.language", language=language_name(book, language, caller_language))
+             ] if names_languages(flows) else []
+    parts.append(say("whisper.queue", queue=queue_label(flows, queue, language, capitalized=True)))
     said, pressed = journey.caller_inputs(services.db, caller_sid)
     if said:
         parts.append(say("whisper.said", said=said[-1]))
@@ -69,23 +69,6 @@ def whisper(app: Flask, queue: str, caller_sid: str, now: dt.datetime, language:
     if state is not None and state.returning:
         parts.append(say("whisper.returning"))
     return " ".join(parts)
-
-
-def language_name(book: Phrasebook, language: str, code: str) -> str:
-    """The name of the language `code` said in `language` ("Hindi", "हिन्दी")."""
-    key = f"language.{code}"
-    if book.template(language, key) or book.template(SOURCE_LANGUAGE, key):
-        return book.say(language, key)
-    known = info(code)  # a flow language the catalogue has no name for
-    return known.english_name if known else code
-
-
-def queue_label(flows: FlowFile, queue: str, language: str) -> str:
-    """How the queue is named to an agent who speaks `language`: its label, else its name."""
-    label = (flows.queues.get(queue) or Queue()).label
-    if isinstance(label, dict):
-        label = label.get(language)
-    return label or queue.replace("_", " ").capitalize()
 
 
 def _entered(book: Phrasebook, language: str, name: str, value: str) -> str:

@@ -76,7 +76,11 @@ def test_without_a_language_the_flows_default_is_used(callback_app, client, deps
     assert ask(client, {"phone": CUSTOMER})["language"] == "en"
     assert _row(deps).language == "en"
     # The default is the flows', not a fixed English.
-    _edit_flows(callback_app, flows_path, lambda d: d["defaults"].update(language="ko"))
+    def korean_by_default(d: dict) -> None:
+        d["defaults"]["language"] = "ko"
+        d["flows"]["main"]["language"] = "en"  # its English prompts stay heard in English
+
+    _edit_flows(callback_app, flows_path, korean_by_default)
     assert ask(client, {"phone": "+14155550124"})["language"] == "ko"
 
 
@@ -93,8 +97,8 @@ def test_an_unknown_language_is_refused_with_the_codes_there_are(client, deps):
     assert resp.get_json() == {
         "error": "invalid_request",
         "message": "Unknown language 'fr': a callback can be placed in bn, en, hi, ko, ta (the "
-                   "languages of flows.yaml defaults.languages). Send one of these codes, or "
-                   "leave 'language' out for en."}
+                   "languages of flows.yaml). Send one of these codes, or leave 'language' out "
+                   "for en."}
     assert _row(deps) is None
 
 

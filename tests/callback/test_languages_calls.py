@@ -101,8 +101,8 @@ def test_an_agent_who_lists_no_language_hears_the_flows_default(callback_app, cl
     assert_spoken_in("ta", "ta-IN", "Google.ta-IN-Standard-A", _spoken(call.documents))
     whisper = _spoken(_whispers(twilio_cloud, call))
     assert_spoken_in(*ENGLISH, whisper)
-    assert whisper[0][0] == ("Callback for the support line. Tamil caller. They asked 0 minutes "
-                             "ago. Connecting you now.")
+    assert whisper[0][0] == ("Callback for the support line. Tamil caller. They asked just now. "
+                             "Connecting you now.")
 
 
 @pytest.mark.parametrize("script, key", [

@@ -88,7 +88,7 @@ def test_menu_twiml_starts_a_signed_stream_before_the_gather(app, cloud):
 @pytest.mark.parametrize(("key", "lands"), [
     ("1", ("gather", "ko_orders")),
     ("3", ("gather", "ko_returns")),
-    ("2", ("enqueue", "billing")),
+    ("2", ("enqueue", "billing.ko")),  # Korean callers wait in a Twilio queue of their own
 ])
 def test_spoken_choice_redirects_the_live_call_to_its_node(app, cloud, server, key, lands):
     call = dial(app, cloud)
@@ -131,7 +131,7 @@ def test_spoken_operator_phrase_reaches_a_person(app, cloud, server):
     assert update is not None
     assert parse_qs(urlsplit(update.value("Url")).query)["choice"] == ["operator"]
     root = ET.fromstring(webhook(app, call, update.value("Url")))
-    assert root.find("Enqueue").text == "support"
+    assert root.find("Enqueue").text == "support.ko"  # the Korean callers' Twilio queue
     assert [r["kind"] for r in journey_rows(app, call.call_sid)][-4:] == [
         "speech", "escape", "enter", "transfer"]
 

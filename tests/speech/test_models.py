@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import threading
 import zipfile
@@ -70,6 +71,19 @@ def test_bad_env_path_is_a_clear_error(monkeypatch, tmp_path):
 def test_unknown_setting_says_how_to_install():
     with pytest.raises(ModelNotFound, match="ivr speech install vosk-model-xx-9"):
         find_model("xx", "vosk-model-xx-9")
+
+
+@pytest.mark.parametrize(("language", "said"), [
+    ("hi", "run `ivr speech install vosk-model-small-hi-0.22`"),
+    ("bn", "Vosk publishes no model for language 'bn'"),
+    ("ta", "Vosk publishes no model for language 'ta'"),
+])
+def test_a_language_without_a_model_is_told_what_exists(language, said, monkeypatch, tmp_path):
+    """Not "install the US English model" for a Bengali menu: what Vosk has for that language."""
+    monkeypatch.delenv("VOSK_MODEL_PATH", raising=False)
+    monkeypatch.setenv("IVR_MODELS_DIR", str(tmp_path))
+    with pytest.raises(ModelNotFound, match=re.escape(said)):
+        find_model(language)
 
 
 def test_missing_language_gives_none_and_warns_once(caplog):

@@ -96,7 +96,7 @@ def test_spoken_operator_in_a_recording_reaches_a_person(app, cloud):
     recording_url = cloud.add_recording(wav_of(fixture_for("operator")))
     root = ET.fromstring(webhook(app, call, action, {"RecordingUrl": recording_url,
                                                      "RecordingDuration": "2"}))
-    assert root.find("Enqueue").text == "support"
+    assert root.find("Enqueue").text == "support.ko"  # the Korean callers' Twilio queue
 
 
 def test_a_key_pressed_during_the_recording_is_the_answer(app, cloud):

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from ivr.core.i18n.catalog import Phrasebook
 from tests.conftest import AUTH_TOKEN, BASE_URL, sign
 from tests.speech.live import KOREAN_NUMBER, gather_node, stream_spec
 from tests.support.caller import SimulatedCall, flask_transport
@@ -33,7 +34,7 @@ def test_unsure_choice_is_confirmed_by_a_key(app):
     call = dial(app)
     document = redirected(app, call, choice="1", transcript="주문", confidence="0.6",
                           decision_ms="12.5", confirm="1")
-    assert "주문라고 말씀하셨습니까? 맞으면 1번" in document
+    assert Phrasebook().say("ko", "menu.did_you_say", choice="주문") in document
     assert gather_node(document) == ("korean", "ko_menu")
     assert stream_spec(document) is None  # a yes/no by key, not another menu
     call.turn.gather_action = ET.fromstring(document).find("Gather").get("action")

@@ -108,7 +108,8 @@ def _taken(eng: EngineView, st: CallState, outcome: CallbackOutcome) -> str:
         return eng.phrases.say(st.language, "offer.taken_at", last4=last4, when=when)
     wait = ""
     if outcome.estimated_wait_seconds:
-        minutes = max(1, round(outcome.estimated_wait_seconds / 60))
+        # Never "about 1 minutes": as the hold queue's bands, the shortest is two.
+        minutes = max(2, round(outcome.estimated_wait_seconds / 60))
         wait = eng.phrases.say(st.language, "offer.wait", minutes=minutes)
     return eng.phrases.say(st.language, "offer.taken", last4=last4, wait=wait)
 

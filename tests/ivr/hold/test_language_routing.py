@@ -128,8 +128,9 @@ def holding(network: Network, line: str, number: str, *keys: str) -> Caller:
     turn = call.turn()
     for pressed in keys:
         turn = call.do(pressed)
-    # Each language waits in a Twilio queue of its own: support, support.hi, support.bn...
-    assert turn.waiting == "queue" and turn.queue.split(".")[0] == "support", turn.text
+    # Each language waits in a Twilio queue of its own; English, the default, in plain support.
+    held_in = {HINDI_LINE: "support.hi", BENGALI_LINE: "support.bn"}.get(line, "support")
+    assert turn.waiting == "queue" and turn.queue == held_in, turn.text
     return call
 
 

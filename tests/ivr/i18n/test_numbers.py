@@ -39,4 +39,5 @@ def test_numbers_inside_sentences_are_words():
     assert book.say("hi", "hold.position", position=3) == "लाइन में आप तीसरे नंबर पर हैं।"
     assert "৪" not in book.say("bn", "offer.callback", last4="4567")
     assert "চার পাঁচ ছয় সাত" in book.say("bn", "offer.callback", last4="4567")
-    assert "ஒரு நிமிட" in book.say("ta", "offer.wait", minutes=1)
+    assert "ஒரு நிமிடத்துக்கு" in book.say("ta", "callback.whisper.asked_one")
+    assert "இரண்டு நிமிடங்களில்" in book.say("ta", "offer.wait", minutes=2)
