@@ -22,12 +22,12 @@ from babel.numbers import format_decimal
 from callback.deps import Deps
 from callback.errors import InvalidRequest, excerpt
 from callback.settings import DEFAULTS
-from ivr.core.engine.prompts import say as add_say
-from ivr.core.engine.prompts import voice_of
+from ivr.core.engine.prompts import Speaker, voice_of
 from ivr.core.flows import naming
 from ivr.core.flows.lint_languages import used_languages
 from ivr.core.i18n.catalog import Phrasebook
 from ivr.core.i18n.languages import foreign_letters
+from ivr.infra.agents import whisper_language
 from ivr.infra.agents.models import Agent
 
 _LETTER = re.compile(r"[^\W\d_]")
@@ -77,29 +77,16 @@ def page_language(deps: Deps, code: str | None) -> str:
     return (_match(flow_languages(deps), code) if code else None) or default_language(deps)
 
 
-class Speech:
-    """Sentences of the voice catalogue for one leg of a callback, said in its voice."""
+class Speech(Speaker):
+    """The voice catalogue for one leg of a callback, said in its language and voice: a
+    flow language, or one the catalogue has (an agent's), else the flows' default."""
 
     def __init__(self, deps: Deps, language: str) -> None:
-        defaults = deps.flows().defaults
-        self.book = Phrasebook(defaults.phrases)
-        known = _match(list(used_languages(deps.flows())), language)
-        # A language no longer in the flows but in the catalogue (an agent's) is still spoken.
-        self.language = known or (language if self.book.has_language(language)
-                                  else defaults.language)
-        self.say_language, self.voice = voice_of(defaults, self.language)
-
-    def text(self, key: str, **values: Any) -> str:
-        """The sentence `key`, filled in."""
-        return self.book.say(self.language, key, **values)
-
-    def say(self, verb, key: str, **values: Any) -> None:
-        """Append the sentence `key` to a TwiML verb as a <Say> in this leg's voice."""
-        self.say_text(verb, self.text(key, **values))
-
-    def say_text(self, verb, text: str) -> None:
-        """Append already composed text to a TwiML verb as a <Say> in this leg's voice."""
-        add_say(verb, text, self.say_language, self.voice)
+        flows = deps.flows()
+        book = Phrasebook(flows.defaults.phrases)
+        known = _match(list(used_languages(flows)), language)
+        chosen = known or (language if book.has_language(language) else flows.defaults.language)
+        super().__init__(flows.defaults, chosen, book)
 
 
 def customer_speech(deps: Deps, language: str) -> Speech:
@@ -109,17 +96,18 @@ def customer_speech(deps: Deps, language: str) -> Speech:
 
 def agent_speech(deps: Deps, agent_id: int | None) -> Speech:
     """How an agent is spoken to: the first language they list, else the flows' default."""
-    spoken: list[str] = []
+    agent = None
     if agent_id is not None:
         with deps.db.session() as session:
             agent = session.get(Agent, agent_id)
-            spoken = list(agent.languages or []) if agent is not None else []
-    return Speech(deps, spoken[0] if spoken else default_language(deps))
+            if agent is not None:
+                session.expunge(agent)
+    return Speech(deps, whisper_language(agent, default_language(deps)))
 
 
 def language_name(speech: Speech, code: str) -> str:
     """The name of the language `code` in `speech`'s language ("Bengali", "बंगाली")."""
-    return naming.language_name(speech.book, speech.language, code)
+    return naming.language_name(speech.phrases, speech.language, code)
 
 
 def queue_label(deps: Deps, queue: str, language: str) -> str:

@@ -85,7 +85,7 @@ def _agent(deps: Deps, attempt: CallbackAttempt | None) -> Speech:
 
 def _goodbye(speech: Speech, key: str, **values) -> Response:
     """Say the sentence `key` in the leg's language and voice, then hang up."""
-    return goodbye(speech.text(key, **values), language=speech.say_language,
+    return goodbye(speech.words(key, **values), language=speech.say_language,
                    voice=speech.voice)
 
 
@@ -109,7 +109,7 @@ def _dial_leg(deps, attempt: CallbackAttempt, speech: Speech, say: str, address:
     comes back to 'dialed'. `whisper_url` is TwiML the other side hears when it answers,
     before the two are joined."""
     r = VoiceResponse()
-    speech.say_text(r, say)
+    speech.text(r, say)
     dial = r.dial(caller_id=deps.config.get("TWILIO_FROM_NUMBER"),
                   action=deps.url(paths.CALLBACK_DIALED, attempt=attempt.id),
                   timeout=int(deps.setting("CALLBACK_RING_TIMEOUT")))
@@ -131,21 +131,21 @@ def whisper(deps: Deps, req: CallbackRequest, speech: Speech) -> str:
     """What the agent hears before they talk to the customer, in the agent's language: the
     line, the customer's language (when the flows speak more than one), who and why."""
     lang = speech.language
-    parts = [speech.text("callback.whisper.queue", queue=queue_label(deps, req.queue, lang))]
+    parts = [speech.words("callback.whisper.queue", queue=queue_label(deps, req.queue, lang))]
     if names_languages(deps.flows()):
-        parts.append(speech.text("whisper.language",
+        parts.append(speech.words("whisper.language",
                                  language=language_name(speech, req.language)))
     if req.name:
-        parts.append(speech.text("callback.whisper.name", name=req.name))
+        parts.append(speech.words("callback.whisper.name", name=req.name))
     if req.reason:
-        parts.append(speech.text("callback.whisper.reason", reason=req.reason))
+        parts.append(speech.words("callback.whisper.reason", reason=req.reason))
     said = (req.context or {}).get("speech") or (req.context or {}).get("said")
     if said:
-        parts.append(speech.text("callback.whisper.said", said=said))
+        parts.append(speech.words("callback.whisper.said", said=said))
     minutes = max(0, int((req.updated_at - req.first_asked_at).total_seconds() // 60))
     key = {0: "callback.whisper.asked_now", 1: "callback.whisper.asked_one"}.get(
         minutes, "callback.whisper.asked")
-    parts.append(speech.text(key, minutes=minutes))
+    parts.append(speech.words(key, minutes=minutes))
     return " ".join(parts)
 
 
@@ -217,8 +217,8 @@ def customer_answered():
                       action=deps.url(paths.CALLBACK_CONNECT, attempt=attempt.id))
     # Only the shop's own words reach the person called: a name typed into a web form could be
     # anyone's words, so it goes to the agent's whisper and nowhere else.
-    customer.say(gather, "callback.hello")
-    customer.say(r, "callback.no_answer")
+    customer.sentence(gather, "callback.hello")
+    customer.sentence(r, "callback.no_answer")
     r.hangup()
     return twiml_response(r)
 
@@ -236,7 +236,7 @@ def connect():
         release_agent_of(deps, attempt, "canceled")
         return _goodbye(_customer(deps, req), "callback.declined")
     customer = _customer(deps, req)
-    return _dial_leg(deps, attempt, customer, customer.text("callback.connecting"),
+    return _dial_leg(deps, attempt, customer, customer.words("callback.connecting"),
                      attempt.agent_address or "",
                      whisper_url=deps.url(paths.CALLBACK_WHISPER, attempt=attempt.id))
 
@@ -250,10 +250,10 @@ def whisper_to_agent():
     agent = _agent(deps, attempt)
     r = VoiceResponse()
     if not _is_open(attempt, req):
-        agent.say(r, "callback.agent_not_needed")
+        agent.sentence(r, "callback.agent_not_needed")
         r.hangup()
     else:
-        agent.say_text(r, whisper(deps, req, agent))
+        agent.text(r, whisper(deps, req, agent))
     return twiml_response(r)
 
 
