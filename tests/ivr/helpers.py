@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ivr.infra.agents import AgentConflict, add_agent, find_agent, set_presence
 from ivr.infra.services import services_of
+from tests.support.caller import SimulatedCall, Turn
 
 AGENT_PHONE = "+14155550100"
 
@@ -18,3 +19,14 @@ def staff(app, queues: list[str], *, status: str = "available") -> int:
         agent = find_agent(db, AGENT_PHONE)
     set_presence(db, r, agent.id, status)
     return agent.id
+
+
+def act(call: SimulatedCall, action: str) -> Turn:
+    """One step of a flow walk: leave the voicemail or end the dial the call waits for, else
+    wait out the Gather ("wait") or press `action`."""
+    turn = call.turn
+    if turn.waiting == "record":
+        return call.record()
+    if turn.waiting == "dial":
+        return call.dial_result("no-answer")
+    return call.wait() if action == "wait" else call.press(action)

@@ -17,7 +17,7 @@ from ivr.core.flows.schema import CollectNode, MenuNode
 from ivr.infra import journey
 from ivr.infra.services import services_of
 from tests.conftest import AUTH_TOKEN, BASE_URL, SHOP_FLOWS
-from tests.ivr.helpers import staff
+from tests.ivr.helpers import act, staff
 from tests.support.caller import SimulatedCall, Turn, flask_transport
 
 DATA = Path(__file__).parent / "data"
@@ -50,15 +50,6 @@ def inputs_for(flows, flow: str, node: str) -> list[str]:
     if isinstance(spec, CollectNode):
         return ["1" * spec.min_digits + "#", "9" + "0" * (spec.min_digits - 1) + "#", "1234#"]
     return ["wait"]
-
-
-def act(call: SimulatedCall, action: str) -> Turn:
-    turn = call.turn
-    if turn.waiting == "record":
-        return call.record()
-    if turn.waiting == "dial":
-        return call.dial_result("no-answer")
-    return call.wait() if action == "wait" else call.press(action)
 
 
 def explore(app, number: str, caller: str = "+14155550123"):

@@ -28,7 +28,7 @@ from ivr.core.flows.schema import CollectNode, MenuNode
 from ivr.core.i18n.languages import foreign_letters
 from ivr.infra.services import services_of
 from tests.conftest import AUTH_TOKEN, BASE_URL
-from tests.ivr.helpers import staff
+from tests.ivr.helpers import act, staff
 from tests.support.caller import SimulatedCall, Turn, flask_transport
 
 SHIPPED = Path(__file__).resolve().parents[2] / "flows.yaml"
@@ -96,15 +96,6 @@ def inputs_for(flows, flow: str, node: str) -> list[str]:
         return ["1" * spec.min_digits + "#", "9" + "0" * (spec.min_digits - 1) + "#", "12#",
                 "wait"]
     return ["wait"]
-
-
-def act(call: SimulatedCall, action: str) -> Turn:
-    turn = call.turn
-    if turn.waiting == "record":
-        return call.record()
-    if turn.waiting == "dial":
-        return call.dial_result("no-answer")
-    return call.wait() if action == "wait" else call.press(action)
 
 
 def new_call(app, language: str, digits: dict[str, str], ear: Ear) -> SimulatedCall:
