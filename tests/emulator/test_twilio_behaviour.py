@@ -270,7 +270,8 @@ def test_a_caller_hanging_up_while_a_dial_rings_cancels_the_leg(emulator, app_se
     emulator.act(call.sid, "hangup")
     _until(lambda: leg.status.is_final, 2)  # not the 3 s (scaled 60 s) ring
     assert leg.status.value == "canceled"
-    assert app_server.got("/dialed")[0]["DialCallStatus"] == "canceled"
+    # The <Dial> action is a webhook of its own, sent once the leg has ended: wait for it.
+    assert _until(lambda: app_server.got("/dialed"), 5)[0]["DialCallStatus"] == "canceled"
 
 
 def test_a_recording_ended_by_silence_reports_no_key(emulator, app_server):
