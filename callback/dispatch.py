@@ -31,7 +31,7 @@ from callback.lifecycle import finish_attempt, release_agent_of, settle_from_sta
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
 from callback.schedule import DIAL_JOB, ON_FAILURE, WAKE_KEY, enqueue_request
 from ivr.errors import TelephonyError
-from ivr.infra import line
+from ivr.infra import line, live
 from ivr.infra.agents import (
     attach_call,
     available_count,
@@ -62,6 +62,8 @@ def dispatch_once(deps: Deps, now: dt.datetime | None = None) -> list[int]:
             job = _dispatch(deps, request_id, now)
             if job:
                 sent.append(request_id)
+    if sent:
+        live.changed(deps.redis, "callbacks", dispatched=sent)
     return sent
 
 

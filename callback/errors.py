@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import unicodedata
 
 from ivr.errors import IvrError
@@ -102,3 +103,21 @@ class BadToken(CallbackError):
     status = 403
     code = "bad_token"
 
+
+class ActionRefused(CallbackError):
+    """A console action the request's state does not allow now (it is being dialled, it is
+    done, or it changed while the supervisor looked at it)."""
+
+    status = 409
+    code = "action_refused"
+
+
+class TimeNotAllowed(CallbackError):
+    """A chosen call time that has passed or is outside the calling hours for the number;
+    `next_allowed` is the first time that is allowed (None when there is none)."""
+
+    code = "time_not_allowed"
+
+    def __init__(self, message: str, next_allowed: dt.datetime | None) -> None:
+        super().__init__(message)
+        self.next_allowed = next_allowed

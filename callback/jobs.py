@@ -19,7 +19,7 @@ from callback.lifecycle import finish_attempt, release_agent_of, requeue
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
 from callback.schedule import earliest_call, enqueue_request, hours_of
 from ivr.errors import IvrError, TelephonyUnsure
-from ivr.infra import line, metrics, paths
+from ivr.infra import line, live, metrics, paths
 from ivr.infra.agents import attach_call, claim_agent, dial_address
 
 log = logging.getLogger(__name__)
@@ -60,13 +60,21 @@ def on_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
 
 def release_request(request_id: int) -> str:
     """A scheduled request's time has come: put it in line (the dispatcher takes it from there)."""
-    enqueue_request(runtime.current(), request_id)
+    deps = runtime.current()
+    enqueue_request(deps, request_id)
+    live.changed(deps.redis, "callback", id=request_id)  # the console shows it due
     return "released"
 
 
 def place_callback(request_id: int, attempt_no: int) -> str:
     """Claim an agent, write the attempt guard, and dial: at most once per attempt number."""
     deps = runtime.current()
+    outcome = _place(deps, request_id, attempt_no)
+    live.changed(deps.redis, "callback", id=request_id, outcome=outcome)
+    return outcome
+
+
+def _place(deps, request_id: int, attempt_no: int) -> str:
     now = deps.now()
     with deps.db.session() as session:
         req = session.get(CallbackRequest, request_id)

@@ -188,3 +188,31 @@ class CallbackAttempt(Base):
     def state(self) -> AttemptStatus:
         """The status as an enum."""
         return AttemptStatus(self.status)
+
+
+class ActionKind(StrEnum):
+    """What a supervisor did to a request from the console."""
+
+    CANCEL = "cancel"
+    RETRY = "retry"  # call it now (or at the first moment the calling hours allow)
+    RESCHEDULE = "reschedule"
+
+
+class CallbackAction(Base):
+    """One action a person took on a request (`callback.admin`): who, when, what, and the
+    status it moved the request from and to. Written in the transaction that makes the change,
+    so no change goes unrecorded."""
+
+    __tablename__ = "callback_actions"
+    __table_args__ = (Index("ix_callback_actions_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("callback_requests.id", ondelete="CASCADE"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    who: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(20))
+    from_status: Mapped[str] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    # The times involved (old and new scheduled_for), the note, anything else a reader needs.
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)

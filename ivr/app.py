@@ -11,17 +11,17 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from callback import api as callbacks
 from ivr import ops
 from ivr.core import hours
 from ivr.hold import views as hold
-from ivr.infra import http_errors, journey, logs, metrics, paths
+from ivr.infra import http_errors, journey, live, logs, metrics, paths
 from ivr.infra.config import check_secrets, load_config
 from ivr.infra.proxies import trust_proxies
-from ivr.infra.services import build_services
+from ivr.infra.services import build_services, services_of
 from ivr.infra.twiml import twiml_response
 from ivr.voice import webhooks as voice
 from ivr.voice.safety import apology, safe_twiml
@@ -49,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     hold.init_app(app)
     callbacks.init_app(app)
     speech.init_app(app)
+    live_notices(app)
     metrics.time_webhooks(app, paths.ALL)
     # Never an HTML error page: each webhook's own fallback, JSON elsewhere.
     http_errors.init_app(app, fallbacks=_webhook_fallbacks(app))
@@ -58,6 +59,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         writer.start()
         app.extensions["ivr.journey_writer"] = writer
     return app
+
+
+def live_notices(app: Flask) -> None:
+    """Every request that may have changed a call, an agent or a callback tells the console
+    (`ivr.infra.live`): webhooks, admin and agent actions, callback requests. Reads do not."""
+    r = services_of(app).redis
+
+    @app.after_request
+    def _changed(response: Response) -> Response:
+        if request.method not in ("GET", "HEAD", "OPTIONS") and response.status_code < 400:
+            live.changed(r, "request", path=request.path)
+        return response
 
 
 # Where each webhook is in a call decides what an unexpected error may answer with.

@@ -47,7 +47,9 @@ def prometheus():
         ("ivr_journey_dead_letters", "Journey rows the database refused (kept, with the error)",
          journey.DEAD_KEY),
     ])
-    body, content_type = metrics.exposition(jobs, lists)
+    # Packages above this one (the console) add collectors of their own at start-up.
+    extra = current_app.extensions.get("ivr.metrics_collectors", [])
+    body, content_type = metrics.exposition(jobs, lists, *extra)
     return Response(body, content_type=content_type)
 
 

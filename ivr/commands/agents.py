@@ -186,6 +186,22 @@ def remove_command(agent: str, yes: bool) -> None:
     click.echo(f"removed agent {found.id}: {found.name}")
 
 
+@agents_group.command("token")
+@click.argument("agent")
+def token_command(agent: str) -> None:
+    """Issue a new self-service token for an agent (AGENT is an id, a name or an address).
+
+    It signs them in to the console (/console) and to /agents/me; their old token, and every
+    console session made with it, stops working. It is printed once: pass it on privately.
+    """
+    with _backends(need_redis=False) as (db, _r, _now):
+        found = ag.find_agent(db, agent)
+        token = ag.rotate_token(db, found.id)
+    click.echo(f"new self-service token for agent {found.id} ({found.name}), shown once: "
+               f"{token}")
+    click.echo("the old token no longer works")
+
+
 @agents_group.command("status")
 @click.argument("agent")
 @click.argument("status", type=click.Choice(STATUSES))

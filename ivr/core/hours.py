@@ -94,3 +94,20 @@ def _range_end(day: dt.date, end: dt.time, zone: ZoneInfo) -> dt.datetime:
 def _country_holidays(code: str, year: int) -> holidays_lib.HolidayBase:
     country, _, subdiv = code.partition("-")
     return holidays_lib.country_holidays(country, subdiv=subdiv or None, years=year)
+
+
+def home_zone(flows) -> str:
+    """The flows' home time zone: the operator queue's calendar's, else the first calendar's,
+    else UTC. Days in reports and "today" on the wallboard are this zone's days."""
+    op = flows.defaults.operator
+    queue = flows.queues.get(op.queue) if op else None
+    calendar = flows.hours.get(queue.hours) if queue and queue.hours else None
+    calendar = calendar or next(iter(flows.hours.values()), None)
+    return calendar.timezone if calendar else "UTC"
+
+
+def start_of_day(at: dt.datetime, zone: str) -> dt.datetime:
+    """The aware instant the day holding `at` began in `zone` (local midnight, as UTC)."""
+    local = at.astimezone(ZoneInfo(zone))
+    midnight = dt.datetime.combine(local.date(), dt.time(0), tzinfo=ZoneInfo(zone))
+    return midnight.astimezone(dt.UTC)

@@ -33,7 +33,7 @@ from ivr.core.flows.schema import Queue
 from ivr.core.i18n.languages import twilio_queue
 from ivr.errors import IvrError, TelephonyUnsure
 from ivr.hold import holding
-from ivr.infra import line, paths
+from ivr.infra import line, live, paths
 from ivr.infra.agents import (
     attach_call,
     claim_agent,
@@ -167,6 +167,7 @@ def _ring(app: Flask, r: redis.Redis, agent: Agent, queue: str, caller_sid: str,
         "twilio_queue": _twilio_queue_of(app, queue, holder)})
     pipe.expire(OFFER.format(sid=sid), 4 * 3600)
     pipe.execute()
+    live.changed(r, "offer", agent_id=agent.id)  # their console pops up the caller now
     log.info("ringing agent", extra={"agent_id": agent.id, "queue": queue, "call_sid": sid,
                                      "for_caller": caller_sid})
     return sid

@@ -39,8 +39,9 @@ def _mean(values: Iterable[float]) -> float | None:
     return sum(items) / len(items) if items else None
 
 
-def _figures(visits: list[QueueVisit], estimates: list[WaitEstimate],
-             answer_within: float) -> dict:
+def figures(visits: list[QueueVisit], estimates: list[WaitEstimate],
+            answer_within: float) -> dict:
+    """The report's figures (see the module's definitions) over these visits and estimates."""
     total = len(visits)
     answered = [v for v in visits if v.outcome == "answered"]
     waits = [v.wait_seconds for v in answered]
@@ -76,10 +77,10 @@ def summarize(db: Database, *, since: dt.datetime, until: dt.datetime | None = N
             select(WaitEstimate).where(WaitEstimate.visit_id.in_(ids)))) if ids else []
     queue_of = {v.id: v.queue for v in visits}
     names = sorted({v.queue for v in visits})
-    out = {name: _figures([v for v in visits if v.queue == name],
+    out = {name: figures([v for v in visits if v.queue == name],
                           [e for e in estimates if queue_of[e.visit_id] == name], answer_within)
            for name in names}
-    out[ALL] = _figures(visits, estimates, answer_within)
+    out[ALL] = figures(visits, estimates, answer_within)
     return {
         "period": {"since": since.isoformat(), "until": until.isoformat()},
         "answer_within": answer_within,

@@ -28,7 +28,7 @@ from ivr.hold import holding, tracking
 from ivr.hold.connect import connect_agents
 from ivr.hold.holding import Holder
 from ivr.hold.offer import callback_offer
-from ivr.infra import line, paths, queue_history
+from ivr.infra import line, metrics, paths, queue_history
 from ivr.infra.agents import presence
 from ivr.infra.services import services_of
 from ivr.voice.steps import raced
@@ -294,6 +294,7 @@ def _record(app: Flask, holder: Holder, items: list[dict], outcome: str, result:
                               agent_id=agent_id)
     except Exception:
         log.exception("hold visit not written", extra={"call_sid": holder.call_sid})
+    metrics.HOLD_VISITS.labels(holder.queue, outcome).inc()
     try:
         if outcome == tracking.ANSWERED:
             queue_history.learn(services_of(app).redis, holder.queue,

@@ -146,7 +146,7 @@ def alembic_config(url: str):
 def import_all_models() -> None:
     """Import every models module so their tables are registered on `Base`."""
     for name in ("ivr.infra.models", "ivr.infra.agents.models", "ivr.infra.queue_models",
-                 "callback.models"):
+                 "ivr.infra.notes_models", "callback.models"):
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:

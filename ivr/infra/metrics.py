@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterable
@@ -20,6 +21,8 @@ from prometheus_client.core import GaugeMetricFamily
 from rq import Queue
 from rq.registry import FailedJobRegistry
 
+log = logging.getLogger(__name__)
+
 CALLS = Counter("ivr_calls_total", "Calls answered by the IVR", ["flow"])
 NODE_VISITS = Counter("ivr_node_visits_total", "Nodes entered", ["flow", "node"])
 ESCAPES = Counter("ivr_escapes_total", "Operator escapes taken", ["flow", "node"])
@@ -29,6 +32,8 @@ STALE_WEBHOOKS = Counter(
     "ivr_stale_webhooks_total",
     "Webhooks from an older document (late, repeated or raced), answered with the current one",
     ["kind"])
+HOLD_VISITS = Counter("ivr_hold_visits_total", "Hold-queue visits that ended, by how",
+                      ["queue", "outcome"])
 CALLBACK_JOB_FAILURES = Counter("ivr_callback_job_failures_total",
                                 "Callback RQ jobs that raised (see the log for why)", ["job"])
 WEBHOOK_SECONDS = Histogram(
@@ -89,8 +94,8 @@ def exposition(*extra) -> tuple[bytes, str]:
             scraped.register(collector)
         try:
             body += generate_latest(scraped)
-        except Exception:  # Redis down: the rest of the page still answers
-            pass
+        except Exception as exc:  # Redis or the database down: the rest still answers
+            log.warning("metrics read from Redis and SQL left out: %s", exc)
     return body, CONTENT_TYPE_LATEST
 
 

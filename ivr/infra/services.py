@@ -62,10 +62,11 @@ def build_services(config: Mapping[str, Any], *, migrate: bool = True) -> Servic
     if migrate:
         db.create_schema()
     client = connect(config.get("REDIS_URL"), timeout=float(config["BACKEND_TIMEOUT"]))
+    clock = clock_from(config)
     flows = FlowRegistry(config["IVR_FLOWS"], client,
                          check_interval=float(config["FLOWS_RELOAD_INTERVAL"]),
-                         background=True)
-    return Services(config=config, clock=clock_from(config),
+                         background=True, wall_clock=lambda: clock().timestamp())
+    return Services(config=config, clock=clock,
                     urls=PublicUrls(config.get("PUBLIC_BASE_URL")),
                     telephony=make_telephony(config, client),
                     redis=client, db=db, flows=flows,

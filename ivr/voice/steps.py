@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.core.callstate import CallState
@@ -21,7 +21,7 @@ from ivr.core.engine.engine import Engine
 from ivr.core.engine.types import Input, InputKind, Step
 from ivr.core.flows.loader import LoadedFlows
 from ivr.errors import StateUnavailable
-from ivr.infra import journey, metrics
+from ivr.infra import journey, metrics, today
 from ivr.infra.call_store import StateStore
 from ivr.infra.flows_registry import UnknownFlowVersion
 from ivr.infra.services import services_of
@@ -242,9 +242,17 @@ def save_step(store: StateStore, step: Step, expected_turn: int | None,
             metrics.NODE_VISITS.labels(event.flow or "", event.node or "").inc()
         elif event.kind == "escape":
             metrics.ESCAPES.labels(event.flow or "", event.node or "").inc()
+            # The wallboard's "pressed 0 today" (each event once: its journey number is unique).
+            today.mark(store.client, today.ESCAPES, f"{step.state.call_sid}:{step.state.seq}",
+                       _service_time())
     if step.outcome:
         metrics.OUTCOMES.labels(step.outcome).inc()
     return True
+
+
+def _service_time() -> float:
+    """Now on the service's clock (`ivr serve --at` shifts it), as epoch seconds."""
+    return services_of(current_app).now().timestamp() if has_app_context() else time.time()
 
 
 def journey_rows(step: Step, meta: dict | None = None, first_elapsed_ms: int | None = None

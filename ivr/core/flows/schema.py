@@ -101,6 +101,13 @@ class Defaults(Model):
 # --- queues --------------------------------------------------------------------------------
 
 
+class ServiceLevel(Model):
+    """The queue's answer target: `goal` percent of callers answered within `seconds`."""
+
+    seconds: int = Field(default=20, ge=1, le=3600)
+    goal: int = Field(default=80, ge=1, le=100)
+
+
 class Queue(Model):
     """A line of callers waiting for a person."""
 
@@ -116,6 +123,8 @@ class Queue(Model):
     # What a caller gets when the queue is closed or nobody is staffed.
     when_closed: Literal["callback", "voicemail"] = "callback"
     default_handle_seconds: int = Field(default=240, ge=10)  # cold-start estimate
+    # What the wallboard and `ivr report` measure the queue against (80/20 by default).
+    service_level: ServiceLevel = ServiceLevel()
 
 
 # --- nodes ---------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import redis
 from sqlalchemy.exc import IntegrityError
 
+from ivr.infra import live
 from ivr.infra.agents import presence
 from ivr.infra.agents.fields import (
     AgentConflict,
@@ -380,4 +381,6 @@ def _change(
                     call_sid=call_sid,
                 )
             )
+        # Wherever it came from (a webhook, the CLI, a job), open consoles show it.
+        live.changed(r, "presence", agent_id=agent.id, status=target.value)
     return presence.read(r, [agent.id], now)[agent.id]
