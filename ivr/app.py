@@ -15,7 +15,7 @@ from flask import Flask, Response, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from callback import api as callbacks
-from ivr import ops
+from ivr import console, ops
 from ivr.core import hours
 from ivr.hold import views as hold
 from ivr.infra import http_errors, journey, live, logs, metrics, paths
@@ -49,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     hold.init_app(app)
     callbacks.init_app(app)
     speech.init_app(app)
+    console.init_app(app)
     live_notices(app)
     metrics.time_webhooks(app, paths.ALL)
     # Never an HTML error page: each webhook's own fallback, JSON elsewhere.

@@ -30,6 +30,7 @@ from werkzeug.serving import make_server
 
 from ivr.app import create_app
 from ivr.core.flows.loader import load_flows
+from ivr.core.hours import home_zone
 from ivr.emulator import Chaos, ChaosSettings, Timing, TwilioEmulator, create_emulator_app
 from ivr.infra import paths, runfile
 from ivr.infra.clock import BadTime, ShiftedClock, parse_at
@@ -93,6 +94,7 @@ class LocalService:
         self._handler = None
         self.worker: ThreadWorker | None = None
         self.dispatcher = None
+        self.made_admin_token: str | None = None
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -120,6 +122,10 @@ class LocalService:
             config["PUBLIC_BASE_URL"] = config.get("PUBLIC_BASE_URL") or self.local_url
             config["TWILIO_API_BASE"] = self.local_url + EMULATOR_PREFIX
             config["TWILIO_AUTH_TOKEN"] = secrets.token_urlsafe(24)
+            if not config.get("IVR_ADMIN_TOKEN"):
+                # A laptop run: the console and the admin API open with a token made for this
+                # run, printed in the banner (like a notebook server's).
+                config["IVR_ADMIN_TOKEN"] = self.made_admin_token = secrets.token_urlsafe(24)
         self.app = create_app(config)
         self._handler = self.app
         if config["SIMULATED_TELEPHONY"]:
@@ -142,6 +148,7 @@ class LocalService:
             # The emulated account, for `ivr simulate` and an `ivr worker` run beside it.
             "twilio_api_base": config["TWILIO_API_BASE"] if emulated else None,
             "twilio_auth_token": config["TWILIO_AUTH_TOKEN"] if emulated else None,
+            "admin_token": self.made_admin_token,
         })
 
     @property
@@ -155,7 +162,7 @@ class LocalService:
 
     def _offset(self, config: dict[str, Any]) -> float:
         flows = load_flows(config["IVR_FLOWS"]).file
-        return ShiftedClock.starting_at(parse_at(self.at, _home_zone(flows))).offset
+        return ShiftedClock.starting_at(parse_at(self.at, home_zone(flows))).offset
 
     def _wsgi(self, environ, start_response):
         handler = self._handler
@@ -252,6 +259,10 @@ class LocalService:
             f"  Call status changes:      {base}{paths.STATUS}",
             "",
             f"Try it: ivr simulate --url {self.local_url}",
+            f"Console: {base}/console   "
+            + (f"(sign in with this run's admin token: {self.made_admin_token})"
+               if self.made_admin_token else "(sign in with IVR_ADMIN_TOKEN or an agent token)"
+               if cfg.get("IVR_ADMIN_TOKEN") else "(set IVR_ADMIN_TOKEN to sign in as admin)"),
             f"Health: {base}/healthz   Metrics: {base}/metrics"
             + (" (Bearer METRICS_TOKEN)" if cfg.get("METRICS_TOKEN") else "")
             + f"   Callback page: {base}/callback",
@@ -306,15 +317,6 @@ def _loopback_only(wsgi_app):
         return wsgi_app(environ, start_response)
 
     return guarded
-
-
-def _home_zone(flows) -> str:
-    """The time zone a bare --at time is read in: the operator queue's opening hours."""
-    op = flows.defaults.operator
-    queue = flows.queues.get(op.queue) if op else None
-    calendar = flows.hours.get(queue.hours) if queue and queue.hours else None
-    calendar = calendar or next(iter(flows.hours.values()), None)
-    return calendar.timezone if calendar else "UTC"
 
 
 def _absolute_db(config: dict[str, Any]) -> str:

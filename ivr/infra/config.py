@@ -20,6 +20,7 @@ ENV_KEYS = (
     "REDIS_URL",
     "VOSK_MODEL_PATH",
     "IVR_ADMIN_TOKEN",
+    "IVR_SECRET_KEY",
     "IVR_ADMIN_API",
     "METRICS_TOKEN",
     "IVR_FALLBACK_NUMBER",
@@ -28,7 +29,7 @@ ENV_KEYS = (
     "CALL_CHECK_AFTER",
 )
 # Settings read from the environment by prefix (callbacks' limits, windows, mode...).
-ENV_PREFIXES = ("CALLBACK_",)
+ENV_PREFIXES = ("CALLBACK_", "CONSOLE_")
 
 DEFAULTS: dict[str, Any] = {
     "IVR_FLOWS": "flows.yaml",
@@ -62,6 +63,10 @@ DEFAULTS: dict[str, Any] = {
     # (each at most once per this many seconds): a lost final status callback never leaves
     # it open for good (ivr.voice.repair).
     "CALL_CHECK_AFTER": 900,
+    # Live console pages (server-sent event streams) one web process holds open at most: each
+    # holds a server thread, so keep it well under the threads (the Procfile's 16: half of
+    # them stay for webhooks whatever the console does; ivr.console.stream).
+    "CONSOLE_MAX_STREAMS": 8,
 }
 
 # Every RQ queue the project uses; workers listen on all of them, in this order.
