@@ -189,12 +189,23 @@ def _dial(deps, req: CallbackRequest, attempt: CallbackAttempt, mode: str) -> st
         release_agent_of(deps, attempt, "canceled")
         return "provider error"
     with deps.db.session() as session:
+        status = _dialing_unless_ended(session, attempt.id)
         session.execute(
             update(CallbackAttempt)
             .where(CallbackAttempt.id == attempt.id)
-            .values(call_sid=sid, dialed_at=deps.now(),
-                    status=_dialing_unless_ended(session, attempt.id))
+            .values(call_sid=sid, dialed_at=deps.now(), status=status)
         )
+    if status == AttemptStatus.CANCELLED.value:
+        # Cancelled (by the customer or an admin) while the provider was placing the call:
+        # the cancel had no SID to hang up, so the call must be ended here, or it rings.
+        log.warning("callback cancelled while it was being dialled: hanging up",
+                    extra={"callback_id": req.id, "call_sid": sid})
+        try:
+            deps.telephony.hangup(sid)
+        except IvrError as exc:  # e.g. its status callback's repair ended it first
+            log.info("hangup of a cancelled callback's call: %s", exc,
+                     extra={"call_sid": sid})
+        return "cancelled"
     if mode == AGENT_FIRST:
         attach_call(deps.redis, attempt.agent_id, sid)
     log.info("callback dialled", extra={"callback_id": req.id, "attempt": attempt.attempt_no,

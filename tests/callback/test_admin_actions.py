@@ -136,6 +136,29 @@ def test_cancel_while_dialing_hangs_up_the_call(client, deps, agent, twilio_clou
     assert _actions(deps, req.id) == [("admin", "cancel", "dialing", "cancelled", {})]
 
 
+def test_a_cancel_landing_while_the_dial_is_placed_hangs_up_that_call(
+        client, deps, agent, twilio_cloud, run_jobs, monkeypatch):
+    """The cancel comes after the attempt was claimed but before the provider answered with
+    the call's SID: it has nothing to hang up yet, so the dial job must hang up what it placed."""
+    req = _request(deps, ask(client, {"phone": CUSTOMER})["id"])
+    telephony = type(deps.telephony)
+    real = telephony.place_call
+
+    def placed_then_cancelled(self, **kwargs):
+        sid = real(self, **kwargs)
+        admin.cancel_by_admin(deps, req.id, "admin")  # before the job writes the SID down
+        return sid
+
+    monkeypatch.setattr(telephony, "place_call", placed_then_cancelled)
+    run_jobs()
+    placed = twilio_cloud.placed[0]
+    assert "completed" in [u.value("Status") for u in twilio_cloud.updates(placed.sid)]
+    twilio_cloud.drive_pending()
+    assert placed.status == "canceled"  # ended before anyone answered
+    assert _fresh(deps, req.id).status == "cancelled"
+    assert [a.status for a in _attempts(deps, req.id)] == ["cancelled"]
+
+
 def test_retry_a_failed_request_gives_it_one_more_attempt(deps, failed, twilio_cloud,
                                                           run_jobs):
     done = admin.retry_now(deps, failed.id, "admin")
