@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
 
 import pytest
+from selenium.webdriver.common.by import By
+from werkzeug.serving import make_server
 
 from ivr.infra import agents as ag
 from ivr.infra.services import services_of
@@ -53,3 +57,36 @@ def add_agent(app):
                             **extra)
 
     return add
+
+
+@pytest.fixture
+def served(app) -> Iterator[str]:
+    """The app on a real local port, for a browser or an event stream: its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def sign_in_browser(browser, url: str, token: str) -> None:
+    """Open `url` in Chromium and sign in through the form it is sent to."""
+    from tests.callback.browsing import wait_for
+
+    browser.get(url)
+    wait_for(browser, "#token").send_keys(token)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+
+
+@pytest.fixture
+def service(tmp_path):
+    """The README's `ivr serve` in its own process (embedded defaults, the Twilio emulator),
+    open all day, a Wednesday at noon in New York, with a known admin token."""
+    from tests.support.service import open_all_day
+
+    svc = open_all_day(tmp_path)
+    svc.env["IVR_ADMIN_TOKEN"] = ADMIN
+    svc.start("--at", "2026-12-02 12:00")
+    yield svc
+    out = svc.stop()
+    assert svc.proc.returncode == 0, out

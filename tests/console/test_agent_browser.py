@@ -9,31 +9,19 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.callback.browsing import chromium, wait_for
-from tests.console.conftest import ADMIN
-from tests.support.service import Service, open_all_day
+from tests.support.service import Service
 from tests.support.service import until as _until
 
 AGENT_PHONE = "+14155550100"
 CALLER = "+14155550123"
 MAIN_LINE = "+18005550100"
 SHOTS = Path("/tmp/console-shots")
-POP_SECONDS = 3.0  # the issue asks for 2 s; a little slack for a loaded test machine
-
-
-@pytest.fixture
-def service(tmp_path: Path):
-    svc = open_all_day(tmp_path)
-    svc.env["IVR_ADMIN_TOKEN"] = ADMIN
-    svc.start("--at", "2026-12-02 12:00")
-    yield svc
-    out = svc.stop()
-    assert svc.proc.returncode == 0, out
+POP_SECONDS = 2.0  # the screen pop shows within 2 s of the ring (measured: about 0.3 s)
 
 
 def caller_walks_to_support(service: Service) -> str:

@@ -4,15 +4,12 @@ another by clicking their buttons, and see the rows change and the actions liste
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
-from werkzeug.serving import make_server
 
 from callback.deps import deps_of
 from tests.callback.browsing import chromium, wait_for
@@ -34,14 +31,6 @@ def app_config(app_config: dict, clock: Clock) -> dict:
     return {**app_config, "CLOCK": clock}
 
 
-@pytest.fixture
-def served(app) -> Iterator[str]:
-    """The app on a real local port, for the browser: its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 def _row_status(browser, request_id: int) -> str:

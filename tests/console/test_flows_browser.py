@@ -3,13 +3,10 @@ one are saved, and the page shows the refusal at its line, the picture and the r
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
-from werkzeug.serving import make_server
 
 from ivr.infra.services import services_of
 from tests.callback.browsing import chromium, wait_for
@@ -24,14 +21,6 @@ def app_config(app_config: dict) -> dict:
     return {**app_config, "PUBLIC_BASE_URL": "http://127.0.0.1"}
 
 
-@pytest.fixture
-def served(app) -> Iterator[str]:
-    """The app on a real local port, for the browser: its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 def test_flows_page_in_chromium(served: str, app, flows_path: Path) -> None:

@@ -3,14 +3,11 @@ charts drawn from the chart data, its table, and a 1280x800 screenshot."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
-from werkzeug.serving import make_server
 
 from ivr.infra.services import services_of
 from tests.callback.browsing import chromium, wait_for
@@ -34,14 +31,6 @@ def app_config(app_config: dict) -> dict:
     return {**app_config, "CLOCK": lambda: NOW}
 
 
-@pytest.fixture
-def served(app) -> Iterator[str]:
-    """The app on a real local port, for the browser: its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import time
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from ivr.console import stream
 from ivr.hold import holding
@@ -29,13 +28,6 @@ def app_config(app_config: dict) -> dict:
     return {**app_config, "PUBLIC_BASE_URL": "http://127.0.0.1"}
 
 
-@pytest.fixture
-def served(app):
-    """The app behind a real HTTP server (a stream is iterated by the server's thread)."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 def _reader(response) -> queue.Queue:

@@ -17,14 +17,13 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 import requests
 from selenium.webdriver.common.by import By
 
 from tests.callback.browsing import chromium, wait_for
 from tests.console.conftest import ADMIN
 from tests.support.proof import solve_over_http
-from tests.support.service import CUSTOMER, Service, open_all_day
+from tests.support.service import CUSTOMER, Service
 from tests.support.service import until as _until
 
 AGENT_PHONE = "+14155550100"
@@ -44,16 +43,6 @@ snap();
 new MutationObserver(snap).observe(document.getElementById('wallboard'),
   {childList: true, subtree: true, characterData: true});
 """
-
-
-@pytest.fixture
-def service(tmp_path: Path):
-    svc = open_all_day(tmp_path)
-    svc.env["IVR_ADMIN_TOKEN"] = ADMIN
-    svc.start("--at", "2026-12-02 12:00")
-    yield svc
-    out = svc.stop()
-    assert svc.proc.returncode == 0, out
 
 
 class Board:
