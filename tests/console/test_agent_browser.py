@@ -14,6 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.callback.browsing import chromium, wait_for
+from tests.console.conftest import sign_in_browser
 from tests.support.service import Service
 from tests.support.service import until as _until
 
@@ -64,9 +65,7 @@ def test_the_screen_pop_shows_as_the_agents_phone_rings(service: Service):
     assert scripted.status_code == 200, scripted.text
 
     with chromium(1280, 800) as browser:
-        browser.get(service.url + "/console/agent")  # not signed in: the form
-        wait_for(browser, "#token").send_keys(token)
-        browser.find_element(By.CSS_SELECTOR, ".signin button[type=submit]").click()
+        sign_in_browser(browser, service.url + "/console/agent", token)
         wait_for(browser, ".presence-now .pill[data-status=offline]")
         assert browser.current_url.endswith("/console/agent")
         browser.find_element(By.CSS_SELECTOR, "button[data-status=available]").click()

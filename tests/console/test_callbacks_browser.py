@@ -14,7 +14,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from callback.deps import deps_of
 from tests.callback.browsing import chromium, wait_for
 from tests.callback.conftest import Clock
-from tests.console.conftest import ADMIN
+from tests.console.conftest import ADMIN, sign_in_browser
 from tests.console.test_callbacks_page import make_request, status_of
 
 SHOTS = Path("/tmp/console-shots")
@@ -61,9 +61,7 @@ def test_cancel_and_retry_from_the_page(served, app, clock):
     make_request(deps, "+12125551243", name="Sam")
 
     with chromium(1280, 800) as browser:
-        browser.get(f"{served}/console/signin?next=/console/callbacks")
-        wait_for(browser, "#token").send_keys(ADMIN)
-        browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        sign_in_browser(browser, f"{served}/console/signin?next=/console/callbacks", ADMIN)
         wait_for(browser, "table.requests")
         assert browser.title == "Callbacks · IVR console"
         assert _row_status(browser, scheduled.id) == "scheduled"

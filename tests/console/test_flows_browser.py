@@ -10,7 +10,7 @@ from selenium.webdriver.common.by import By
 
 from ivr.infra.services import services_of
 from tests.callback.browsing import chromium, wait_for
-from tests.console.conftest import ADMIN
+from tests.console.conftest import ADMIN, sign_in_browser
 
 SHOTS = Path("/tmp/console-shots")
 
@@ -34,9 +34,7 @@ def test_flows_page_in_chromium(served: str, app, flows_path: Path) -> None:
     flows_path.write_text(broken, encoding="utf-8")
 
     with chromium(1280, 800) as browser:
-        browser.get(f"{served}/console/flows")
-        wait_for(browser, "#token").send_keys(ADMIN)
-        browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        sign_in_browser(browser, f"{served}/console/flows", ADMIN)
         problems = wait_for(browser, "#problems").text
         assert problems == (f"{flows_path}:{line}: flows.main.nodes.main_menu.options[1].goto: "
                             "unknown node 'biling_menu' (did you mean 'billing_menu'?)")

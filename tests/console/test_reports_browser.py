@@ -11,7 +11,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from ivr.infra.services import services_of
 from tests.callback.browsing import chromium, wait_for
-from tests.console.conftest import ADMIN
+from tests.console.conftest import ADMIN, sign_in_browser
 from tests.console.test_reports import NOW, local, visit
 
 SHOTS = Path("/tmp/console-shots")
@@ -58,9 +58,7 @@ def week(app):
 def test_reports_page_draws_four_charts_and_the_table(served, week):
     SHOTS.mkdir(parents=True, exist_ok=True)
     with chromium(1280, 800) as browser:
-        browser.get(f"{served}/console/reports")
-        wait_for(browser, "#token").send_keys(ADMIN)  # sent to the sign-in form first
-        browser.find_element(By.CSS_SELECTOR, ".signin button[type=submit]").click()
+        sign_in_browser(browser, f"{served}/console/reports", ADMIN)
         wait_for(browser, "#report-table")
         assert browser.current_url.endswith("/console/reports")
         WebDriverWait(browser, 15).until(lambda b: b.find_element(

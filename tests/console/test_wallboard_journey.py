@@ -21,7 +21,7 @@ import requests
 from selenium.webdriver.common.by import By
 
 from tests.callback.browsing import chromium, wait_for
-from tests.console.conftest import ADMIN
+from tests.console.conftest import ADMIN, sign_in_browser
 from tests.support.proof import solve_over_http
 from tests.support.service import CUSTOMER, Service
 from tests.support.service import until as _until
@@ -114,9 +114,7 @@ def test_the_wallboard_follows_calls_answers_abandons_and_callbacks(service: Ser
     assert service.cli("agents", "status", "Dana", "available").returncode == 0
 
     with chromium(1280, 800) as browser:
-        browser.get(service.url + "/console")
-        wait_for(browser, "#token").send_keys(ADMIN)
-        browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        sign_in_browser(browser, service.url + "/console", ADMIN)
         wait_for(browser, '[data-figure="support.waiting"]')
         browser.execute_script(RECORDER)
         board = Board(browser)
