@@ -115,10 +115,20 @@ class Listener:
     def wait(self, timeout: float) -> list[Notice]:
         """The notices that arrive within `timeout` seconds (after the first, what is queued)."""
         out: list[Notice] = []
-        message = self._pubsub.get_message(timeout=timeout)
-        while message is not None:
+        deadline = time.monotonic() + timeout
+        while not out:
+            left = deadline - time.monotonic()
+            # None both on time-out and for a message it skips (the subscription's
+            # confirmation): only the deadline says the wait is over.
+            message = self._pubsub.get_message(timeout=max(0.0, left))
+            if message is None:
+                if left <= 0:
+                    break
+                time.sleep(0.005)  # never a busy loop, whatever the client returns
+                continue
             out.extend(_notices(message))
-            message = self._pubsub.get_message(timeout=0)
+        while (message := self._pubsub.get_message(timeout=0)) is not None:
+            out.extend(_notices(message))
         return out
 
     def close(self) -> None:

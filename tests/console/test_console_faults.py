@@ -104,3 +104,41 @@ def test_a_stream_ends_when_its_session_is_no_longer_good(app, monkeypatch):
         allowed[0] = False
         assert list(events) == []  # the stream ended
         response.close()
+
+
+def test_with_redis_down_metrics_still_answer_and_say_what_was_left_out(app, client,
+                                                                          monkeypatch, caplog):
+    _break_redis(app, monkeypatch)
+    answer = client.get("/metrics")
+    assert answer.status_code == 200 and "ivr_webhook_seconds" in answer.text
+    assert "ivr_queue_waiting" not in answer.text
+    assert any("metrics read from Redis and SQL left out" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_an_agent_page_wakes_only_for_changes_that_concern_that_agent():
+    from ivr.console.agent import concerns
+    from ivr.infra.live import MANY, Notice
+
+    assert concerns(Notice("presence", {"agent_id": 7}), 7)
+    assert not concerns(Notice("presence", {"agent_id": 8}), 7)
+    assert concerns(Notice("offer", {"agent_id": 7}), 7)
+    assert not concerns(Notice("offer", {"agent_id": 8}), 7)
+    assert concerns(Notice("request", {"path": "/voice/hold/agent/status"}), 7)
+    assert concerns(Notice("request", {"path": "/callbacks/status"}), 7)
+    assert not concerns(Notice("request", {"path": "/voice/queue/wait"}), 7)
+    assert not concerns(Notice("request", {"path": "/voice/gather"}), 7)
+    assert concerns(Notice(MANY, {}), 7)
+
+
+def test_the_session_key_comes_from_ivr_secret_key_when_it_is_set(app_config, monkeypatch):
+    from ivr import create_app
+    from ivr.infra.config import load_config
+
+    monkeypatch.setenv("IVR_SECRET_KEY", "a-session-signing-key-0123456789")
+    assert load_config()["IVR_SECRET_KEY"] == "a-session-signing-key-0123456789"
+    app = create_app({k: v for k, v in app_config.items() if k != "IVR_SECRET_KEY"})
+    assert app.secret_key == "a-session-signing-key-0123456789"
+    monkeypatch.delenv("IVR_SECRET_KEY")
+    derived = create_app(app_config).secret_key
+    assert derived and derived != "a-session-signing-key-0123456789"

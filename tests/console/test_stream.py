@@ -133,3 +133,22 @@ def test_a_listener_hears_notices_published_by_another_client(app, redis_url):
         other.close()
     finally:
         listener.close()
+
+
+def test_a_burst_of_changes_is_one_message_that_still_carries_every_notice(app):
+    r = services_of(app).redis
+    listener = live.Listener(r)
+    try:
+        time.sleep(live.WINDOW)  # this process has not published for a window
+        live.changed(r, "request", path="/voice/queue/wait")  # sent at once
+        live.changed(r, "presence", agent_id=3)  # these two wait for the window's end...
+        live.changed(r, "request", path="/voice/queue/wait")
+        first = listener.wait(1.0)
+        assert [(n.what, n.detail) for n in first] == [
+            ("request", {"path": "/voice/queue/wait"})]
+        burst = listener.wait(1.0)  # ...and come as one message
+        assert [(n.what, n.detail) for n in burst] == [
+            ("presence", {"agent_id": 3}), ("request", {"path": "/voice/queue/wait"})]
+        assert live.version(r) >= 3  # each change counted, though published together
+    finally:
+        listener.close()
