@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import redis
 from flask import abort, current_app, redirect, render_template, request, url_for
 
-from ivr.console import auth, notes, screenpop
+from ivr.console import auth, my_calls, notes, screenpop
 from ivr.console.blueprint import bp, problem
 from ivr.console.stream import event_stream
 from ivr.hold.views import SELF_STATUSES
@@ -65,11 +65,6 @@ def agent_events():
                         still_allowed=auth.still_signed_in,
                         wakes=lambda notice: concerns(notice, me.id),
                         interval=AGENT_REFRESH)
-
-
-def _is_sid(text: str) -> bool:
-    """A call SID as Twilio makes them (letters and digits): anything else is no call."""
-    return text.isascii() and text.isalnum() and len(text) <= 64
 
 
 # An agent's page re-renders for the changes that can concern them (their presence, an offer
@@ -117,7 +112,7 @@ def agent_presence():
 def agent_call(call_sid: str):
     """One of the agent's calls: what they were shown, and the notes about it."""
     services, me = services_of(current_app), _me()
-    pop = screenpop.pop_of_call(services, me.id, call_sid) if _is_sid(call_sid) else None
+    pop = screenpop.pop_of_call(services, me.id, call_sid)
     if pop is None:
         abort(404, "There is no call of yours with that id.")
     return render_template("console/agent_call.html", user=auth.current_user(), page="agent",
@@ -131,7 +126,7 @@ def agent_call(call_sid: str):
 def agent_call_note(call_sid: str):
     """Save a wrap-up note about one of the agent's calls."""
     services, me = services_of(current_app), _me()
-    if not _is_sid(call_sid) or screenpop.pop_of_call(services, me.id, call_sid) is None:
+    if screenpop.pop_of_call(services, me.id, call_sid) is None:
         abort(404, "There is no call of yours with that id.")
     try:
         notes.add_note(services.db, call_sid, me.id, request.form.get("text", ""),
@@ -159,13 +154,13 @@ def _view(services: Services, me: Agent) -> dict:
         presence = get_presence(services.db, services.redis, me.id, services.now())
         offer = screenpop.current_offer(services, me.id)
         pop = screenpop.pop_of_offer(services, offer) if offer is not None else None
-        calls = screenpop.agent_calls(services, me.id, offer)
+        calls = my_calls.agent_calls(services, me.id, offer)
     except redis.RedisError:
         # Presence, offers and hold records live in Redis: without it there is nothing
         # live to show (the page says so) until it is back.
         log.warning("agent page: Redis unavailable", exc_info=True)
         presence, offer, pop, calls = None, None, None, []
-    last = screenpop.last_call(calls, offer)
+    last = my_calls.last_call(calls, offer)
     return {
         "me": me, "presence": presence, "offer": offer, "pop": pop, "calls": calls,
         "last": last, "last_notes": notes.notes_of(services.db, last.call_sid) if last else [],

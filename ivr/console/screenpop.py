@@ -38,8 +38,6 @@ from ivr.infra.services import Services
 
 CALL_SID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 QUEUE_CALL, CALLBACK_CALL = "queue", "callback"
-TAKEN_ATTEMPTS = (AttemptStatus.ANSWERED.value, AttemptStatus.COMPLETED.value)
-ANSWERED_BY_YOU = "answered by you"
 RECENT = 20  # calls listed under "My calls", and agent calls looked back on
 # How a call of theirs ended, as an agent reads it (the journey's `Call.outcome`, or the
 # hold-queue visit's outcome when there was one).
@@ -120,20 +118,6 @@ class ScreenPop:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class CallSummary:
-    """One line of "My calls"."""
-
-    call_sid: str
-    kind: str
-    caller: str
-    queue: str
-    queue_label: str
-    at: dt.datetime  # when it ended (or was answered, for a call still on)
-    outcome: str
-    waited_seconds: float | None = None
-
-
 # --- the call offered now ----------------------------------------------------------------
 
 
@@ -209,7 +193,7 @@ def pop_of_offer(services: Services, offer: Offer) -> ScreenPop:
     """The screen pop of a call ringing an agent or one they are on."""
     if offer.kind == CALLBACK_CALL and offer.attempt_id is not None:
         return _callback_pop(services, offer.attempt_id)
-    return _queue_pop(services, offer.caller_sid, offer.queue, bridged_at=offer.bridged_at)
+    return queue_pop(services, offer.caller_sid, offer.queue, bridged_at=offer.bridged_at)
 
 
 def pop_of_call(services: Services, agent_id: int, call_sid: str) -> ScreenPop | None:
@@ -227,17 +211,17 @@ def pop_of_call(services: Services, agent_id: int, call_sid: str) -> ScreenPop |
             CallbackAttempt.agent_id == agent_id, CallbackAttempt.call_sid == call_sid)
             .order_by(CallbackAttempt.id.desc()).limit(1))
     if visit is not None:
-        return _queue_pop(services, call_sid, visit.queue, waited=visit.wait_seconds)
+        return queue_pop(services, call_sid, visit.queue, waited=visit.wait_seconds)
     if attempt is not None:
         return _callback_pop(services, attempt.id)
-    taken = next((o for o in _taken_offers(services, agent_id, offer)
+    taken = next((o for o in taken_offers(services, agent_id, offer)
                   if o.caller_sid == call_sid), None)
     if taken is not None:
-        return _queue_pop(services, call_sid, taken.queue, bridged_at=taken.bridged_at)
+        return queue_pop(services, call_sid, taken.queue, bridged_at=taken.bridged_at)
     return None
 
 
-def _queue_pop(services: Services, caller_sid: str, queue: str, *,
+def queue_pop(services: Services, caller_sid: str, queue: str, *,
                bridged_at: float | None = None, waited: float | None = None) -> ScreenPop:
     now = services.now()
     known = caller_context(services, caller_sid, now, ended=True)
@@ -339,46 +323,7 @@ def zone_of(services: Services, queue: str) -> str:
 # --- the agent's calls --------------------------------------------------------------------
 
 
-def agent_calls(services: Services, agent_id: int, offer: Offer | None,
-                limit: int = RECENT) -> list[CallSummary]:
-    """The agent's recent calls, newest first: hold-queue callers they answered (the one on
-    the phone now included) and callbacks they took. `offer` is `current_offer`'s answer."""
-    flows = services.flows.current().file
-    out: dict[str, CallSummary] = {}
-    with services.db.session() as session:
-        visits = session.scalars(select(QueueVisit).where(QueueVisit.agent_id == agent_id)
-                                 .order_by(QueueVisit.left_at.desc()).limit(limit)).all()
-        attempts = session.execute(
-            select(CallbackAttempt, CallbackRequest)
-            .join(CallbackRequest, CallbackRequest.id == CallbackAttempt.request_id)
-            .where(CallbackAttempt.agent_id == agent_id,
-                   CallbackAttempt.status.in_(TAKEN_ATTEMPTS),
-                   CallbackAttempt.call_sid.is_not(None))
-            .order_by(CallbackAttempt.id.desc()).limit(limit)).all()
-    for v in visits:  # a visit names an agent only when they answered it
-        out.setdefault(v.call_sid, CallSummary(
-            v.call_sid, QUEUE_CALL, v.caller or "", v.queue,
-            queue_label(flows, v.queue, SOURCE_LANGUAGE, capitalized=True), v.left_at,
-            ANSWERED_BY_YOU, v.wait_seconds))
-    for attempt, req in attempts:
-        at = attempt.ended_at or attempt.dialed_at or attempt.created_at
-        out.setdefault(attempt.call_sid, CallSummary(
-            attempt.call_sid, CALLBACK_CALL, req.phone, req.queue,
-            queue_label(flows, req.queue, SOURCE_LANGUAGE, capitalized=True), at,
-            "callback " + attempt.status.replace("-", " "),
-            max(0.0, (at - req.first_asked_at).total_seconds())))
-    for taken in _taken_offers(services, agent_id, offer):
-        if taken.caller_sid in out or taken.bridged_at is None:
-            continue
-        pop = _queue_pop(services, taken.caller_sid, taken.queue, bridged_at=taken.bridged_at)
-        out[taken.caller_sid] = CallSummary(
-            taken.caller_sid, QUEUE_CALL, pop.caller, taken.queue, pop.queue_label,
-            dt.datetime.fromtimestamp(taken.bridged_at, dt.UTC), ANSWERED_BY_YOU,
-            pop.waited_seconds)
-    return sorted(out.values(), key=lambda c: c.at, reverse=True)[:limit]
-
-
-def _taken_offers(services: Services, agent_id: int, now_on: Offer | None) -> list[Offer]:
+def taken_offers(services: Services, agent_id: int, now_on: Offer | None) -> list[Offer]:
     """Hold-queue callers bridged to this agent lately (their offers last four hours): the
     call on now (`now_on`), and the ones named in their presence history."""
     with services.db.session() as session:
@@ -396,8 +341,3 @@ def _taken_offers(services: Services, agent_id: int, now_on: Offer | None) -> li
                                offer["bridged_caller"], _float(offer.get("placed_at")),
                                bridged))
     return [o for o in found if o.bridged_at is not None and o.caller_sid]
-
-
-def last_call(calls: list[CallSummary], offer: Offer | None) -> CallSummary | None:
-    """Of the agent's `calls`, the newest that is over (the one a wrap-up note is for)."""
-    return next((c for c in calls if offer is None or c.call_sid != offer.call_sid), None)

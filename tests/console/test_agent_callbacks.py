@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from callback.models import CallbackAttempt
-from ivr.console import screenpop
+from ivr.console import my_calls, screenpop
 from ivr.infra.agents import rotate_token
 from ivr.infra.notes_models import CallNote
 from ivr.infra.services import services_of
@@ -49,7 +49,7 @@ def test_a_callback_ringing_the_agent_pops_then_is_listed_and_noted(
     with deps.db.session() as s:
         assert s.get(CallbackAttempt, attempt.id).status == "completed"
     assert screenpop.current_offer(services, agent.id) is None
-    calls = screenpop.agent_calls(services, agent.id, None)
+    calls = my_calls.agent_calls(services, agent.id, None)
     assert [(c.call_sid, c.kind, c.caller, c.outcome) for c in calls] == [
         (attempt.call_sid, "callback", CUSTOMER, "callback completed")]
     detail = viewer.get(f"/console/agent/calls/{attempt.call_sid}", headers=HTML)

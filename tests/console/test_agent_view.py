@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from callback import runtime
 from callback.deps import deps_of
-from ivr.console import screenpop
+from ivr.console import my_calls, screenpop
 from ivr.console.notes import clean
 from ivr.core.engine.types import Event
 from ivr.infra import journey, paths
@@ -235,15 +235,15 @@ def test_screen_pop_of_an_offered_call_then_notes_and_only_their_own_calls(
     assert f"On the call with {CALLER}" in page and "Pressed <kbd>91234</kbd>" in page
     with services.db.session() as s:
         assert s.scalars(select(QueueVisit)).all() == []  # written when the call ends
-    assert [c.call_sid for c in screenpop.agent_calls(services, ana.id, on)] == [call.sid]
+    assert [c.call_sid for c in my_calls.agent_calls(services, ana.id, on)] == [call.sid]
     assert client.get(f"/console/agent/calls/{call.sid}", headers=HTML).status_code == 200
     network.cloud.emulator.act(placed.sid, "hangup")
     driving.join(10)
     network.settle(call)
     # Between the end and its visit being written, her presence history names the call.
-    assert [(o.caller_sid, o.agent_call_sid) for o in screenpop._taken_offers(
+    assert [(o.caller_sid, o.agent_call_sid) for o in screenpop.taken_offers(
         services, ana.id, None)] == [(call.sid, placed.sid)]
-    mine = screenpop.agent_calls(services, ana.id, None)
+    mine = my_calls.agent_calls(services, ana.id, None)
     assert [(c.call_sid, c.caller, c.queue, c.outcome) for c in mine] == [
         (call.sid, CALLER, "support", "answered by you")]
     page = client.get("/console/agent", headers=HTML).text
@@ -305,7 +305,7 @@ def test_the_pop_shows_words_heard_with_the_recognisers_confidence(app):
                            Event("digits", "main", "billing_menu", digits="0")),
             journey.encode("CAspoken", 5, at + 9, 0, Event("enter", "main", "@operator"))]
     journey.write_rows(services.db, [json.loads(r) for r in rows])
-    pop = screenpop._queue_pop(services, "CAspoken", "support")
+    pop = screenpop.queue_pop(services, "CAspoken", "support")
     assert [(g.kind, g.value, g.confidence) for g in pop.given] == [
         ("speech", "refund", 0.87), ("digits", "0", None)]
     assert pop.path == ["main_menu", "billing_menu", "operator"]
