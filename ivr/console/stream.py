@@ -41,9 +41,10 @@ RECHECK = 5.0  # seconds between checks that the stream's session is still good
 
 
 class _OpenStreams:
-    """How many streams this process holds open, in all and per user: each holds a server
-    thread for its life, so past `CONSOLE_MAX_STREAMS` (or `PER_USER` for one person's tabs) a
-    new one is refused with 503 rather than starving the webhooks of threads."""
+    """How many streams this process holds open, in all and per user: each holds a greenlet
+    (under a thread worker, a whole server thread) and a Redis subscription for its life, so
+    past `CONSOLE_MAX_STREAMS` (or `PER_USER` for one person's tabs) a new one is refused with
+    503 rather than starving the webhooks."""
 
     def __init__(self) -> None:
         self.count = 0

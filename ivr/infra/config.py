@@ -29,7 +29,7 @@ ENV_KEYS = (
     "CALL_CHECK_AFTER",
 )
 # Settings read from the environment by prefix (callbacks' limits, windows, mode...).
-ENV_PREFIXES = ("CALLBACK_", "CONSOLE_")
+ENV_PREFIXES = ("CALLBACK_", "CONSOLE_", "SPEECH_")
 
 DEFAULTS: dict[str, Any] = {
     "IVR_FLOWS": "flows.yaml",
@@ -64,9 +64,16 @@ DEFAULTS: dict[str, Any] = {
     # it open for good (ivr.voice.repair).
     "CALL_CHECK_AFTER": 900,
     # Live console pages (server-sent event streams) one web process holds open at most: each
-    # holds a server thread, so keep it well under the threads (the Procfile's 16: half of
-    # them stay for webhooks whatever the console does; ivr.console.stream).
-    "CONSOLE_MAX_STREAMS": 8,
+    # is a greenlet under the Procfile's gevent workers, but a whole server thread under a
+    # thread worker (keep it under half the threads there; ivr.console.stream).
+    "CONSOLE_MAX_STREAMS": 32,
+    # Live speech (speech.live): threads that decode audio (none: one per core), and how far
+    # behind they may fall before new streams are declined and menus take keys only (seconds
+    # a piece of audio waited for a thread lately), and a cap on one process's open streams
+    # (0: none beyond the lag).
+    "SPEECH_THREADS": None,
+    "SPEECH_MAX_LAG": 0.25,
+    "SPEECH_MAX_STREAMS": 0,
 }
 
 # Every RQ queue the project uses; workers listen on all of them, in this order.

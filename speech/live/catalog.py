@@ -9,8 +9,11 @@ from enum import StrEnum
 
 from flask import Flask
 
+from ivr.core.flows.lint_languages import used_languages
+from ivr.core.flows.schema import FlowFile
 from ivr.infra.services import services_of
 from speech.errors import ModelLoadError, ModelNotFound
+from speech.live.pool import RecognitionPool
 from speech.models import LoadedModel, find_model, get_model
 
 log = logging.getLogger(__name__)
@@ -32,21 +35,20 @@ class SpeechModels:
     once (speech.models.get_model) and the menus stay keypress-only.
     """
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, pool: RecognitionPool) -> None:
         self.app = app
+        self.pool = pool
         self._status: dict[tuple[str, str | None], str] = {}
         self._lock = threading.Lock()
 
     def setting(self, language: str) -> str | None:
         """The configured model for `language`: its flows.yaml setting, else VOSK_MODEL_PATH."""
         try:
-            defaults = services_of(self.app).flows.current().file.defaults
-            lang = defaults.languages.get(language)
-            if lang is not None and lang.speech_model:
-                return lang.speech_model
+            flowfile = services_of(self.app).flows.current().file
         except Exception:  # flows unavailable: fall back to the process-wide setting
             log.exception("flows unavailable while looking up the speech model")
-        return self.app.config.get("VOSK_MODEL_PATH") or None
+            flowfile = None
+        return model_setting(flowfile, language, self.app.config.get("VOSK_MODEL_PATH"))
 
     def is_available(self, language: str) -> bool:
         """True when a model for `language` exists (it may still be loading)."""
@@ -61,16 +63,17 @@ class SpeechModels:
                 status = ModelStatus.MISSING
             else:
                 status = ModelStatus.LOADING
-                # Loading takes seconds: do it now, off the webhook, so the stream finds it ready.
-                threading.Thread(target=self._load, args=(key,), daemon=True,
-                                 name=f"speech-model-{language}").start()
+                # Loading takes seconds of C: do it now on a recognition thread, off the
+                # webhook and the event loop, so the stream finds it ready. (The Procfile's
+                # gunicorn loads the flows' models before it forks: ivr.gunicorn_config.)
+                self.pool.submit(self._load, key)
             with self._lock:
                 status = self._status.setdefault(key, status)
         return status != ModelStatus.MISSING
 
     def model(self, language: str) -> LoadedModel | None:
         """The loaded model for `language` (waits for a load in progress), or None."""
-        return self._load((language, self.setting(language)))
+        return self.pool.run(self._load, (language, self.setting(language)))
 
     def _load(self, key: tuple[str, str | None]) -> LoadedModel | None:
         try:
@@ -80,3 +83,28 @@ class SpeechModels:
         with self._lock:
             self._status[key] = ModelStatus.READY if model else ModelStatus.MISSING
         return model
+
+
+def model_setting(flowfile: FlowFile | None, language: str, fallback: str | None) -> str | None:
+    """The model a language is heard with: its `defaults.languages.<lang>.speech_model`, else
+    `fallback` (VOSK_MODEL_PATH), else None (an installed model for the language)."""
+    lang = flowfile.defaults.languages.get(language) if flowfile is not None else None
+    if lang is not None and lang.speech_model:
+        return lang.speech_model
+    return fallback or None
+
+
+def preload(flowfile: FlowFile, fallback: str | None) -> list[LoadedModel]:
+    """Load the model of every language the flows speak that has one installed, into this
+    process's model cache (speech.models), so that processes forked from it share it."""
+    loaded = []
+    for language in used_languages(flowfile):
+        setting = model_setting(flowfile, language, fallback)
+        try:
+            find_model(language, setting)
+        except ModelNotFound:
+            continue  # keypress only; the workers warn about it once, as always
+        model = get_model(language, setting)
+        if model is not None:
+            loaded.append(model)
+    return loaded

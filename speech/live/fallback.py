@@ -33,6 +33,7 @@ from ivr.voice import steps
 from speech.audio import Audio, read_wav
 from speech.errors import AudioError, SpeechError
 from speech.live.calls import call_state, redirect_call, stream_was_ended
+from speech.live.capacity import streams_of
 from speech.live.session import heard_words
 from speech.recognizer import recognize_audio
 
@@ -151,7 +152,9 @@ def _recognised(app: Flask, form, flow: str, node: str) -> Input:
         return Input(InputKind.NO_INPUT)
     try:
         audio = download_recording(app, url)
-        decision = recognize_audio(audio, menu_choices(flows, menu, state.language), model)
+        # Seconds of C: on a recognition thread, never on the event loop (gevent).
+        decision = streams_of(app).pool.run(
+            recognize_audio, audio, menu_choices(flows, menu, state.language), model)
     except SpeechError as exc:
         log.error("recorded answer not recognised: %s", exc,
                   extra={"call_sid": state.call_sid, "recording_url": url})

@@ -14,10 +14,10 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ivr.core.callstate import CallState
 from speech.errors import StreamMessageError
@@ -26,6 +26,7 @@ from speech.models import LoadedModel
 from speech.recognizer import Decision, SpeechSession
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # A caller is checked on (Redis GET) about once a second of audio: a stream whose caller pressed
 # a key or hung up is closed soon after, instead of running to the end of the call.
@@ -45,6 +46,7 @@ class Close(StrEnum):
     BAD_START = "bad_start"
     BAD_INPUT = "bad_input"  # too many malformed messages
     STOPPED = "stopped"  # Twilio sent `stop`
+    BUSY = "busy"  # recognition is behind: this menu takes keys only
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,16 @@ class StreamPorts(Protocol):
     def decided(self, start: StreamStart, decision: Decision) -> None:
         """Act on a decision: redirect the live call (must not block for long)."""
 
+    def admit(self) -> str | None:
+        """Take a place among the streams being recognised, or say why there is none now
+        (recognition is behind); a place taken is given back by `release`."""
+
+    def release(self) -> None:
+        """The admitted stream has ended."""
+
+    def compute(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run CPU-bound recognition work `fn(*args)` off the socket's loop; its result."""
+
 
 class MediaStreamHandler:
     """The state of one websocket; feed it each message, close the socket when it says so."""
@@ -155,35 +167,58 @@ class MediaStreamHandler:
         self._bad_in_a_row = 0
         self._frames = 0
         self._seq: int | None = None
+        self._audio: list[bytes] = []  # media payloads taken, not yet fed to the recogniser
+        self._admitted = False
 
     def handle(self, raw: str | bytes) -> bool:
         """Take one message; returns False when the stream should be closed."""
-        if self.closed is not None:
-            return False
+        return self.handle_batch((raw,))
+
+    def handle_batch(self, raws: Iterable[str | bytes]) -> bool:
+        """Take the messages that arrived together; their audio goes to the recogniser in one
+        piece of work. Returns False when the stream should be closed."""
+        for raw in raws:
+            if self.closed is not None:
+                break
+            self._take(raw)
+        if self.closed is None:
+            self._feed()
+        return self.closed is None
+
+    def _take(self, raw: str | bytes) -> None:
         try:
             message = parse_message(raw)
             event = message["event"]
             if event == "media":
                 self._media(message)
-            elif event == "start":
-                self._start(message)
-            elif event == "stop":
-                self._stop(message)
-            elif event in ("connected", "mark", "dtmf"):
-                self._check_stream(message, required=event != "connected")
-                log.debug("stream %s message", event, extra=self._extra())
             else:
-                raise StreamMessageError(f"unknown event {event!r}")
+                self._feed()  # the audio sent before this message is heard before it
+                if self.closed is None:
+                    self._control(event, message)
         except StreamMessageError as exc:
             self._bad(str(exc))
         else:
             self._bad_in_a_row = 0
-        return self.closed is None
+
+    def _control(self, event: str, message: dict) -> None:
+        if event == "start":
+            self._start(message)
+        elif event == "stop":
+            self._stop(message)
+        elif event in ("connected", "mark", "dtmf"):
+            self._check_stream(message, required=event != "connected")
+            log.debug("stream %s message", event, extra=self._extra())
+        else:
+            raise StreamMessageError(f"unknown event {event!r}")
 
     def finish(self) -> None:
-        """The socket closed without `stop` (Twilio went away): nothing more can be decided."""
+        """The socket is closed (after `stop`, or Twilio went away): nothing more can be
+        decided, and the stream's place is given back."""
         if self.closed is None:
             self.closed = Close.STOPPED
+        if self._admitted:
+            self._admitted = False
+            self.ports.release()
 
     # --- events ------------------------------------------------------------------------------
 
@@ -212,8 +247,13 @@ class MediaStreamHandler:
         if model is None:
             return self._close(Close.NO_MODEL, f"stream refused: no speech model for language "
                                                f"'{start.language}'; the menu takes keys only")
+        behind = self.ports.admit()
+        if behind is not None:
+            return self._close(Close.BUSY, f"stream declined: {behind}; the menu takes keys "
+                                           "only for this caller", level=logging.WARNING)
+        self._admitted = True
         self._seq = state.seq
-        self.session = SpeechSession(model, start.choices)
+        self.session = self.ports.compute(SpeechSession, model, start.choices)
         log.info("stream started", extra=self._extra(flow=start.flow, node=start.node))
 
     def _media(self, message: dict) -> None:
@@ -221,19 +261,27 @@ class MediaStreamHandler:
         media = message.get("media")
         if isinstance(media, Mapping) and media.get("track") not in (None, "inbound"):
             return  # only the caller's side is recognised
-        audio = decode_payload(media)
-        assert self.session is not None
-        self._frames += 1
-        if self.session.feed_mulaw(audio) is not None:
+        self._audio.append(decode_payload(media))
+
+    def _feed(self) -> None:
+        """Give the audio taken so far to the recogniser (before any other message: a stop
+        or a mark comes after the audio sent before it), and act when it decides."""
+        if not self._audio or self.session is None:
+            self._audio.clear()
+            return
+        audio, frames = b"".join(self._audio), len(self._audio)
+        self._audio.clear()
+        before, self._frames = self._frames, self._frames + frames
+        if self.ports.compute(self.session.feed_mulaw, audio) is not None:
             self._settle()
-        elif self._frames % CHECK_EVERY_FRAMES == 0:
+        elif self._frames // CHECK_EVERY_FRAMES != before // CHECK_EVERY_FRAMES:
             self._still_listening()
 
     def _stop(self, message: dict) -> None:
         self._check_stream(message, required=True)
         assert self.session is not None
         if not self.session.is_decided:
-            self.session.finish()
+            self.ports.compute(self.session.finish)
             self._settle(final=True)
         if self.closed is None:
             self._close(Close.STOPPED, None)
@@ -245,8 +293,8 @@ class MediaStreamHandler:
         assert self.session is not None and self.session.decision is not None
         decision = self.session.decision
         if not heard_words(decision):
-            if not final:
-                self.session.listen(self.session.choices)  # a cough or a click: listen on
+            if not final:  # a cough or a click: listen on
+                self.ports.compute(self.session.listen, self.session.choices)
             return
         if not self._still_listening():
             return
@@ -295,11 +343,11 @@ class MediaStreamHandler:
             self._close(Close.BAD_INPUT, f"closing stream after {self._bad_in_a_row} bad "
                                          "messages in a row")
 
-    def _close(self, why: Close, error: str | None) -> None:
+    def _close(self, why: Close, error: str | None, *, level: int = logging.ERROR) -> None:
         self.closed = why
         if error:
             self.errors.append(error)
-            log.error(error, extra=self._extra(close=why.value))
+            log.log(level, error, extra=self._extra(close=why.value))
         else:
             log.info("stream closed: %s", why.value, extra=self._extra())
 

@@ -38,7 +38,9 @@ from speech.live.calls import (
     redirect_call,
     websocket_url,
 )
+from speech.live.capacity import Streams, streams_of
 from speech.live.catalog import SpeechModels
+from speech.live.pool import RecognitionPool
 from speech.live.session import Close, MediaStreamHandler, StreamStart
 from speech.models import LoadedModel
 from speech.recognizer import Decision
@@ -51,6 +53,9 @@ sock = Sock()
 # Twilio streams audio continuously (silence included); this long without a message means the
 # other end is gone.
 RECEIVE_TIMEOUT = 15.0
+# At most this many messages are decoded as one piece of work (0.4 s of audio): audio after a
+# decision within a batch is not heard, and a cough's batch must not swallow the answer.
+MAX_BATCH = 20
 STREAM_ENDPOINT = "speech.stream"
 
 
@@ -99,19 +104,30 @@ class AppStreamPorts:
         self.app.extensions["speech.redirects"].submit(redirect_call, self.app, start.call_sid,
                                                        url)
 
+    def admit(self) -> str | None:
+        return streams_of(self.app).admit()
+
+    def release(self) -> None:
+        streams_of(self.app).release()
+
+    def compute(self, fn, *args):
+        return streams_of(self.app).pool.run(fn, *args)
+
 
 def gather_url(app: Flask, start: StreamStart, decision: Decision) -> str:
     """Where the call goes with a decision: the menu's gather webhook, with what was heard.
 
     An empty `choice` says the recogniser heard words but no option (the engine re-prompts
-    without matching the transcript again); `confirm=1` asks the caller to confirm.
+    without matching the transcript again); `confirm=1` asks the caller to confirm. `audio_s`
+    is how far into the stream the decision was taken (for the journey's timing, and the
+    capacity bench's decision latency).
     """
     match = decision.match
     return services_of(app).urls.url(
         paths.GATHER, flow=start.flow, node=start.node, t=start.turn or None,
         choice=match.key or "",
         transcript=match.text, confidence=f"{match.confidence:.4f}",
-        decision_ms=f"{decision.decision_ms:.1f}",
+        decision_ms=f"{decision.decision_ms:.1f}", audio_s=f"{decision.audio_seconds:.2f}",
         confirm="1" if match.key and match.needs_confirmation else None)
 
 
@@ -128,7 +144,12 @@ def stream(ws) -> None:
                 log.warning("media stream silent for %.0f s; closing", RECEIVE_TIMEOUT,
                             extra=_ids(handler))
                 break
-            if not handler.handle(raw):
+            # Frames that arrived while the last batch was being decoded go together: one
+            # piece of work on the recognition pool per batch, not one per 20 ms frame.
+            batch = [raw]
+            while len(batch) < MAX_BATCH and (more := ws.receive(timeout=0)) is not None:
+                batch.append(more)
+            if not handler.handle_batch(batch):
                 break
     except ConnectionClosed:
         pass
@@ -165,7 +186,10 @@ def init_app(app: Flask) -> None:
     """Register the websocket and the `<Record>` fallback, and offer streams to menus."""
     app.register_blueprint(bp)
     app.register_blueprint(fallback.bp)
-    app.extensions["speech.models"] = SpeechModels(app)
+    pool = RecognitionPool(int(app.config.get("SPEECH_THREADS") or 0) or None)
+    app.extensions["speech.streams"] = Streams(pool, float(app.config["SPEECH_MAX_LAG"]),
+                                               int(app.config["SPEECH_MAX_STREAMS"] or 0))
+    app.extensions["speech.models"] = SpeechModels(app, pool)
     app.extensions["speech.redirects"] = ThreadPoolExecutor(
         max_workers=4, thread_name_prefix="speech-redirect")
     app.extensions[SPEECH_STREAMS] = functools.partial(stream_url, app)
