@@ -158,7 +158,12 @@ def test_sigkill_worker_mid_job_50_times(stack):
     for _ in range(50):
         victim = stack.start_worker()
         stack.ask(next(phones))
-        time.sleep(rng.uniform(0.3, 1.0))
+        # Kill while a dial's answer is on the wire (on a busy machine a fixed pause can end
+        # before the new worker has even started), a little way into it.
+        deadline = time.monotonic() + 10
+        while stack.cloud.creating == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.1))
         stack.kill(victim)
         if rng.random() < 0.3:  # sometimes the long-lived one dies too
             stack.kill(survivor)

@@ -178,6 +178,7 @@ class TwilioCloud:
         self.fail_creates = 0  # answer this many creates with a 500 (provider trouble)
         self.create_delay = 0.0  # seconds to hold each create's answer (a slow provider)
         self.interrupted = 0  # answers the client never read (it died while waiting)
+        self.creating = 0  # create answers being held by `create_delay` right now
         self.emulator = TwilioEmulator(account_sid, auth_token, timing=timing,
                                        transport=self._transport,
                                        default_party=lambda a: _ScriptedFarEnd(self, a))
@@ -362,7 +363,13 @@ class TwilioCloud:
                 self._placed.append(sid)
             self._gate(sid)
             if self.create_delay:
-                time.sleep(self.create_delay)
+                with self._lock:
+                    self.creating += 1
+                try:
+                    time.sleep(self.create_delay)
+                finally:
+                    with self._lock:
+                        self.creating -= 1
         return response
 
     # --- webhooks (call threads) ----------------------------------------------------------
