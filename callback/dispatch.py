@@ -33,9 +33,12 @@ from callback.schedule import DIAL_JOB, ON_FAILURE, WAKE_KEY, enqueue_request
 from ivr.errors import TelephonyError
 from ivr.infra import line, live
 from ivr.infra.agents import (
+    UNKNOWN,
     attach_call,
     available_count,
+    dial_address,
     release_finished_calls,
+    release_unplaced_claims,
     restore_presence,
 )
 from ivr.infra.telephony import FINAL_STATUSES
@@ -162,9 +165,11 @@ def sweep(deps: Deps, now: dt.datetime | None = None) -> dict[str, int]:
             release_agent_of(deps, attempt, "canceled")
             counts["lost"] += 1
     counts["settled"] = _settle_stuck(deps, now)
+    stuck_after = dt.timedelta(seconds=float(deps.setting("CALLBACK_STUCK_AFTER")))
     counts["freed"] = len(release_finished_calls(
-        deps.db, deps.redis, _provider_status(deps), now,
-        older_than=dt.timedelta(seconds=float(deps.setting("CALLBACK_STUCK_AFTER")))))
+        deps.db, deps.redis, _provider_status(deps), now, older_than=stuck_after))
+    counts["unclaimed"] = len(release_unplaced_claims(
+        deps.db, deps.redis, _live_call(deps), now, older_than=stuck_after))
     if any(counts.values()):
         log.info("callback sweep", extra=counts)
     return counts
@@ -219,6 +224,20 @@ def _provider_status(deps: Deps):
             log.warning("could not ask the provider about call %s: %s", call_sid, exc)
             return "in-progress"
     return status
+
+
+def _live_call(deps: Deps):
+    """The provider's live call to an agent since their claim, for an agent busy with no
+    call; a failed question says UNKNOWN (asked again later, the agent stays busy)."""
+    def live(agent, since: dt.datetime):
+        try:
+            return deps.telephony.live_call_to(
+                dial_address(agent), deps.config.get("TWILIO_FROM_NUMBER") or "",
+                deps.services.on_system_clock(since))  # Twilio's date_created is real time
+        except TelephonyError as exc:
+            log.warning("could not ask the provider about agent %s's claim: %s", agent.id, exc)
+            return UNKNOWN
+    return live
 
 
 def _settle_stuck(deps: Deps, now: dt.datetime) -> int:

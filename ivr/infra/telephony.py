@@ -63,6 +63,10 @@ class Telephony(Protocol):
         create's answer was lost, or the process that placed it died), now taken by the one
         whose status callback is `status_callback`; None when there is none."""
 
+    def live_call_to(self, to: str, from_: str, since: dt.datetime) -> str | None:
+        """A call from `from_` to `to` created since `since` that is not over (queued,
+        ringing or in progress); None when there is none."""
+
 
 class TwilioTelephony:
     """Twilio's REST API (or an emulator of it) through the real `twilio.rest.Client`."""
@@ -150,6 +154,25 @@ class TwilioTelephony:
             TelephonyError: the Calls list could not be read.
         """
         return self._adopt(to, from_, since, status_callback, known_is_mine=True)
+
+    def live_call_to(self, to: str, from_: str, since: dt.datetime) -> str | None:
+        """The newest call from `from_` to `to` created since `since` (less the clock skew)
+        that is not over; None when there is none.
+
+        Raises:
+            TelephonyError: the Calls list could not be read.
+        """
+        if not to:
+            return None
+        floor = since - CLOCK_SKEW
+        calls = self._rest(f"list the calls to {to}", lambda: self.client.calls.list(
+            to=to, from_=from_, limit=20))
+        for call in calls:  # newest first
+            if call.date_created is not None and call.date_created < floor:
+                continue
+            if str(call.status) not in FINAL_STATUSES:
+                return str(call.sid)
+        return None
 
     def _adopt(self, to: str, from_: str, since: dt.datetime, status_callback: str, *,
                known_is_mine: bool) -> str | None:
@@ -273,6 +296,9 @@ class NoTelephony:
 
     def adopt_placed(self, to: str, from_: str, since: dt.datetime,
                      status_callback: str) -> str | None:
+        raise TelephonyError(self.REASON)
+
+    def live_call_to(self, to: str, from_: str, since: dt.datetime) -> str | None:
         raise TelephonyError(self.REASON)
 
 

@@ -122,3 +122,40 @@ def test_the_agent_is_free_when_the_callback_ends_even_if_no_status_callback_com
     assert get_presence(deps.db, deps.redis, agent.id).status.value == "available"
     assert client.get(f"/callbacks/{made['id']}", headers={"X-Callback-Token": made["token"]}
                       ).get_json()["status"] == "completed"
+
+
+def test_an_agent_claimed_by_a_worker_that_died_before_any_call_is_freed_by_the_sweeper(
+        client, deps, agent, twilio_cloud, run_jobs, clock):
+    """The worker was SIGKILLed between claiming the agent and saving the attempt (the chaos
+    bench caught one: an agent busy for good, with no call and no attempt). The sweeper asks
+    Twilio's Calls list for a live call to them since the claim, finds none, and frees them."""
+    from ivr.infra.agents import claim_agent, get_presence
+
+    assert claim_agent(deps.db, deps.redis, "support", deps.now()).id == agent.id
+    assert sweep(deps)["unclaimed"] == 0  # too soon: a dial may be on its way
+    clock.advance(301)
+    assert sweep(deps)["unclaimed"] == 1
+    assert get_presence(deps.db, deps.redis, agent.id).status == "available"
+    assert twilio_cloud.placed == []  # nobody was called by the sweep itself
+
+    # The freed agent takes the next callback as always.
+    ask(client, {"phone": CUSTOMER})
+    run_jobs()
+    assert [p.to for p in twilio_cloud.placed] == [agent.address]
+
+
+def test_a_claimed_agent_whose_call_did_go_out_gets_it_attached_not_freed(
+        client, deps, agent, twilio_cloud, run_jobs, clock):
+    """The create's answer was lost and the Calls list failed too (TelephonyUnsure): the
+    call may be ringing. The sweeper finds it in the Calls list and attaches it, so its
+    status callbacks move the agent as always."""
+    from ivr.infra.agents import get_presence
+
+    ask(client, {"phone": CUSTOMER})
+    run_jobs()
+    [placed] = twilio_cloud.placed  # ringing the agent (not driven: it rings on)
+    deps.redis.hdel(f"ivr:presence:agent:{agent.id}", "call_sid")  # as if never attached
+    clock.advance(301)
+    assert sweep(deps)["unclaimed"] == 0
+    now = get_presence(deps.db, deps.redis, agent.id)
+    assert (now.status, now.call_sid) == ("busy", placed.sid)

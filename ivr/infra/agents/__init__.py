@@ -11,6 +11,7 @@ from ivr.infra.agents.fields import (
     AgentNotFound,
     InvalidAgent,
 )
+from ivr.infra.agents.orphans import UNKNOWN, release_unplaced_claims
 from ivr.infra.agents.presence import AgentStatus, Presence, attach_call
 from ivr.infra.agents.presence_log import restore_presence
 from ivr.infra.agents.roster import (
@@ -50,6 +51,7 @@ __all__ = [
     "InvalidAgent",
     "Presence",
     "RosterEntry",
+    "UNKNOWN",
     "add_agent",
     "agent_by_token",
     "attach_call",
@@ -65,6 +67,7 @@ __all__ = [
     "presence_history",
     "release_agent",
     "release_finished_calls",
+    "release_unplaced_claims",
     "remove_agent",
     "restore_presence",
     "roster",

@@ -205,10 +205,20 @@ def claim_agent(db: Database, r: redis.Redis, queue: str, now: dt.datetime,
                     from_status=AgentStatus.AVAILABLE.value,
                     to_status=AgentStatus.BUSY.value,
                     at=now,
-                    reason=f"claimed for queue {queue}",
+                    reason=f"{CLAIM_REASON}{queue}",
                 )
             )
         return agent
+
+
+CLAIM_REASON = "claimed for queue "  # how a claim is recorded
+
+
+def unclaim_agent(db: Database, r: redis.Redis, agent: Agent, now: dt.datetime, *,
+                  reason: str) -> Presence:
+    """A busy agent back to available, at the place in line they had when claimed."""
+    return _change(db, r, agent, AgentStatus.AVAILABLE, now, reason=reason, idle_mode="prev",
+                   expect=(AgentStatus.BUSY,))
 
 
 def release_agent(

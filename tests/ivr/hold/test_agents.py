@@ -391,3 +391,57 @@ def test_a_busy_agent_whose_call_is_over_by_the_providers_word_is_released(db, r
     assert ag.release_finished_calls(db, r, status, at(900), older_than=window) == []
     assert asked == []  # Cy has no call; Bob's was asked about within this window already
     assert ag.get_presence(db, r, c.id, at(901)).status is AgentStatus.BUSY
+
+
+def test_an_agent_claimed_for_a_call_nobody_placed_is_freed_unless_busy_by_hand(db, r):
+    """A claim with no call attached (its process died, or the provider's answer was lost):
+    after a while the provider is asked for a live call to the agent since the claim."""
+    ann = add(db, r, "Ann", wrap_up=0, phone="+14155550201")
+    bob = add(db, r, "Bob", wrap_up=0, phone="+14155550202")
+    cy = add(db, r, "Cy", wrap_up=0, phone="+14155550203")
+    dee = add(db, r, "Dee", wrap_up=0, phone="+14155550204")
+    for agent in (ann, bob, dee):
+        ag.set_presence(db, r, agent.id, "available", now=at(0))
+    for _ in range(3):
+        ag.claim_agent(db, r, "support", at(1))
+    ag.set_presence(db, r, cy.id, "busy", now=at(1))  # by hand: nobody will free Cy
+    provider = {bob.address: "CAringing", dee.address: ag.UNKNOWN}
+    asked: list[str] = []
+
+    def live_call(agent, since):
+        asked.append(agent.name)
+        assert since == at(1)
+        return provider.get(agent.address)
+
+    window = dt.timedelta(minutes=5)
+    assert ag.release_unplaced_claims(db, r, live_call, at(60), older_than=window) == []
+    assert asked == []  # too soon: the dial may be on its way
+    assert ag.release_unplaced_claims(db, r, live_call, at(400), older_than=window) == [ann.id]
+    assert sorted(asked) == ["Ann", "Bob", "Dee"]
+    assert ag.get_presence(db, r, ann.id, at(401)).status is AgentStatus.AVAILABLE
+    assert ag.get_presence(db, r, bob.id, at(401)).call_sid == "CAringing"  # attached
+    assert ag.get_presence(db, r, dee.id, at(401)).status is AgentStatus.BUSY  # could not say
+    assert ag.get_presence(db, r, cy.id, at(401)).status is AgentStatus.BUSY
+    with db.session() as s:
+        reasons = s.scalars(select(AgentPresenceEvent.reason).where(
+            AgentPresenceEvent.agent_id == ann.id)).all()
+    assert reasons[-1] == "claimed, but no call reached them"
+    # Dee is asked again in the next window, not at every pass.
+    asked.clear()
+    assert ag.release_unplaced_claims(db, r, live_call, at(450), older_than=window) == []
+    assert asked == []
+    provider[dee.address] = None
+    assert ag.release_unplaced_claims(db, r, live_call, at(720), older_than=window) == [dee.id]
+
+
+def test_a_claim_whose_record_was_never_written_is_freed_too(db, r):
+    """The process died between the claim in Redis and its row in SQL: the history says the
+    agent was last made available, which does not explain the busy."""
+    from ivr.infra.agents import presence
+
+    ann = add(db, r, "Ann", wrap_up=0)
+    ag.set_presence(db, r, ann.id, "available", now=at(0))
+    assert presence.claim(r, "support", at(1))[0] == ann.id  # Redis only
+    freed = ag.release_unplaced_claims(db, r, lambda agent, since: None, at(400),
+                                       older_than=dt.timedelta(minutes=5))
+    assert freed == [ann.id]
