@@ -1,81 +1,82 @@
-"""Choosing an option from several recognisers' n-best lists instead of one best transcript.
+"""What one grammar decode says about each choice: its n-best alternatives, scored per choice.
 
-With a menu grammar, Vosk's single best path often lands on the longest phrase (an utterance of
-a two-syllable option heard as the three-syllable operator phrase). Its n-best alternatives keep
-the near misses with their total scores, so each option gets the probability mass of the
-alternatives that name it (a softmax over the scores). Several recognisers can vote: the same
-audio played slightly slower and faster (tempo variants) is decoded by each, and their
-per-option probabilities are averaged. The averaged share of the best option is the confidence.
+Vosk gives each alternative a total score (log-likelihood, higher is better) over the same
+audio, so two alternatives compare by their difference. Each choice is scored by its single
+best alternative: a choice with five phrases (the English operator) gets no more weight than a
+choice with one, so every choice competes on equal terms. An alternative naming two choices
+("주문 결제") backs neither; it counts only as a rival to each.
+
+The n-best list only holds paths within the model's lattice beam of the best one, so a rival
+that is missing is merely "worse by more than the beam": speech.recognizer then decodes the
+answer again without the winner to measure it (speech.confidence).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from speech.matcher import NOISE_TOKENS, match_choice, tokenize
 
-# Vosk's alternative "confidence" is a total log-score; a temperature of 1 treats it as such.
-TEMPERATURE = 1.0
-
 
 @dataclass(frozen=True)
-class Vote:
-    """One recogniser's view: option probabilities and its best transcript."""
+class Hypothesis:
+    """One alternative of a decode: its transcript, score and the choices it names."""
 
-    scores: dict[str, float]  # option key -> probability mass (sums to <= 1)
     text: str
+    score: float
+    keys: frozenset[str]
+
+    @property
+    def key(self) -> str | None:
+        """The one choice this alternative names, or None (none, or several)."""
+        return next(iter(self.keys)) if len(self.keys) == 1 else None
 
 
-def keys_named(text: str, choices: Mapping[str, Sequence[str]]) -> list[str]:
-    """Every option whose phrases the text names (typed-text matching, one key per option)."""
+def keys_named(text: str, choices: Mapping[str, Sequence[str]]) -> frozenset[str]:
+    """Every choice whose phrases the text names (typed-text matching)."""
     single = match_choice(text, choices)
     if single.key is not None:
-        return [single.key]
-    return [k for k, phrases in choices.items() if match_choice(text, {k: phrases}).key]
+        return frozenset({single.key})
+    return frozenset(k for k, phrases in choices.items() if match_choice(text, {k: phrases}).key)
 
 
-def vote(result: Mapping[str, Any], choices: Mapping[str, Sequence[str]]) -> Vote:
-    """Turn one Vosk result (with `alternatives`, or a plain best `text`) into a `Vote`."""
+def hypotheses(result: Mapping[str, Any], choices: Mapping[str, Sequence[str]],
+               ) -> list[Hypothesis]:
+    """A Vosk result's alternatives (or its plain `text`, scored 0), best first."""
     alternatives = result.get("alternatives")
     if alternatives is None:
         alternatives = [{"text": result.get("text", ""), "confidence": 0.0}]
-    if not alternatives:
-        return Vote({}, "")
-    top = max(float(a.get("confidence", 0.0)) for a in alternatives)
-    weights = [math.exp((float(a.get("confidence", 0.0)) - top) / TEMPERATURE)
-               for a in alternatives]
-    total = sum(weights)
-    scores: dict[str, float] = {}
-    for alt, weight in zip(alternatives, weights, strict=True):
-        keys = keys_named(alt.get("text", ""), choices)
-        for key in keys:  # an alternative naming two options splits its mass
-            scores[key] = scores.get(key, 0.0) + weight / total / len(keys)
-    return Vote(scores, str(alternatives[0].get("text", "")))
+    hyps = [Hypothesis(str(a.get("text", "")), float(a.get("confidence", 0.0)),
+                       keys_named(str(a.get("text", "")), choices)) for a in alternatives]
+    return sorted(hyps, key=lambda h: h.score, reverse=True)
 
 
-def combine(votes: Sequence[Vote]) -> tuple[str | None, float, str]:
-    """(best key or None, its averaged probability, the transcript that named it)."""
-    if not votes:
-        return None, 0.0, ""
-    totals: dict[str, float] = {}
-    for v in votes:
-        for key, score in v.scores.items():
-            totals[key] = totals.get(key, 0.0) + score / len(votes)
-    if not totals:
-        return None, 0.0, votes[0].text
-    ranked = sorted(totals.items(), key=lambda kv: kv[1], reverse=True)
-    key, share = ranked[0]
-    if len(ranked) > 1 and ranked[1][1] == share:
-        return None, share, votes[0].text
-    # The transcript shown is the best path of the first recogniser that favoured the winner.
-    text = next((v.text for v in votes
-                 if v.scores and max(v.scores, key=v.scores.__getitem__) == key), votes[0].text)
-    return key, share, text
+def best_choice(hyps: Sequence[Hypothesis]) -> Hypothesis | None:
+    """The best-scoring alternative that names exactly one choice."""
+    return max((h for h in hyps if h.key is not None), key=lambda h: h.score, default=None)
+
+
+def rival_score(hyps: Sequence[Hypothesis], key: str) -> float | None:
+    """The best score of an alternative naming any choice but `key` alone, or None."""
+    return max((h.score for h in hyps if h.keys and h.keys != {key}), default=None)
+
+
+def silence_score(hyps: Sequence[Hypothesis]) -> float | None:
+    """The best score of an alternative naming no choice (silence, or words of none)."""
+    return max((h.score for h in hyps if not h.keys), default=None)
+
+
+def heard_text(hyps: Sequence[Hypothesis]) -> str:
+    """The best transcript that has a word in it, or ""."""
+    return next((h.text for h in hyps if heard_anything(h.text)), "")
 
 
 def heard_anything(text: str) -> bool:
     """Whether a transcript has a word that is not noise."""
     return any(t not in NOISE_TOKENS for t in tokenize(text))
+
+
+__all__ = ["Hypothesis", "best_choice", "heard_anything", "heard_text", "hypotheses",
+           "keys_named", "rival_score", "silence_score"]

@@ -1,23 +1,30 @@
 """Per-call speech recognition restricted to a menu's phrases, fed like a phone line.
 
-A `SpeechSession` takes 20 ms frames of 8 kHz mu-law (Twilio Media Streams) or PCM, resamples
-them to the model's rate, runs a Vosk recogniser whose grammar holds only the menu's phrases
-(plus `[unk]` where the model has it), and decides as soon as the caller stops talking.
-`recognize_file` drives the same session from a file, for the CLI and `<Record>` fallbacks.
+A `SpeechSession` takes 20 ms frames of 8 kHz mu-law (Twilio Media Streams) or PCM. It waits for
+voice (speech.endpoint), then runs a Vosk recogniser whose grammar holds only the menu's phrases
+(plus `[unk]` where the model has it), fed from a short pre-roll before the voice began: the
+quiet line while a prompt plays costs no decoding. When the caller stops, the best choice is
+weighed against its best rival over the same audio (speech.confidence) and accepted, confirmed
+or asked again. `recognize_file` drives the same session from a file, for the CLI and the
+`<Record>` fallback.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from speech.audio import TELEPHONE_RATE, Audio, Resampler, mulaw_decode, read_audio
+from speech.audio import TELEPHONE_RATE, Audio, mulaw_decode, read_audio
+from speech.confidence import DEFAULT_CALIBRATION, Calibration, Verdict, lattice_beam
+from speech.endpoint import EndpointConfig, Endpointer
 from speech.errors import AudioError
 from speech.matcher import (
     DEFAULT_ACCEPT,
@@ -27,61 +34,19 @@ from speech.matcher import (
     tokenize,
 )
 from speech.models import LoadedModel, find_model, load_model
-from speech.nbest import combine, vote
+from speech.nbest import (
+    Hypothesis,
+    best_choice,
+    heard_text,
+    hypotheses,
+    rival_score,
+    silence_score,
+)
 
 FRAME_MS = 20  # Twilio sends 20 ms media frames; voice activity is judged per frame
-DEFAULT_ALTERNATIVES = 10  # n-best size scored per option (speech.nbest)
-DEFAULT_TEMPOS = (1.0,)  # tempo variants decoded and averaged; each costs one more decoder
-
-
-@dataclass(frozen=True)
-class EndpointConfig:
-    """When a short spoken answer is over.
-
-    Kaldi's own endpointing waits 0.5 s of trailing silence (model.conf rule 2); menu answers are
-    one or two words, so a shorter energy-based rule decides sooner. (vosk 0.3.45's Python API
-    has no SetEndpointerMode/SetEndpointerDelays; they arrived in later releases.)
-    """
-
-    trailing_silence_ms: int = 200  # silence after speech that ends the answer
-    min_speech_ms: int = 60  # voiced audio needed before silence can end anything
-    max_speech_ms: int = 6000  # decide anyway after this much speech (a caller who keeps talking)
-    energy_floor: float = 250.0  # RMS (int16 units, about -42 dBFS) that is always silence
-    noise_ratio: float = 3.0  # speech is this many times louder than the tracked noise floor
-
-
-class Endpointer:
-    """Energy-based voice activity with an adaptive noise floor, judged per 20 ms frame."""
-
-    def __init__(self, config: EndpointConfig, rate: int) -> None:
-        self.config = config
-        self.rate = rate
-        self.noise = config.energy_floor / config.noise_ratio
-        self.speech_ms = 0
-        self.silence_ms = 0
-        self.samples = 0
-        self.speech_end_sample: int | None = None  # end of the last voiced frame
-
-    def update(self, frame: np.ndarray) -> str | None:
-        """Take one frame; returns why the answer is over ("silence", "max_speech") or None."""
-        ms = len(frame) * 1000 / self.rate
-        self.samples += len(frame)
-        rms = float(np.sqrt(np.mean(frame.astype(np.float64) ** 2))) if len(frame) else 0.0
-        voiced = rms > max(self.config.energy_floor, self.noise * self.config.noise_ratio)
-        if voiced:
-            self.speech_ms += ms
-            self.silence_ms = 0
-            self.speech_end_sample = self.samples
-        else:
-            self.silence_ms += ms
-            # Follow the background level slowly, and only while nobody is speaking.
-            self.noise = 0.95 * self.noise + 0.05 * rms
-        if self.speech_ms >= self.config.min_speech_ms:
-            if self.silence_ms >= self.config.trailing_silence_ms:
-                return "silence"
-            if self.speech_ms >= self.config.max_speech_ms:
-                return "max_speech"
-        return None
+DEFAULT_ALTERNATIVES = 10  # n-best size; rivals within the lattice beam come with the decode
+# Audio kept from before the first voiced frame: a word's onset is quieter than the energy rule.
+PREROLL_MS = 300
 
 
 @dataclass(frozen=True)
@@ -96,6 +61,8 @@ class Decision:
     decision_ms: float  # compute time from the endpoint to the decision
     restricted: bool
     phrases: tuple[str, ...] = field(default=(), repr=False)
+    margin: float | None = None  # nats the best choice beat its best rival by (grammar n-best)
+    candidate: str | None = None  # the best choice, even when it was not sure enough to take
 
     @property
     def latency_ms(self) -> float:
@@ -111,6 +78,8 @@ class Decision:
             "text": self.match.text,
             "confidence": self.match.confidence,
             "needs_confirmation": self.match.needs_confirmation,
+            "candidate": self.candidate,
+            "margin": self.margin,
             "words": [{"word": w, "conf": round(c, 4)} for w, c in self.words],
             "endpoint": self.reason,
             "audio_seconds": round(self.audio_seconds, 3),
@@ -139,40 +108,44 @@ def grammar_for(model: LoadedModel, choices: Mapping[str, Sequence[str]]) -> lis
     return phrases
 
 
-class _Decoder:
-    """One Vosk recogniser, fed the call's audio at one tempo."""
+@lru_cache(maxsize=16)
+def _beam_of(model_dir: Path) -> float:
+    return lattice_beam(model_dir)
 
-    def __init__(self, model: LoadedModel, input_rate: int, tempo: float, grammar: str | None,
+
+class _Decoder:
+    """One Vosk recogniser over one stretch of the call's audio."""
+
+    def __init__(self, model: LoadedModel, input_rate: int, grammar: str | None,
                  alternatives: int) -> None:
         import vosk  # the native library loads with the first model, never for keypress-only
 
-        # Vosk resamples to the model's rate itself; a tempo variant is the same audio
-        # resampled and then declared at the input rate, so it plays slower or faster.
-        self.tempo = tempo
-        self.resampler = (Resampler(input_rate, round(input_rate * tempo))
-                          if tempo != 1.0 else None)
+        # Vosk resamples to the model's rate itself.
         args = (model.model, input_rate, grammar) if grammar else (model.model, input_rate)
         self.rec = vosk.KaldiRecognizer(*args)
-        self.rec.SetWords(True)
         if alternatives:
             self.rec.SetMaxAlternatives(alternatives)
+        else:
+            self.rec.SetWords(True)  # per-word confidences for the plain transcript
 
-    def accept(self, frame: np.ndarray) -> bool:
-        data = self.resampler.process(frame) if self.resampler else frame
-        return bool(self.rec.AcceptWaveform(data.astype("<i2").tobytes()))
+    def accept(self, samples: np.ndarray) -> bool:
+        return bool(self.rec.AcceptWaveform(samples.astype("<i2").tobytes()))
+
+    def result(self) -> dict:
+        return json.loads(self.rec.Result())
 
     def final(self) -> dict:
-        if self.resampler is not None:
-            self.rec.AcceptWaveform(self.resampler.flush().astype("<i2").tobytes())
         return json.loads(self.rec.FinalResult())
 
 
 class SpeechSession:
     """One call's recogniser: feed audio frames, get a `MatchResult` when the answer ends.
 
-    By default each option is scored from Vosk's n-best alternatives, averaged over the audio
-    decoded at a few tempos (speech.nbest); `alternatives=0, tempos=(1.0,)` gives the plain
-    single best transcript weighed by per-word confidence.
+    Restricted to a grammar (the default), each choice is scored by its best n-best alternative
+    and the winner's margin over the best other choice gives the confidence (speech.confidence);
+    a rival outside the n-best is measured by decoding the answer once more without the winner,
+    at decision time only. `alternatives=0`, or an unrestricted session, weighs the plain best
+    transcript by per-word confidence instead (speech.matcher's thresholds).
     """
 
     def __init__(
@@ -183,32 +156,34 @@ class SpeechSession:
         input_rate: int = TELEPHONE_RATE,
         restricted: bool = True,
         endpoint: EndpointConfig | None = None,
+        calibration: Calibration = DEFAULT_CALIBRATION,
+        alternatives: int = DEFAULT_ALTERNATIVES,
         accept_threshold: float = DEFAULT_ACCEPT,
         confirm_threshold: float = DEFAULT_CONFIRM,
-        alternatives: int = DEFAULT_ALTERNATIVES,
-        tempos: Sequence[float] = DEFAULT_TEMPOS,
     ) -> None:
         self.model = model
         self.input_rate = input_rate
         self.restricted = restricted
         self.endpoint_config = endpoint or EndpointConfig()
+        self.calibration = calibration
+        self.alternatives = alternatives
         self.accept_threshold = accept_threshold
         self.confirm_threshold = confirm_threshold
-        self.alternatives = alternatives
-        self.tempos = tuple(tempos) or (1.0,)
         self._frame = input_rate * FRAME_MS // 1000
+        self._beam = _beam_of(model.info.path)
         self.listen(choices)
 
     def listen(self, choices: Mapping[str, Sequence[str]]) -> None:
-        """Start listening for a (new) menu's choices with fresh recognisers."""
+        """Start listening for a (new) menu's choices, waiting for the caller to speak."""
         self.choices = {k: list(v) for k, v in choices.items()}
         self.phrases = grammar_for(self.model, self.choices) if self.restricted else []
         # A grammar with no usable phrase would only ever say [unk]: listen freely instead.
         restrict = self.restricted and any(p != "[unk]" for p in self.phrases)
-        grammar = json.dumps(self.phrases, ensure_ascii=False) if restrict else None
-        self._decoders = [_Decoder(self.model, self.input_rate, t, grammar, self.alternatives)
-                          for t in self.tempos]
+        self._grammar = json.dumps(self.phrases, ensure_ascii=False) if restrict else None
         self._endpointer = Endpointer(self.endpoint_config, self.input_rate)
+        self._decoder: _Decoder | None = None
+        self._preroll: deque[np.ndarray] = deque(maxlen=max(1, PREROLL_MS // FRAME_MS))
+        self._segment: list[np.ndarray] = []  # exactly what the decoder was fed
         self._pending = np.zeros(0, dtype=np.int16)
         self.decision: Decision | None = None
 
@@ -216,6 +191,11 @@ class SpeechSession:
     def is_decided(self) -> bool:
         """Whether this menu's answer has been decided."""
         return self.decision is not None
+
+    @property
+    def is_decoding(self) -> bool:
+        """Whether voice was heard and the recogniser is running."""
+        return self._decoder is not None
 
     def feed_mulaw(self, payload: bytes) -> MatchResult | None:
         """Feed 8 kHz mu-law bytes (a Twilio `media` payload); returns the decision once made."""
@@ -234,20 +214,17 @@ class SpeechSession:
             samples = np.frombuffer(samples, dtype="<i2")
         buf = np.concatenate([self._pending, np.asarray(samples, dtype=np.int16)])
         whole = len(buf) - len(buf) % self._frame
-        primary = self._decoders[0]
         for start in range(0, whole, self._frame):
-            frame = buf[start:start + self._frame]
-            kaldi_endpoint = primary.accept(frame)
-            for other in self._decoders[1:]:
-                other.accept(frame)
-            reason = self._endpointer.update(frame)
+            reason, kaldi_endpoint = self._take(buf[start:start + self._frame])
             if kaldi_endpoint and reason is None:
                 # Kaldi closed a segment on its own rules; keep it only if it heard words.
                 started = time.perf_counter()
-                result = json.loads(primary.rec.Result())
-                if _best_text(result):
+                assert self._decoder is not None
+                result = self._decoder.result()
+                if heard_text(hypotheses(result, self.choices)):
                     self._decide("vosk_endpoint", result, started)
                     break
+                self._segment = []  # Vosk decodes what follows as a new utterance
             elif reason is not None:
                 self._decide(reason)
                 break
@@ -258,30 +235,50 @@ class SpeechSession:
         """The audio has ended (stream stopped, file read): decide with what was heard."""
         if self.decision is None:
             if len(self._pending):
-                frame = self._pending
-                self._pending = np.zeros(0, dtype=np.int16)
-                for decoder in self._decoders:
-                    decoder.accept(frame)
-                self._endpointer.update(frame)
+                frame, self._pending = self._pending, np.zeros(0, dtype=np.int16)
+                self._take(frame)
             self._decide("end_of_audio")
         assert self.decision is not None
         return self.decision.match
 
-    def _decide(self, reason: str, primary: dict | None = None, started: float | None = None,
+    def _take(self, frame: np.ndarray) -> tuple[str | None, bool]:
+        """One frame through the endpointer and, once voice was heard, the recogniser."""
+        ep = self._endpointer
+        reason = ep.update(frame)
+        self._preroll.append(frame)
+        if self._decoder is None:
+            if not ep.voiced:
+                return None, False
+            self._decoder = _Decoder(self.model, self.input_rate, self._grammar,
+                                     self.alternatives if self._grammar else 0)
+            self._segment = list(self._preroll)
+            kaldi_endpoint = self._decoder.accept(np.concatenate(self._segment))
+        else:
+            self._segment.append(frame)
+            kaldi_endpoint = self._decoder.accept(frame)
+        if ep.is_idle:  # a click, then quiet: stop decoding until somebody speaks
+            ep.forget_speech()
+            self._decoder, self._segment = None, []
+            return None, False
+        return reason, kaldi_endpoint
+
+    def _decide(self, reason: str, result: dict | None = None, started: float | None = None,
                 ) -> None:
         started = started if started is not None else time.perf_counter()
-        results = [primary if primary is not None else self._decoders[0].final()]
-        results += [d.final() for d in self._decoders[1:]]
-        if self.alternatives:
-            match, words = self._match_nbest(results)
+        if result is None:
+            result = self._decoder.final() if self._decoder is not None else {}
+        margin = candidate = None
+        if self._grammar and self.alternatives:
+            match, margin, candidate = self._judge(result)
+            words = tuple((w, match.confidence) for w in match.text.split())
         else:
-            result = results[0]
             words = tuple((w["word"], float(w.get("conf", 1.0)))
                           for w in result.get("result", []))
             match = match_choice(result.get("text", ""), self.choices,
                                  word_confidences=words or None,
                                  accept_threshold=self.accept_threshold,
                                  confirm_threshold=self.confirm_threshold)
+            candidate = match.key
         elapsed = (time.perf_counter() - started) * 1000
         ep = self._endpointer
         self.decision = Decision(
@@ -294,23 +291,46 @@ class SpeechSession:
             decision_ms=elapsed,
             restricted=self.restricted,
             phrases=tuple(self.phrases),
+            margin=margin,
+            candidate=candidate,
         )
+        self._decoder, self._segment = None, []
 
-    def _match_nbest(self, results: list[dict]) -> tuple[MatchResult, tuple]:
-        key, share, text = combine([vote(r, self.choices) for r in results])
-        confidence = round(share, 4)
-        # Per-word confidences are not given with alternatives: each word carries the share.
-        words = tuple((w, confidence) for w in text.split())
-        if key is None or confidence < self.accept_threshold:
-            return MatchResult(None, text, confidence, False), words
-        return MatchResult(key, text, confidence, confidence < self.confirm_threshold), words
+    def _judge(self, result: dict) -> tuple[MatchResult, float | None, str | None]:
+        """The best choice, its margin over the best rival, and the calibrated verdict."""
+        hyps = hypotheses(result, self.choices)
+        top = best_choice(hyps)
+        if top is None or top.key is None:
+            # No alternative names one choice: words of none, two at once, or only silence.
+            return MatchResult(None, heard_text(hyps), 0.0, False), None, None
+        rival = rival_score(hyps, top.key)
+        if rival is None:
+            rival = self._rival_without(top, hyps)
+        margin = round(top.score - rival, 3)
+        confidence = self.calibration.confidence(margin)
+        verdict = self.calibration.verdict(margin)
+        if verdict is Verdict.REPROMPT:
+            return MatchResult(None, top.text, confidence, False), margin, top.key
+        return (MatchResult(top.key, top.text, confidence, verdict is Verdict.CONFIRM),
+                margin, top.key)
 
-
-def _best_text(result: dict) -> str:
-    alternatives = result.get("alternatives")
-    if alternatives:
-        return str(alternatives[0].get("text", ""))
-    return str(result.get("text", ""))
+    def _rival_without(self, top: Hypothesis, hyps: list[Hypothesis]) -> float:
+        """The best other choice's score, from decoding the answer again without `top`'s."""
+        others = {k: v for k, v in self.choices.items() if k != top.key}
+        phrases = grammar_for(self.model, others)
+        if not self._segment or not any(p != "[unk]" for p in phrases):
+            # No other choice to say: the rival is silence, or anything the beam cut off.
+            quiet = silence_score(hyps)
+            return quiet if quiet is not None else top.score - self._beam
+        decoder = _Decoder(self.model, self.input_rate,
+                           json.dumps(phrases, ensure_ascii=False), self.alternatives)
+        decoder.accept(np.concatenate(self._segment))
+        rest = hypotheses(decoder.final(), others)
+        named = [h.score for h in rest if h.keys]
+        if named:
+            return max(named)
+        # Only silence (or [unk]) survived: every other choice is more than a beam behind it.
+        return (rest[0].score if rest else top.score) - self._beam
 
 
 def recognize_audio(
@@ -323,7 +343,7 @@ def recognize_audio(
 ) -> Decision:
     """Recognise a whole recording as a live call would hear it: 20 ms frames, then the end.
 
-    `options` go to `SpeechSession` (thresholds, alternatives, tempos).
+    `options` go to `SpeechSession` (calibration, alternatives, thresholds).
     """
     if not choices:
         raise AudioError("no choices to listen for")

@@ -88,7 +88,7 @@ def test_menu_twiml_starts_a_signed_stream_before_the_gather(app, cloud):
 @pytest.mark.parametrize(("key", "lands"), [
     ("1", ("gather", "ko_orders")),
     ("3", ("gather", "ko_returns")),
-    ("2", ("enqueue", "billing.ko")),  # Korean callers wait in a Twilio queue of their own
+    # 결제 is confirmed first: test_confirmation.py follows it to the billing queue.
 ])
 def test_spoken_choice_redirects_the_live_call_to_its_node(app, cloud, server, key, lands):
     call = dial(app, cloud)

@@ -46,7 +46,8 @@ def is_escape(flows: FlowFile, node: Node, given: Input, language: str) -> bool:
         return given.digits == op.digit and not menu_uses_it
     if given.kind is InputKind.SPEECH:
         if given.choice is not None:
-            return given.choice == OPERATOR_KEY
+            # An unsure operator is asked about like any other choice (match_menu).
+            return given.choice == OPERATOR_KEY and not given.needs_confirmation
         if isinstance(node, MenuNode):
             choices = menu_choices(flows, node, language)
         else:
@@ -61,8 +62,11 @@ def match_menu(flows: FlowFile, node: MenuNode, language: str,
     """The option a spoken (or recognised) answer chose at a menu, or None."""
     if given.choice is not None:
         # The recogniser already matched with its word confidences: do not match its
-        # transcript again. "" (heard no option) or a key this menu lacks is invalid.
-        if not any(o.digit == given.choice for o in node.options):
+        # transcript again. "" (heard no option) or a key this menu lacks is invalid; an
+        # unsure operator (is_escape took a sure one) is confirmed like an option.
+        unsure_operator = (given.choice == OPERATOR_KEY and given.needs_confirmation
+                           and bool(operator_phrases(flows, language)))
+        if not unsure_operator and not any(o.digit == given.choice for o in node.options):
             return None
         return MatchResult(given.choice, given.text, given.confidence or 1.0,
                            given.needs_confirmation)

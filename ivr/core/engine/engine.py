@@ -236,6 +236,9 @@ class Engine:
             return self._retry_no_input(step, node)
         if st.step.startswith("confirm:"):
             digit = st.step.partition(":")[2]
+            if given.digits == "1" and digit == answers.OPERATOR_KEY:
+                step.events.append(Event("escape", flow=st.flow, node=st.node))
+                return self.goto(step, OPERATOR)
             if given.digits == "1":
                 return self._choose(step, node, digit)
             st.step = ""
@@ -250,8 +253,9 @@ class Engine:
             return self._retry_invalid(step, node)
         if result.needs_confirmation:
             st.step = f"confirm:{result.key}"
-            option = next(o for o in node.options if o.digit == result.key)
-            said = (phrases_for(option.say, st.language) or [option.digit])[0]
+            option = next((o for o in node.options if o.digit == result.key), None)
+            said = (phrases_for(option.say, st.language) or [option.digit])[0] if option else \
+                answers.operator_phrases(self.flows, st.language)[0]  # match_menu checked it
             render.confirm(self, step.twiml, st, self._speaker(st),
                            self._said(st, "menu.did_you_say", choice=said))
             return None
