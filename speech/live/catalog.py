@@ -35,9 +35,9 @@ class SpeechModels:
     once (speech.models.get_model) and the menus stay keypress-only.
     """
 
-    def __init__(self, app: Flask, pool: RecognitionPool) -> None:
+    def __init__(self, app: Flask, loader: RecognitionPool) -> None:
         self.app = app
-        self.pool = pool
+        self.loader = loader  # a thread for loading models, apart from recognition
         self._status: dict[tuple[str, str | None], str] = {}
         self._lock = threading.Lock()
 
@@ -63,10 +63,10 @@ class SpeechModels:
                 status = ModelStatus.MISSING
             else:
                 status = ModelStatus.LOADING
-                # Loading takes seconds of C: do it now on a recognition thread, off the
+                # Loading takes seconds of C: do it now on the loading thread, off the
                 # webhook and the event loop, so the stream finds it ready. (The Procfile's
                 # gunicorn loads the flows' models before it forks: ivr.gunicorn_config.)
-                self.pool.submit(self._load, key)
+                self.loader.submit(self._load, key)
             with self._lock:
                 status = self._status.setdefault(key, status)
         return status != ModelStatus.MISSING
@@ -78,7 +78,7 @@ class SpeechModels:
             ready = self._status.get(key) == ModelStatus.READY
         if ready:  # in the cache: nothing to load, nothing to wait for
             return get_model(*key)
-        return self.pool.run(self._load, key)  # seconds of C: on a recognition thread
+        return self.loader.run(self._load, key)  # seconds of C: on the loading thread
 
     def _load(self, key: tuple[str, str | None]) -> LoadedModel | None:
         try:

@@ -189,7 +189,9 @@ def init_app(app: Flask) -> None:
     pool = RecognitionPool(int(app.config.get("SPEECH_THREADS") or 0) or None)
     app.extensions["speech.streams"] = Streams(pool, float(app.config["SPEECH_MAX_LAG"]),
                                                int(app.config["SPEECH_MAX_STREAMS"] or 0))
-    app.extensions["speech.models"] = SpeechModels(app, pool)
+    # Models load on a thread of their own: a load takes seconds, and must neither hold up
+    # recognition nor count as recognition falling behind.
+    app.extensions["speech.models"] = SpeechModels(app, RecognitionPool(1))
     app.extensions["speech.redirects"] = ThreadPoolExecutor(
         max_workers=4, thread_name_prefix="speech-redirect")
     app.extensions[SPEECH_STREAMS] = functools.partial(stream_url, app)
