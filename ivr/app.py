@@ -70,7 +70,8 @@ def live_notices(app: Flask) -> None:
     @app.after_request
     def _changed(response: Response) -> Response:
         if request.method not in ("GET", "HEAD", "OPTIONS") and response.status_code < 400:
-            live.changed(r, "request", path=request.path)
+            live.changed(r, "request", path=request.path,
+                         counted=bool(request.environ.get(live.COUNTED)))
         return response
 
 

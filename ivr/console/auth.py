@@ -49,6 +49,19 @@ class User:
 class ConsoleSessions(SecureCookieSessionInterface):
     """The signed-cookie session, marked Secure whenever the request came over https."""
 
+    def open_session(self, app: Flask, request):
+        # No cookie at all (every Twilio webhook): the empty session Flask's own would give,
+        # without parsing cookies and building a signing serializer on each request first.
+        if app.secret_key and not request.environ.get("HTTP_COOKIE"):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app: Flask, session, response) -> None:
+        # Never read nor written (every Twilio webhook): Flask's own would set nothing either.
+        if not (session or session.modified or session.accessed):
+            return
+        super().save_session(app, session, response)
+
     def get_cookie_secure(self, app: Flask) -> bool:
         base = str(app.config.get("PUBLIC_BASE_URL") or "")
         return bool(request and (request.is_secure or base.startswith("https://")))

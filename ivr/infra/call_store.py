@@ -19,8 +19,9 @@ KEY = "ivr:call:{sid}"
 DOC_KEY = "ivr:call:{sid}:doc"  # the TwiML the current turn rendered
 ENDED_TTL = 3600  # an ended call's state is kept this long, so late webhooks find it over
 
-# KEYS: state, document. ARGV: expected turn (-1: no state yet), state JSON, document ("" to
-# keep the stored one), ttl, then list key / value pairs to RPUSH when the write happens.
+# KEYS: state, document, then counters to INCR when the write happens. ARGV: expected turn
+# (-1: no state yet), state JSON, document ("" to keep the stored one), ttl, then list key /
+# value pairs to RPUSH when the write happens.
 # Returns 1 when written, 0 when the stored state is at another turn (or has ended).
 _SAVE = """
 local cur = redis.call('GET', KEYS[1])
@@ -42,6 +43,9 @@ else
 end
 for i = 5, #ARGV, 2 do
   redis.call('RPUSH', ARGV[i], ARGV[i + 1])
+end
+for i = 3, #KEYS do
+  redis.call('INCR', KEYS[i])
 end
 return 1
 """
@@ -66,6 +70,33 @@ class StateStore:
         state = CallState.from_json(raw)
         return state if ended or not state.ended else None
 
+    def load_with_document(self, call_sid: str) -> tuple[CallState | None, str | None]:
+        """The call's state (ended or not) and its current document, in one round trip: a
+        stale webhook is answered with that document, without asking Redis again."""
+        try:
+            raw, doc = self.client.mget(KEY.format(sid=call_sid), DOC_KEY.format(sid=call_sid))
+        except redis.RedisError as exc:
+            raise StateUnavailable(str(exc)) from exc
+        state = CallState.from_json(raw) if raw else None
+        return state, doc.decode() if isinstance(doc, bytes) else doc
+
+    def load_marking(self, call_sid: str, set_key: str, member: str
+                     ) -> tuple[CallState | None, bool | None]:
+        """The call's state (ended or not), and SADD `member` to `set_key` in the same round
+        trip: True when it was added, False when it was there already, None when the SADD
+        failed (the state is what matters; a failed SADD does not fail the read)."""
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.get(KEY.format(sid=call_sid))
+            pipe.sadd(set_key, member)
+            raw, added = pipe.execute(raise_on_error=False)
+        except redis.RedisError as exc:
+            raise StateUnavailable(str(exc)) from exc
+        if isinstance(raw, Exception):
+            raise StateUnavailable(str(raw)) from raw
+        state = CallState.from_json(raw) if raw else None
+        return state, None if isinstance(added, Exception) else bool(added)
+
     def document(self, call_sid: str) -> str | None:
         """The TwiML the call's current turn rendered, if it is still kept."""
         try:
@@ -75,11 +106,12 @@ class StateStore:
         return raw.decode() if isinstance(raw, bytes) else raw
 
     def save(self, state: CallState, *, expected_turn: int | None, document: str = "",
-             extra: list[tuple[str, str]] = ()) -> bool:
+             extra: list[tuple[str, str]] = (), incr: tuple[str, ...] = ()) -> bool:
         """Write `state` (and the `document` it rendered) if the stored state is still at
         `expected_turn` (None: there must be no state yet), and RPUSH each (list key, value) of
-        `extra` with it. False, with nothing written, when another write came first."""
-        return self._write(state, expected_turn, document, self.ttl, extra)
+        `extra` and INCR each counter of `incr` with it. False, with nothing written (nor
+        counted), when another write came first."""
+        return self._write(state, expected_turn, document, self.ttl, extra, incr)
 
     def append(self, extra: list[tuple[str, str]]) -> None:
         """RPUSH each (list key, value), without touching any state (rows about an ended call)."""
@@ -94,20 +126,20 @@ class StateStore:
             raise StateUnavailable(str(exc)) from exc
 
     def finish(self, state: CallState, status: str, *, expected_turn: int | None,
-               extra: list[tuple[str, str]] = ()) -> bool:
-        """Mark the call ended with its final `status` (kept for ENDED_TTL) and RPUSH `extra`,
-        if the stored state is still at `expected_turn` (None: there is none). False when
-        another write came first: read again."""
+               extra: list[tuple[str, str]] = (), incr: tuple[str, ...] = ()) -> bool:
+        """Mark the call ended with its final `status` (kept for ENDED_TTL), RPUSH `extra` and
+        INCR `incr`, if the stored state is still at `expected_turn` (None: there is none).
+        False when another write came first: read again."""
         state.ended = status
-        return self._write(state, expected_turn, "", min(self.ttl, ENDED_TTL), extra)
+        return self._write(state, expected_turn, "", min(self.ttl, ENDED_TTL), extra, incr)
 
     def _write(self, state: CallState, expected: int | None, document: str, ttl: int,
-               extra) -> bool:
+               extra, incr: tuple[str, ...]) -> bool:
         args: list[object] = [-1 if expected is None else expected, state.to_json(), document,
                               ttl]
         for key, value in extra:
             args += [key, value]
-        keys = [KEY.format(sid=state.call_sid), DOC_KEY.format(sid=state.call_sid)]
+        keys = [KEY.format(sid=state.call_sid), DOC_KEY.format(sid=state.call_sid), *incr]
         try:
             return bool(self._save(keys=keys, args=args))
         except redis.RedisError as exc:

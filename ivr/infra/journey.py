@@ -9,6 +9,7 @@ a batch written twice after a crash is not duplicated.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import threading
@@ -17,7 +18,7 @@ from collections.abc import Iterable
 
 import redis
 from redis.exceptions import LockError
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
 from ivr.core.engine.types import Event
@@ -54,7 +55,11 @@ def encode(call_sid: str, seq: int, at: float, elapsed_ms: int | None, event: Ev
     }
     if meta:
         row["meta"] = meta
-    return json.dumps(row, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _ENCODER.encode(row)
+
+
+# json.dumps with these options would build a new encoder for every row.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def seconds(value: object) -> int | None:
@@ -170,48 +175,97 @@ def write_rows(db: Database, rows: Iterable[dict]) -> None:
     """Insert journey rows (decoded from `encode`), updating each call's summary.
 
     Text is cut to its column's length first: a SIP caller ID or a long key sequence is kept
-    in part, rather than making the database refuse the row.
+    in part, rather than making the database refuse the row. A batch costs a handful of
+    statements whatever its size (the calls and the seqs they have, the new calls, the
+    changed summaries, the events), not a few per row: the writer runs in every web process,
+    beside the webhooks, so it goes through SQLAlchemy Core rather than the ORM.
     """
-    rows = list(rows)
     by_sid: dict[str, list[dict]] = {}
     for row in rows:
-        by_sid.setdefault(_clip(row["sid"], Call.call_sid), []).append(row)
+        by_sid.setdefault(_clip(row["sid"], _CALL_LIMIT["call_sid"]), []).append(row)
+    if not by_sid:
+        return
     with db.session() as session:
-        calls = {
-            c.call_sid: c
-            for c in session.scalars(select(Call).where(Call.call_sid.in_(list(by_sid))))
-        }
+        conn = session.connection()
+        stored = {r.call_sid: r._asdict()
+                  for r in conn.execute(_SUMMARIES_OF, {"sids": list(by_sid)})}
+        sid_of = {call["id"]: sid for sid, call in stored.items()}
+        seen = {(sid_of[call_id], seq) for call_id, seq in conn.execute(
+            _SEQS_OF, {"ids": list(sid_of)})} if sid_of else set()
+        summaries: dict[str, dict] = {}
+        fresh: list[tuple[str, dict]] = []
         for sid, items in by_sid.items():
-            call = calls.get(sid)
-            if call is None:
-                first = items[0]
-                call = Call(call_sid=sid, started_at=_ts(first["at"]))
-                session.add(call)
-                session.flush()
-            seen = set(session.scalars(select(CallEvent.seq).where(CallEvent.call_id == call.id)))
+            summary = summaries[sid] = dict(stored.get(sid) or dict.fromkeys(SUMMARY))
             for row in sorted(items, key=lambda x: x["seq"]):
-                _apply_meta(call, row)
-                if row["seq"] in seen:
+                _apply_meta(summary, row)
+                if (sid, row["seq"]) in seen:
                     continue
-                seen.add(row["seq"])
-                session.add(CallEvent(
-                    call_id=call.id, seq=row["seq"], at=_ts(row["at"]),
-                    kind=_clip(row["kind"], CallEvent.kind),
-                    flow=_clip(row.get("flow"), CallEvent.flow),
-                    node=_clip(row.get("node"), CallEvent.node),
-                    digits=_clip(row.get("digits"), CallEvent.digits),
-                    speech_text=_clip(row.get("text"), CallEvent.speech_text),
-                    confidence=_number(row.get("conf")),
-                    elapsed_ms=_whole(row.get("ms")), detail=row.get("detail"),
-                ))
+                seen.add((sid, row["seq"]))
+                fresh.append((sid, row))
+        new = [sid for sid in by_sid if sid not in stored]
+        if new:
+            conn.execute(_INSERT_CALLS, [
+                {"call_sid": sid, "started_at": _ts(by_sid[sid][0]["at"]),
+                 **{k: summaries[sid][k] for k in SUMMARY}} for sid in new])
+            sid_of.update(conn.execute(_IDS_OF, {"sids": new}).all())
+        _update_summaries(conn, stored, summaries)
+        id_of = {sid: call_id for call_id, sid in sid_of.items()}
+        if fresh:
+            conn.execute(_INSERT_EVENTS, [{
+                "call_id": id_of[sid], "seq": row["seq"], "at": _ts(row["at"]),
+                "kind": _clip(row["kind"], _EVENT_LIMIT["kind"]),
+                "flow": _clip(row.get("flow"), _EVENT_LIMIT["flow"]),
+                "node": _clip(row.get("node"), _EVENT_LIMIT["node"]),
+                "digits": _clip(row.get("digits"), _EVENT_LIMIT["digits"]),
+                "speech_text": _clip(row.get("text"), _EVENT_LIMIT["speech_text"]),
+                "confidence": _number(row.get("conf")),
+                "elapsed_ms": _whole(row.get("ms")), "detail": row.get("detail"),
+            } for sid, row in fresh])
 
 
-def _clip(value: object, column) -> str | None:
-    """`value` as text no longer than `column` allows (None stays None)."""
+# The summary columns of `calls` that journey rows change.
+SUMMARY = ("caller", "called", "flow", "flow_version", "outcome", "last_node", "ended_at",
+           "duration_seconds")
+_CALLS, _EVENTS = Call.__table__, CallEvent.__table__
+# Text column lengths by name (None: as long as it comes).
+_CALL_LIMIT = {c.name: c.type.length for c in _CALLS.c if hasattr(c.type, "length")}
+_EVENT_LIMIT = {c.name: c.type.length for c in _EVENTS.c if hasattr(c.type, "length")}
+# The batch's statements, built once (and so compiled once).
+_SUMMARIES_OF = select(_CALLS.c.id, _CALLS.c.call_sid, *(_CALLS.c[k] for k in SUMMARY)).where(
+    _CALLS.c.call_sid.in_(bindparam("sids", expanding=True)))
+_SEQS_OF = select(_EVENTS.c.call_id, _EVENTS.c.seq).where(
+    _EVENTS.c.call_id.in_(bindparam("ids", expanding=True)))
+_IDS_OF = select(_CALLS.c.id, _CALLS.c.call_sid).where(
+    _CALLS.c.call_sid.in_(bindparam("sids", expanding=True)))
+_INSERT_CALLS, _INSERT_EVENTS = insert(_CALLS), insert(_EVENTS)
+
+
+def _update_summaries(conn, stored: dict[str, dict], summaries: dict[str, dict]) -> None:
+    """UPDATE the summaries that changed, only the columns that changed (an overlapping
+    writer's change to another column is kept), one executemany per set of columns."""
+    by_columns: dict[tuple[str, ...], list[dict]] = {}
+    for sid, before in stored.items():
+        after = summaries[sid]
+        changed = tuple(k for k in SUMMARY if after[k] != before[k])
+        if changed:
+            by_columns.setdefault(changed, []).append(
+                {"b_id": before["id"], **{f"b_{k}": after[k] for k in changed}})
+    for changed, params in by_columns.items():
+        conn.execute(_update_of(changed), params)
+
+
+@functools.cache
+def _update_of(columns: tuple[str, ...]):
+    """UPDATE of these summary columns by call id (a handful of shapes: made once each)."""
+    return update(_CALLS).where(_CALLS.c.id == bindparam("b_id")).values(
+        {k: bindparam(f"b_{k}") for k in columns})
+
+
+def _clip(value: object, length: int | None) -> str | None:
+    """`value` as text no longer than `length` (None: any length; None stays None)."""
     if value is None:
         return None
     text = str(value).replace("\x00", "")  # PostgreSQL refuses NUL in text
-    length = column.property.columns[0].type.length
     return text[:length] if length else text
 
 
@@ -246,21 +300,22 @@ def caller_inputs(db: Database, call_sid: str) -> tuple[list[str], list[str]]:
     return said, pressed
 
 
-def _apply_meta(call: Call, row: dict) -> None:
+def _apply_meta(call: dict, row: dict) -> None:
+    """Update a call's summary (SUMMARY's columns) with what `row` tells of it."""
     meta = row.get("meta") or {}
     for key in ("caller", "called", "flow", "flow_version", "outcome"):
         if meta.get(key):
-            setattr(call, key, _clip(meta[key], getattr(Call, key)))
+            call[key] = _clip(meta[key], _CALL_LIMIT[key])
     if row.get("node") and row["kind"] == "enter":
-        call.last_node = _clip(row["node"], Call.last_node)
+        call["last_node"] = _clip(row["node"], _CALL_LIMIT["last_node"])
     if row["kind"] == "call_end":
-        call.ended_at = _ts(row["at"])
+        call["ended_at"] = _ts(row["at"])
         duration = seconds(meta.get("duration"))
         if duration is not None:
-            call.duration_seconds = duration
-        if not call.outcome:
+            call["duration_seconds"] = duration
+        if not call["outcome"]:
             # Hung up while still in the menus: the caller gave up on the IVR.
-            call.outcome = "abandoned_in_ivr"
+            call["outcome"] = "abandoned_in_ivr"
 
 
 def _ts(value: float) -> dt.datetime:

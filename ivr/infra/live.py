@@ -10,7 +10,9 @@ Publishing never fails a request: the console is a viewer, never in a call's way
 also cheap under a flood: every holding caller's wait URL is a change, and 200 callers make
 200 a second. The version is bumped for each, but each process publishes at most one notice
 per `WINDOW` (the first at once, the rest of a burst as one notice at the window's end), so
-open pages wake a few times a second, not once per webhook.
+open pages wake a few times a second, not once per webhook. A call step bumps the version in
+the same Redis script that saves its state (`COUNTED`), so its notice costs no round trip of
+its own unless it is the one that publishes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "ivr:live"
 VERSION = "ivr:live:version"
+# Set in a request's WSGI environ when its change bumped VERSION with its own write (a call
+# step's compare-and-set does, in the same round trip): its notice then only publishes.
+COUNTED = "ivr.live.counted"
 
 
 WINDOW = 0.1  # seconds: at most one message per process per window
@@ -36,10 +41,17 @@ BATCH = 50  # notices one message carries; past that, one MANY notice stands for
 MANY = "many"
 
 
-def changed(r: redis.Redis, what: str, **detail: object) -> None:
-    """Tell every open console that `what` changed (for example "request", "presence")."""
-    _PUBLISHER.changed(r, json.dumps({"what": what, **detail}, default=str,
-                                     separators=(",", ":")))
+def changed(r: redis.Redis, what: str, *, counted: bool = False, **detail: object) -> None:
+    """Tell every open console that `what` changed (for example "request", "presence").
+
+    `counted`: the change's `VERSION` bump was made already, in the same Redis round trip as
+    the change itself (a call step's state write); only the notice is left to send.
+    """
+    _PUBLISHER.changed(r, _ENCODER.encode({"what": what, **detail}), bump=not counted)
+
+
+# json.dumps with these options would build a new encoder for every notice.
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
 
 
 class _Publisher:
@@ -51,7 +63,7 @@ class _Publisher:
         self._client: redis.Redis | None = None
         self._pending: dict[str, None] | None = None  # the burst's notices (None: no burst)
 
-    def changed(self, r: redis.Redis, notice: str) -> None:
+    def changed(self, r: redis.Redis, notice: str, *, bump: bool = True) -> None:
         with self._lock:
             now = time.monotonic()
             if self._pending is not None:  # a message is due at the window's end: join it
@@ -67,7 +79,8 @@ class _Publisher:
                 timer = threading.Timer(WINDOW - (now - self._last), self._flush)
                 timer.daemon = False  # a job process that ends now still sends it
                 timer.start()
-        _send(r, message)
+        if bump or message is not None:  # else nothing to send now: no round trip
+            _send(r, message, bump=bump)
 
     def _flush(self) -> None:
         with self._lock:

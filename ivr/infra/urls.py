@@ -8,7 +8,8 @@ rather than handing Twilio a relative one it would refuse.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode, urlsplit
+import re
+from urllib.parse import quote_plus, urlsplit
 
 from flask import Request, has_request_context, request
 
@@ -45,7 +46,8 @@ class PublicUrls:
 
     def url(self, path: str, **params: object) -> str:
         """`path` on the public base, with `params` (None values left out) as the query."""
-        query = urlencode({k: str(v) for k, v in params.items() if v is not None})
+        query = "&".join(f"{_quoted(k)}={_quoted(str(v))}" for k, v in params.items()
+                         if v is not None)
         return self.base() + path + (f"?{query}" if query else "")
 
     def websocket(self, path: str) -> str:
@@ -64,6 +66,16 @@ class PublicUrls:
         if req.query_string:
             url += "?" + req.query_string.decode("latin-1")
         return url
+
+
+# What quote_plus leaves as it is: most of what goes in our queries (flow and node names,
+# turns, queue names, language codes) is only this, and needs no quoting at all.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
+
+
+def _quoted(text: str) -> str:
+    """`text` as `urlencode` writes it in a query (quote_plus, nothing safe)."""
+    return text if _UNRESERVED(text) else quote_plus(text)
 
 
 def is_loopback(url: str) -> bool:

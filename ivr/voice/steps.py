@@ -13,15 +13,16 @@ import logging
 import time
 from collections.abc import Callable
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app, has_app_context, has_request_context, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.core.callstate import CallState
+from ivr.core.engine.document import twiml_text
 from ivr.core.engine.engine import Engine
 from ivr.core.engine.types import Input, InputKind, Step
 from ivr.core.flows.loader import LoadedFlows
 from ivr.errors import StateUnavailable
-from ivr.infra import journey, metrics, today
+from ivr.infra import journey, live, metrics, today
 from ivr.infra.call_store import StateStore
 from ivr.infra.flows_registry import UnknownFlowVersion
 from ivr.infra.services import services_of
@@ -33,13 +34,19 @@ from ivr.voice.safety import safe_twiml
 log = logging.getLogger(__name__)
 
 SEEN_CALLERS = "ivr:callers:seen"
+# Counters a saved step bumps in its state write: the console's change version
+# (`ivr.infra.live`), so the request's own change notice needs no round trip of its own.
+COUNTED = (live.VERSION,)
+
+# A webhook's answer: TwiML built now, or a document rendered (and saved) as text.
+Answer = VoiceResponse | StoredDocument
 
 
-def answers_safely(handler: Callable[..., VoiceResponse]) -> Callable[..., VoiceResponse]:
+def answers_safely(handler: Callable[..., Answer]) -> Callable[..., Answer]:
     """Whatever fails inside `handler`, the caller gets TwiML that reaches a person."""
 
     @functools.wraps(handler)
-    def wrapper(*args, **kwargs) -> VoiceResponse:
+    def wrapper(*args, **kwargs) -> Answer:
         app = current_app._get_current_object()
         try:
             return handler(*args, **kwargs)
@@ -61,16 +68,21 @@ def load_call(app: Flask, call_sid: str, *, ended: bool = False
     A version neither this process nor Redis knows any more is replaced by the current one,
     so the call carries on rather than failing.
     """
-    services = services_of(app)
-    state = services.calls.load(call_sid, ended=ended)
-    registry = services.flows
+    state = services_of(app).calls.load(call_sid, ended=ended)
+    return state, flows_of(app, state)
+
+
+def flows_of(app: Flask, state: CallState | None) -> LoadedFlows:
+    """The flows version `state` started on (the current one for no state, or for a version
+    neither this process nor Redis knows any more)."""
+    registry = services_of(app).flows
     if state is None:
-        return None, registry.current()
+        return registry.current()
     try:
-        return state, registry.get(state.version)
+        return registry.get(state.version)
     except UnknownFlowVersion:
         log.warning("flow version %s unknown; using the current one", state.version)
-        return state, registry.current()
+        return registry.current()
 
 
 def engine_for(app: Flask, loaded: LoadedFlows) -> Engine:
@@ -79,36 +91,42 @@ def engine_for(app: Flask, loaded: LoadedFlows) -> Engine:
 
 
 @answers_safely
-def start_call(form: dict) -> VoiceResponse:
+def start_call(form: dict) -> Answer:
     """Answer `POST /voice/incoming`; a repeat of it answers with the call's current document."""
     app = current_app._get_current_object()
     services = services_of(app)
     sid = form.get("CallSid", "")
-    known = services.calls.load(sid, ended=True)
-    if known is not None:
-        return _where_it_is(app, known, "incoming")
     loaded = services.flows.current()
     flow = loaded.file.flow_for_number(form.get("To", ""))
+    caller = form.get("From", "")
+    if flow is not None and caller:
+        # The caller is marked seen in the same round trip as the state is read (a repeat of
+        # this webhook marks them again, which changes nothing).
+        known, added = services.calls.load_marking(sid, SEEN_CALLERS, caller)
+    else:
+        known, added = services.calls.load(sid, ended=True), None
+    if known is not None:
+        return _where_it_is(app, known, "incoming")
     if flow is None:
         log.error("no flow routes this number", extra={"to": form.get("To")})
         return safe_twiml(app, "no_flow")
-    caller = form.get("From", "")
     state = CallState(
         call_sid=sid, flow=flow, version=loaded.version, node="",
         language=loaded.file.flows[flow].language or loaded.file.defaults.language,
-        caller=caller, called=form.get("To", ""), returning=_seen_before(app, caller),
+        caller=caller, called=form.get("To", ""), returning=added is False,
     )
     step = engine_for(app, loaded).start(state)
-    if not save_step(services.calls, step, None, meta={
-            "caller": caller, "called": state.called, "flow": flow,
-            "flow_version": loaded.version}):
+    answer = save_step(services.calls, step, None, meta={
+        "caller": caller, "called": state.called, "flow": flow,
+        "flow_version": loaded.version})
+    if answer is None:
         return raced(app, sid, "incoming")
     metrics.CALLS.labels(flow).inc()
-    return step.twiml
+    return answer
 
 
 @answers_safely
-def resume_call(form: dict, args: dict, given: Input) -> VoiceResponse:
+def resume_call(form: dict, args: dict, given: Input) -> Answer:
     """Answer a webhook reached from our own TwiML (gather, continue, dialed, recorded).
 
     Its URL names the turn of the document it came from (`t`). A webhook from any other turn
@@ -118,12 +136,14 @@ def resume_call(form: dict, args: dict, given: Input) -> VoiceResponse:
     app = current_app._get_current_object()
     store = services_of(app).calls
     sid = form.get("CallSid", "")
-    state, loaded = load_call(app, sid, ended=True)
+    # The document comes with the state: a stale webhook is answered without asking again.
+    state, document = store.load_with_document(sid)
+    loaded = flows_of(app, state)
     if state is not None and state.ended and not _is_stale(state, args) and given.kind in (
             InputKind.RECORDED, InputKind.DIAL_RESULT):
         return _after_the_end(app, store, state, loaded, args, given)
     if state is not None and (state.ended or _is_stale(state, args)):
-        return _where_it_is(app, state, request_kind(args))
+        return _where_it_is(app, state, request_kind(args), document)
     expected = state.turn if state is not None else None
     if state is None:
         state = CallState(
@@ -134,9 +154,10 @@ def resume_call(form: dict, args: dict, given: Input) -> VoiceResponse:
     flow, node = args.get("flow") or state.flow, args.get("node") or state.node
     waited_ms = int((time.time() - state.node_entered_at) * 1000)
     step = engine_for(app, loaded).resume(state, flow, node, given)
-    if not save_step(store, step, expected, first_elapsed_ms=waited_ms):
+    answer = save_step(store, step, expected, first_elapsed_ms=waited_ms)
+    if answer is None:
         return raced(app, sid, request_kind(args))
-    return step.twiml
+    return answer
 
 
 def _after_the_end(app: Flask, store: StateStore, state: CallState, loaded: LoadedFlows,
@@ -165,8 +186,10 @@ def _is_stale(state: CallState, args: dict) -> bool:
     return turn != str(state.turn)
 
 
-def _where_it_is(app: Flask, state: CallState, kind: str) -> VoiceResponse:
-    """The answer to a stale webhook: the call's current document, unchanged."""
+def _where_it_is(app: Flask, state: CallState, kind: str,
+                 document: str | None = None) -> Answer:
+    """The answer to a stale webhook: the call's current document (`document`, when it was
+    read with the state), unchanged."""
     metrics.STALE_WEBHOOKS.labels(kind).inc()
     log.info("stale webhook answered with the current document",
              extra={"call_sid": state.call_sid, "flow": state.flow, "node": state.node,
@@ -175,7 +198,7 @@ def _where_it_is(app: Flask, state: CallState, kind: str) -> VoiceResponse:
         r = VoiceResponse()
         r.hangup()
         return r
-    document = services_of(app).calls.document(state.call_sid)
+    document = document or services_of(app).calls.document(state.call_sid)
     if document:
         return StoredDocument(document)
     # The document is gone (an older release kept none): render the node again, unsaved.
@@ -183,7 +206,7 @@ def _where_it_is(app: Flask, state: CallState, kind: str) -> VoiceResponse:
     return engine_for(app, loaded).render_current(state).twiml
 
 
-def raced(app: Flask, sid: str, kind: str) -> VoiceResponse:
+def raced(app: Flask, sid: str, kind: str) -> Answer:
     """Another webhook for the call was saved first: answer with where that one took it."""
     state = services_of(app).calls.load(sid, ended=True)
     if state is None:
@@ -200,13 +223,15 @@ def end_call(form: dict) -> None:
     status = form.get("CallStatus", "")
     if status not in FINAL_STATUSES:
         return
-    finish_call(services_of(current_app).calls, form.get("CallSid", ""), status,
-                journey.seconds(form.get("CallDuration")))
+    if finish_call(services_of(current_app).calls, form.get("CallSid", ""), status,
+                   journey.seconds(form.get("CallDuration")), incr=COUNTED):
+        _counted()
 
 
-def finish_call(store: StateStore, sid: str, status: str, duration: float | None) -> bool:
-    """End the call's state with its final `status`, and queue its `call_end` journey row, in
-    one compare-and-set; False when it had ended already (or kept changing)."""
+def finish_call(store: StateStore, sid: str, status: str, duration: float | None, *,
+                incr: tuple[str, ...] = ()) -> bool:
+    """End the call's state with its final `status`, and queue its `call_end` journey row (and
+    INCR `incr`), in one compare-and-set; False when it had ended already (or kept changing)."""
     for _ in range(5):  # a step saved meanwhile moves the turn on: read it again
         state = store.load(sid, ended=True)
         if state is not None and state.ended:
@@ -223,20 +248,27 @@ def finish_call(store: StateStore, sid: str, status: str, duration: float | None
             meta={"duration": duration},
         )
         if store.finish(state, status, expected_turn=expected,
-                        extra=[(journey.QUEUE_KEY, row)]):
+                        extra=[(journey.QUEUE_KEY, row)], incr=incr):
             return True
     log.error("call end not recorded: its state kept changing", extra={"call_sid": sid})
     return False
 
 
 def save_step(store: StateStore, step: Step, expected_turn: int | None,
-              meta: dict | None = None, first_elapsed_ms: int | None = None) -> bool:
+              meta: dict | None = None, first_elapsed_ms: int | None = None
+              ) -> StoredDocument | None:
     """Save the step's state, its document and its journey events in one round trip, if no
-    other step for the call was saved since its state was read (False otherwise)."""
+    other step for the call was saved since its state was read.
+
+    Returns the document saved (the step's TwiML, rendered once, which is also the answer),
+    or None when another step was saved first.
+    """
     rows = journey_rows(step, meta, first_elapsed_ms)
-    if not store.save(step.state, expected_turn=expected_turn, document=str(step.twiml),
-                      extra=rows):
-        return False
+    document = twiml_text(step.twiml)
+    if not store.save(step.state, expected_turn=expected_turn, document=document,
+                      extra=rows, incr=COUNTED):
+        return None
+    _counted()
     for event in step.events:  # counted once the step happened
         if event.kind == "enter":
             metrics.NODE_VISITS.labels(event.flow or "", event.node or "").inc()
@@ -247,7 +279,13 @@ def save_step(store: StateStore, step: Step, expected_turn: int | None,
                        _service_time())
     if step.outcome:
         metrics.OUTCOMES.labels(step.outcome).inc()
-    return True
+    return StoredDocument(document)
+
+
+def _counted() -> None:
+    """This request's change was counted with its state write: its live notice need not."""
+    if has_request_context():
+        request.environ[live.COUNTED] = True
 
 
 def _service_time() -> float:
@@ -272,10 +310,3 @@ def journey_rows(step: Step, meta: dict | None = None, first_elapsed_ms: int | N
     return rows
 
 
-def _seen_before(app: Flask, caller: str) -> bool:
-    if not caller:
-        return False
-    try:
-        return not services_of(app).redis.sadd(SEEN_CALLERS, caller)
-    except Exception:
-        return False

