@@ -260,16 +260,19 @@ class Twilio:
             return
         # Declined at its start: closed within the first second of the line, before the
         # answer began. Anything later must have been decided.
-        await self.decided(call, t0, keys_url, declined=streamed < 0.9)
+        await self.decided(call, t0, keys_url, stop, declined=streamed < 0.9)
 
-    async def decided(self, call: dict, t0: float, keys_url: str | None, *,
-                      declined: bool) -> None:
+    async def decided(self, call: dict, t0: float, keys_url: str | None, stop: asyncio.Event,
+                      *, declined: bool) -> None:
         """After the socket closed: the service's redirect, or a declined stream (keys)."""
         if declined:
             if self.stage.measuring:
                 self.stage.declined += 1
             if keys_url is None or await self.post(keys_url, {**call, "Digits": "1"}) is None:
                 self._error("a declined stream's caller could not press a key")
+            # They go on by keypad, as a keypad caller does, before this call ends (calling
+            # again at once would make a declined stream a storm of new calls).
+            await sleep(stop, random.uniform(5.0, 8.0))
             return
         deadline = time.monotonic() + 10
         while not (updates := self.cloud.updates(call["CallSid"])):
