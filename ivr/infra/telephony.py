@@ -162,28 +162,24 @@ class TwilioTelephony:
         Raises:
             TelephonyError: the Calls list could not be read.
         """
-        if not to:
-            return None
-        floor = since - CLOCK_SKEW
-        calls = self._rest(f"list the calls to {to}", lambda: self.client.calls.list(
-            to=to, from_=from_, limit=20))
-        for call in calls:  # newest first
-            if call.date_created is not None and call.date_created < floor:
-                continue
+        for call in self._calls_since(to, from_, since):
             if str(call.status) not in FINAL_STATUSES:
                 return str(call.sid)
         return None
 
-    def _adopt(self, to: str, from_: str, since: dt.datetime, status_callback: str, *,
-               known_is_mine: bool) -> str | None:
+    def _calls_since(self, to: str, from_: str, since: dt.datetime) -> list:
+        """The calls from `from_` to `to` created since `since` (less the clock skew), newest
+        first; none for an empty `to` (that would list every call from our number)."""
         if not to:
-            return None  # an empty To would list every call from our number
+            return []
         floor = since - CLOCK_SKEW
         calls = self._rest(f"list the calls to {to}", lambda: self.client.calls.list(
             to=to, from_=from_, limit=20))
-        for call in calls:  # newest first
-            if call.date_created is not None and call.date_created < floor:
-                continue
+        return [c for c in calls if c.date_created is None or c.date_created >= floor]
+
+    def _adopt(self, to: str, from_: str, since: dt.datetime, status_callback: str, *,
+               known_is_mine: bool) -> str | None:
+        for call in self._calls_since(to, from_, since):
             sid = str(call.sid)
             if self.ledger is None or self.ledger.claim(
                     sid, status_callback, known_is_mine=known_is_mine):
