@@ -2,18 +2,23 @@
 
 A stream accepted when the decoding threads cannot keep up would hear its caller late and
 answer later still; declined, its menu simply takes keys (the caller hears the same prompt and
-the keypad works as always), and the log says why. `SPEECH_MAX_LAG` is how long a piece of audio
-may lately have waited for a decoding thread; `SPEECH_MAX_STREAMS` optionally caps one
-process's open streams.
+the keypad works as always), and the log says why. Recognition is behind when, lately, the
+open streams' audio was recognised more than `SPEECH_MAX_LAG` after their callers said it, or a
+piece of work waited that long for a decoding thread. The first catches what the second cannot
+see: threads that start at once but run slowly, because the host's cores are busy elsewhere
+(other workers, other processes). `SPEECH_MAX_STREAMS` optionally caps one process's open
+streams.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
 
 from flask import Flask
 
-from speech.live.pool import RecognitionPool
+from speech.live.pool import WINDOW, RecognitionPool
 
 
 class Streams:
@@ -24,10 +29,24 @@ class Streams:
         self.admitted = 0  # streams being recognised now
         self.declined = 0  # since the process started
         self._lock = threading.Lock()
+        self._behind: deque[tuple[float, float]] = deque(maxlen=512)  # (when, seconds late)
+
+    def heard(self, behind: float) -> None:
+        """An open stream's audio was recognised `behind` seconds after its caller said it."""
+        with self._lock:
+            self._behind.append((time.monotonic(), behind))
+
+    def behind(self) -> float:
+        """How late recognition lately was: the most any stream's audio was recognised after
+        it was said, or any work waited for a thread, in the last `WINDOW` seconds."""
+        cutoff = time.monotonic() - WINDOW
+        with self._lock:
+            late = max((b for at, b in self._behind if at >= cutoff), default=0.0)
+        return max(late, self.pool.lag())
 
     def admit(self) -> str | None:
         """Take a place for a new stream, or say why recognition cannot take one now."""
-        lag = self.pool.lag()
+        lag = self.behind()
         with self._lock:
             if lag > self.max_lag:
                 self.declined += 1

@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -34,6 +35,7 @@ CHECK_EVERY_FRAMES = 50
 # This many bad messages in a row and the socket is not worth keeping.
 MAX_BAD_MESSAGES = 25
 MULAW_FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+MULAW_BYTES_PER_SECOND = 8000  # one byte a sample, 8 kHz
 
 
 class Close(StrEnum):
@@ -149,6 +151,10 @@ class StreamPorts(Protocol):
     def release(self) -> None:
         """The admitted stream has ended."""
 
+    def heard(self, behind: float) -> None:
+        """A piece of this stream's audio was just recognised, `behind` seconds after its
+        caller said it (negative when the audio came faster than real time)."""
+
     def compute(self, fn: Callable[..., T], *args: Any) -> T:
         """Run CPU-bound recognition work `fn(*args)` off the socket's loop; its result."""
 
@@ -169,6 +175,10 @@ class MediaStreamHandler:
         self._seq: int | None = None
         self._audio: list[bytes] = []  # media payloads taken, not yet fed to the recogniser
         self._admitted = False
+        # When the first audio came (monotonic) and how many seconds of it were recognised:
+        # Twilio sends the caller's audio in real time, so the difference is how late we are.
+        self._first_audio: float | None = None
+        self._heard_s = 0.0
 
     def handle(self, raw: str | bytes) -> bool:
         """Take one message; returns False when the stream should be closed."""
@@ -261,6 +271,8 @@ class MediaStreamHandler:
         media = message.get("media")
         if isinstance(media, Mapping) and media.get("track") not in (None, "inbound"):
             return  # only the caller's side is recognised
+        if self._first_audio is None and self.session is not None:
+            self._first_audio = time.monotonic()
         self._audio.append(decode_payload(media))
 
     def _feed(self) -> None:
@@ -272,7 +284,11 @@ class MediaStreamHandler:
         audio, frames = b"".join(self._audio), len(self._audio)
         self._audio.clear()
         before, self._frames = self._frames, self._frames + frames
-        if self.ports.compute(self.session.feed_mulaw, audio) is not None:
+        decided = self.ports.compute(self.session.feed_mulaw, audio) is not None
+        self._heard_s += len(audio) / MULAW_BYTES_PER_SECOND
+        if self._first_audio is not None:
+            self.ports.heard(time.monotonic() - self._first_audio - self._heard_s)
+        if decided:
             self._settle()
         elif self._frames // CHECK_EVERY_FRAMES != before // CHECK_EVERY_FRAMES:
             self._still_listening()

@@ -110,6 +110,9 @@ class AppStreamPorts:
     def release(self) -> None:
         streams_of(self.app).release()
 
+    def heard(self, behind: float) -> None:
+        streams_of(self.app).heard(behind)
+
     def compute(self, fn, *args):
         return streams_of(self.app).pool.run(fn, *args)
 

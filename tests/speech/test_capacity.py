@@ -107,6 +107,7 @@ class BusyPorts:
         self.model, self.why = model, why
         self.released = 0
         self.computed = 0
+        self.behind: list[float] = []
 
     def call_state(self, call_sid: str) -> CallState:
         return CallState(call_sid, "korean", "v1", "ko_menu", "ko")
@@ -125,6 +126,9 @@ class BusyPorts:
 
     def release(self) -> None:
         self.released += 1
+
+    def heard(self, behind: float) -> None:
+        self.behind.append(behind)
 
     def compute(self, fn, *args):
         self.computed += 1
@@ -161,3 +165,58 @@ def test_frames_that_arrive_together_are_decoded_as_one_piece_of_work(korean_mod
     before = ports.computed
     assert handler.handle_batch([media() for _ in range(10)])
     assert ports.computed == before + 1
+
+
+def test_streams_are_declined_when_audio_is_heard_late_though_no_work_waited():
+    """Threads that start at once but run slowly (the host's cores busy elsewhere) show no
+    wait in the pool; the streams' own lateness shows it."""
+    streams = Streams(Behind(0), max_lag=0.25, max_streams=0)
+    streams.heard(0.05)
+    assert streams.admit() is None
+    streams.heard(0.6)
+    assert streams.admit() == "speech recognition is 600 ms behind (SPEECH_MAX_LAG 250 ms)"
+    assert streams.declined == 1
+
+
+def test_late_audio_stops_counting_once_it_is_older_than_the_window(monkeypatch):
+    streams = Streams(Behind(0), max_lag=0.25, max_streams=0)
+    streams.heard(0.6)
+    later = time.monotonic() + 3.5
+    monkeypatch.setattr("speech.live.capacity.time.monotonic", lambda: later)
+    assert streams.behind() == 0 and streams.admit() is None
+
+
+class SlowPorts(BusyPorts):
+    """Recognition that takes `seconds` more than the real model for each piece of audio."""
+
+    def __init__(self, model, seconds: float) -> None:
+        super().__init__(model, None)
+        self.seconds = seconds
+
+    def compute(self, fn, *args):
+        time.sleep(self.seconds)
+        return super().compute(fn, *args)
+
+
+def test_a_stream_reports_how_far_behind_its_caller_recognition_is(korean_model):
+    """Audio sent in real time, 20 ms a frame, to a recogniser that needs 60 ms a frame: the
+    stream falls behind by about 40 ms a frame, and says so after each piece it decodes."""
+    ports = SlowPorts(korean_model, 0.06)
+    handler = MediaStreamHandler(ports)
+    handler.handle(json.dumps(START))
+    sent = time.monotonic()
+    for i in range(10):
+        time.sleep(max(0.0, sent + i * 0.02 - time.monotonic()))
+        assert handler.handle(media())
+    assert len(ports.behind) == 10
+    assert ports.behind[-1] > 0.25  # ~0.36 s: 10 frames of 60 ms for 200 ms of audio
+    assert ports.behind == sorted(ports.behind)  # later and later
+
+
+def test_audio_sent_faster_than_real_time_is_never_late(korean_model):
+    ports = BusyPorts(korean_model, None)
+    handler = MediaStreamHandler(ports)
+    handler.handle(json.dumps(START))
+    for _ in range(5):
+        assert handler.handle_batch([media() for _ in range(20)])
+    assert ports.behind and max(ports.behind) < 0
