@@ -16,7 +16,8 @@ Prints a table and ends with one JSON line. Besides requests/s it reports the CP
 processes spent per request in the throughput phase (`cpu_ms`, and `cpu_ratio_to_checked`: on
 a shared machine it drifts less than requests/s), and whether the shop was open (`shop_open`):
 the walk above is the opening-hours one; after hours its menu webhooks find the call elsewhere
-and are answered as stale.
+and are answered as stale. Outside the shop's hours (New York's), shift the service's clock
+as `ivr serve --at` does: `IVR_CLOCK_OFFSET=36000` (seconds) is read by the servers and here.
 
     python tests/bench/webhooks.py [--seconds 10] [--callers 50] [--think 0.2,1.0]
 """
@@ -116,11 +117,12 @@ def cpu_seconds(pid: int) -> float | None:
 def shop_open_now() -> bool:
     """Whether the sample shop is open now (the walk's opening-hours path). Asked in a process
     of its own: here, `speech` would be this directory's speech bench, not the package."""
-    code = ("import datetime as dt, sys\n"
+    code = ("import os, sys\n"
             "from ivr.core.flows.loader import load_flows\n"
             "from ivr.core.hours import is_open\n"
+            "from ivr.infra.clock import clock_from\n"
             "hours = load_flows(sys.argv[1]).file.hours['shop']\n"
-            "print(is_open(hours, dt.datetime.now(dt.UTC)))\n")
+            "print(is_open(hours, clock_from(os.environ)()))\n")
     out = subprocess.run([sys.executable, "-c", code, str(SHOP_FLOWS)], cwd=ROOT, check=True,
                          capture_output=True, text=True,
                          env=dict(os.environ, PYTHONPATH=str(ROOT))).stdout
