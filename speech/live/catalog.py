@@ -39,6 +39,9 @@ class SpeechModels:
         self.app = app
         self.loader = loader  # a thread for loading models, apart from recognition
         self._status: dict[tuple[str, str | None], str] = {}
+        # The models loaded, by (language, setting): finding one again would read every
+        # installed package's metadata (tens of ms, on the event loop) at each stream's start.
+        self._loaded: dict[tuple[str, str | None], LoadedModel] = {}
         self._lock = threading.Lock()
 
     def setting(self, language: str) -> str | None:
@@ -75,9 +78,9 @@ class SpeechModels:
         """The loaded model for `language` (waits for a load in progress), or None."""
         key = (language, self.setting(language))
         with self._lock:
-            ready = self._status.get(key) == ModelStatus.READY
-        if ready:  # in the cache: nothing to load, nothing to wait for
-            return get_model(*key)
+            loaded = self._loaded.get(key)
+        if loaded is not None:  # loaded already: nothing to find, load or wait for
+            return loaded
         return self.loader.run(self._load, key)  # seconds of C: on the loading thread
 
     def _load(self, key: tuple[str, str | None]) -> LoadedModel | None:
@@ -87,6 +90,8 @@ class SpeechModels:
             model = None
         with self._lock:
             self._status[key] = ModelStatus.READY if model else ModelStatus.MISSING
+            if model is not None:
+                self._loaded[key] = model
         return model
 
 

@@ -220,3 +220,20 @@ def test_audio_sent_faster_than_real_time_is_never_late(korean_model):
     for _ in range(5):
         assert handler.handle_batch([media() for _ in range(20)])
     assert ports.behind and max(ports.behind) < 0
+
+
+def test_a_stream_start_after_the_model_loaded_searches_no_disk(app, monkeypatch):
+    """Finding a model reads every installed package's metadata (tens of ms, once on the
+    event loop for every stream under gevent). The app finds and loads it once; each stream
+    after that is given the loaded model."""
+    models = app.extensions["speech.models"]
+    first = models.model("ko")
+    assert first is not None
+
+    def searched(*args):
+        raise AssertionError("the disk was searched again for a loaded model")
+
+    monkeypatch.setattr("speech.live.catalog.find_model", searched)
+    monkeypatch.setattr("speech.models.find_model", searched)
+    assert all(models.model("ko") is first for _ in range(5))
+    assert models.is_available("ko")
