@@ -28,7 +28,10 @@ A stream the service declines (keys only) is counted, and reported, not as an er
 
 Ends with one JSON line: max_concurrent_calls, max_concurrent_calls_baseline, webhook_p99_ms,
 speech_decision_p95_ms, pss_mb_total (arbiter and workers, at the largest level that held),
-and per-level figures for both.
+and per-level figures for both. Each level also says how many cores Twilio's side (this
+process) and the whole host were busy: on a small host the load shares the cores it measures,
+and a level that breaks with the host's cores all busy says more about the host than about the
+serving model.
 """
 
 from __future__ import annotations
@@ -84,14 +87,20 @@ async def ramp(base: str, cloud: TwilioCloud, web: Gunicorn, levels: list[int],
             await asyncio.sleep(max(settle * 3, 30.0) if level == levels[0] else settle)
             twilio.stage = stage = Stage()
             cpu0, wall0 = web.cpu_seconds(), time.monotonic()
+            own0, host0 = time.process_time(), host_jiffies()
             stage.measuring = True
             await asyncio.sleep(stage_seconds)
             stage.measuring = False
             cpu1, wall = web.cpu_seconds(), time.monotonic() - wall0
+            own, (busy, total) = time.process_time() - own0, host_jiffies(host0)
             figures = {"calls": sum(counts.values()), **counts, **stage.figures(),
                        "held": stage.held(),
                        "cpu_cores": {k: round((cpu1.get(k, 0) - cpu0.get(k, 0)) / wall, 2)
                                      for k in cpu1},
+                       # Twilio's side (this process: callers, sockets, the emulator) and
+                       # the whole host: on a small host the load shares the cores it tests.
+                       "load_generator_cores": round(own / wall, 2),
+                       "host_busy_cores": round(busy / total * CORES, 2) if total else None,
                        "memory_mb": {k: {m: round(v) for m, v in f.items()}
                                      for k, f in web.memory().items()}}
             print(json.dumps(figures), file=sys.stderr, flush=True)
@@ -102,6 +111,17 @@ async def ramp(base: str, cloud: TwilioCloud, web: Gunicorn, levels: list[int],
             stop.set()
         await asyncio.wait([t for t, _ in running], timeout=60)
     return out
+
+
+CORES = os.cpu_count() or 1
+
+
+def host_jiffies(since: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The host's (busy, total) CPU jiffies from /proc/stat; with `since`, the change since."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    total, idle = sum(fields[:8]), fields[3] + fields[4]  # idle and iowait
+    busy = total - idle
+    return (busy - since[0], total - since[1]) if since else (busy, total)
 
 
 def serve(stack: ExitStack, workdir: Path, redis_url: str, cloud: TwilioCloud,
@@ -196,6 +216,9 @@ def main() -> None:
         "streams_declined_at_max": best.get("streams_declined"),
         "speech_decisions_at_max": best.get("speech_decisions"),
         "cpu_cores_at_max": best.get("cpu_cores"),
+        "load_generator_cores_at_max": best.get("load_generator_cores"),
+        "host_busy_cores_at_max": best.get("host_busy_cores"),
+        "host_cores": CORES,
         "broke_at": {name: broke_at(run) for name, run in (("procfile", green),
                                                            ("baseline", base))},
         "levels": {"procfile": green["stages"], "baseline": base["stages"]},
