@@ -62,6 +62,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+READS = frozenset(("GET", "HEAD", "OPTIONS"))
+
+
 def live_notices(app: Flask) -> None:
     """Every request that may have changed a call, an agent or a callback tells the console
     (`ivr.infra.live`): webhooks, admin and agent actions, callback requests. Reads do not."""
@@ -69,9 +72,10 @@ def live_notices(app: Flask) -> None:
 
     @app.after_request
     def _changed(response: Response) -> Response:
-        if request.method not in ("GET", "HEAD", "OPTIONS") and response.status_code < 400:
+        environ = request.environ
+        if environ["REQUEST_METHOD"] not in READS and response.status_code < 400:
             live.changed(r, "request", path=request.path,
-                         counted=bool(request.environ.get(live.COUNTED)))
+                         counted=bool(environ.get(live.COUNTED)))
         return response
 
 

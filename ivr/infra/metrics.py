@@ -102,14 +102,18 @@ def exposition(*extra) -> tuple[bytes, str]:
 def time_webhooks(app, webhook_paths: Iterable[str]) -> None:
     """Observe how long every Twilio webhook of `app` takes to answer (ivr_webhook_seconds)."""
     watched = frozenset(webhook_paths)
+    timers: dict[str, Histogram] = {}  # endpoint -> its histogram (labels() takes a lock)
 
     @app.before_request
     def _start() -> None:
-        request.environ["ivr.started"] = time.perf_counter()
+        if request.path in watched:
+            request.environ["ivr.started"] = time.perf_counter()
 
     @app.after_request
     def _observe(response):
         started = request.environ.get("ivr.started")
-        if started is not None and request.path in watched and request.endpoint:
-            WEBHOOK_SECONDS.labels(request.endpoint).observe(time.perf_counter() - started)
+        if started is not None and (endpoint := request.endpoint):
+            timer = timers.get(endpoint) or timers.setdefault(
+                endpoint, WEBHOOK_SECONDS.labels(endpoint))
+            timer.observe(time.perf_counter() - started)
         return response
