@@ -68,9 +68,10 @@ DEFAULTS: dict[str, Any] = {
     # thread worker (keep it under half the threads there; ivr.console.stream).
     "CONSOLE_MAX_STREAMS": 32,
     # Live speech (speech.live): threads that decode audio (none: one per core), and how far
-    # behind they may fall before new streams are declined and menus take keys only (seconds
-    # a piece of audio waited for a thread lately), and a cap on one process's open streams
-    # (0: none beyond the lag).
+    # behind they may fall before new streams are declined and menus take keys only (seconds:
+    # how late an open stream's audio was lately recognised after its caller said it, or a
+    # piece of work waited for a thread), and a cap on one process's open streams (0: none
+    # beyond the lag).
     "SPEECH_THREADS": None,
     "SPEECH_MAX_LAG": 0.25,
     "SPEECH_MAX_STREAMS": 0,
