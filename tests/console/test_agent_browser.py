@@ -52,6 +52,13 @@ def settled(browser, check, seconds: float = 10.0):
         StaleElementReferenceException, NoSuchElementException)).until(check)
 
 
+def click(browser, css: str) -> None:
+    """Click `css`, found afresh if the page swapped it out first: a live part can be replaced
+    between finding a button and clicking it (the event stream's first "presence" event
+    arrives just after the page loads). An agent's click lands on whichever is there."""
+    settled(browser, lambda b: b.find_element(By.CSS_SELECTOR, css).click() or True)
+
+
 def test_the_screen_pop_shows_as_the_agents_phone_rings(service: Service):
     added = service.cli("agents", "add", "Dana", "--phone", AGENT_PHONE, "--queues", "support",
                         "--wrap-up", "30")
@@ -68,7 +75,7 @@ def test_the_screen_pop_shows_as_the_agents_phone_rings(service: Service):
         sign_in_browser(browser, service.url + "/console/agent", token)
         wait_for(browser, ".presence-now .pill[data-status=offline]")
         assert browser.current_url.endswith("/console/agent")
-        browser.find_element(By.CSS_SELECTOR, "button[data-status=available]").click()
+        click(browser, "button[data-status=available]")
         wait_for(browser, ".presence-now .pill[data-status=available]")
         wait_for(browser, ".live-dot.on")  # the event stream is open
 
@@ -107,7 +114,7 @@ def test_the_screen_pop_shows_as_the_agents_phone_rings(service: Service):
         settled(browser, lambda b: f"Last call: {CALLER}, Support" in b.find_element(
             By.ID, "wrapup").text)
         area.send_keys("Wholesale order 91234: resend the invoice")
-        browser.find_element(By.CSS_SELECTOR, "#wrapup form.note-form button").click()
+        click(browser, "#wrapup form.note-form button")
         settled(browser, lambda b: "resend the invoice" in b.find_element(By.ID, "wrapup").text)
         settled(browser, lambda b: b.find_element(By.CSS_SELECTOR, ".presence-now .pill")
                 .get_attribute("data-status") == "wrap_up")
