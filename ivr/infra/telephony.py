@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import redis
 import requests
+from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -34,6 +35,10 @@ STATUS_EVENTS = ["initiated", "ringing", "answered", "completed"]
 FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 # A REST request may hold up a webhook or a job: give up well inside Twilio's 15 s.
 REST_TIMEOUT = 8.0
+# REST requests one process may have open at once (speech redirects, calls placed, hang-ups),
+# each on a kept connection: twilio's own pool keeps cores + 4, and discards (with a warning)
+# every connection past that, so a burst of answers would reconnect (TLS) each time.
+REST_CONNECTIONS = 16
 # How far Twilio's clock (date_created) may be behind ours when looking for a call we placed.
 CLOCK_SKEW = dt.timedelta(seconds=5)
 
@@ -68,14 +73,22 @@ class Telephony(Protocol):
         ringing or in progress); None when there is none."""
 
 
+def _http_client() -> TwilioHttpClient:
+    """twilio's HTTP client, with a time-out and room for `REST_CONNECTIONS` at once."""
+    http = TwilioHttpClient(timeout=REST_TIMEOUT)
+    assert http.session is not None  # pool_connections (the default) gives it a Session
+    for scheme in ("https://", "http://"):  # http: a local emulator
+        http.session.mount(scheme, HTTPAdapter(pool_maxsize=REST_CONNECTIONS))
+    return http
+
+
 class TwilioTelephony:
     """Twilio's REST API (or an emulator of it) through the real `twilio.rest.Client`."""
 
     def __init__(self, account_sid: str, auth_token: str, *, api_base: str | None = None,
                  client: Client | None = None, ledger: CallLedger | None = None) -> None:
         self.ledger = ledger
-        self.client = client or Client(account_sid, auth_token,
-                                       http_client=TwilioHttpClient(timeout=REST_TIMEOUT))
+        self.client = client or Client(account_sid, auth_token, http_client=_http_client())
         if api_base:
             # Domain.base_url is the supported seam: every Calls URL is built from it, so a
             # regional gateway or a local emulator receives the exact requests Twilio would.

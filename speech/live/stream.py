@@ -31,6 +31,7 @@ from ivr.infra.security import (
     stream_token,
 )
 from ivr.infra.services import services_of
+from ivr.infra.telephony import REST_CONNECTIONS
 from speech.live import fallback
 from speech.live.calls import (
     call_state,
@@ -57,6 +58,10 @@ RECEIVE_TIMEOUT = 15.0
 # decision within a batch is not heard, and a cough's batch must not swallow the answer.
 MAX_BATCH = 20
 STREAM_ENDPOINT = "speech.stream"
+# Redirects one process may have in flight: a decision's redirect is a REST request that
+# Twilio answers in a few hundred ms, and the callers decided after it must not queue behind
+# it (under gevent these are greenlets). The telephony client keeps as many connections.
+REDIRECTS_IN_FLIGHT = REST_CONNECTIONS
 
 
 def is_stream_signed(app: Flask) -> bool:
@@ -196,5 +201,5 @@ def init_app(app: Flask) -> None:
     # recognition nor count as recognition falling behind.
     app.extensions["speech.models"] = SpeechModels(app, RecognitionPool(1))
     app.extensions["speech.redirects"] = ThreadPoolExecutor(
-        max_workers=4, thread_name_prefix="speech-redirect")
+        max_workers=REDIRECTS_IN_FLIGHT, thread_name_prefix="speech-redirect")
     app.extensions[SPEECH_STREAMS] = functools.partial(stream_url, app)

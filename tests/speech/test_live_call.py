@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import threading
 import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,7 +16,9 @@ from simple_websocket import ConnectionError as RefusedError
 
 from ivr.infra import journey
 from ivr.infra.services import services_of
+from ivr.infra.telephony import REST_TIMEOUT
 from speech.calibration import reseed_dither
+from speech.live.stream import REDIRECTS_IN_FLIGHT
 from tests.conftest import AUTH_TOKEN, BASE_URL
 from tests.ivr.helpers import staff
 from tests.speech.live import (
@@ -30,6 +33,7 @@ from tests.speech.live import (
     wait_for_update,
     webhook,
 )
+from tests.support.service import until
 from tests.support.twilio_cloud import TwilioCloud
 
 # A Tuesday at 11:00 in New York: the shop's queues are open.
@@ -151,6 +155,32 @@ def test_spoken_operator_phrase_gets_a_callback_offer_when_nobody_is_on(app, clo
     document = webhook(app, call, update.value("Url"))
     assert ET.fromstring(document).find("Enqueue") is None
     assert gather_node(document) == ("korean", "@callback")
+
+
+def test_a_slow_provider_keeps_no_callers_redirect_waiting_behind_anothers(app, cloud, server,
+                                                                          caplog):
+    """Twilio takes its time answering a redirect; the callers decided meanwhile are each
+    redirected at once, not after the answers before theirs (the pool held 4 before).
+
+    Every answer is held: each caller's redirect must reach Twilio within half the client's
+    REST time-out, before any request before it could have been given up and its place freed.
+    Their answers then come back on connections the client keeps (none discarded).
+    """
+    caplog.set_level(logging.INFO)
+    cloud.hold_updates = threading.Event()
+    calls = [dial(app, cloud) for _ in range(REDIRECTS_IN_FLIGHT)]
+    try:
+        for call in calls:
+            spec = stream_spec(call.turn.documents[-1])
+            assert speak(server, call.call_sid, spec.parameters, fixture_for("1")).wait_closed()
+            assert wait_for_update(cloud, call.call_sid, timeout=REST_TIMEOUT / 2) is not None
+        assert cloud.updating == len(calls)  # all in flight together
+    finally:
+        cloud.hold_updates.set()
+    redirected = until(lambda: [r for r in caplog.records if r.getMessage() == "call redirected"],
+                       lambda done: len(done) == len(calls), 20)
+    assert len(redirected) == len(calls)
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
 
 
 def test_key_pressed_first_closes_the_stream_without_a_redirect(app, cloud, server):

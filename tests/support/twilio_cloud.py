@@ -19,8 +19,9 @@ adds only what a test needs around it:
 - webhooks go where `deliver` says (over HTTP, or to a Flask test client), and every TwiML
   document a call fetched is kept (`documents`);
 - a log of every REST request (`requests`, `creates()`, `updates()`), and provider trouble to
-  order: `fail_creates` (answered 500), `create_delay` (a slow answer), and `interrupted`
-  (answers the client never read: it died while waiting).
+  order: `fail_creates` (answered 500), `create_delay` (a slow answer), `hold_updates` (call
+  updates answered only when the test says), and `interrupted` (answers the client never
+  read: it died while waiting).
 """
 
 from __future__ import annotations
@@ -179,6 +180,11 @@ class TwilioCloud:
         self.create_delay = 0.0  # seconds to hold each create's answer (a slow provider)
         self.interrupted = 0  # answers the client never read (it died while waiting)
         self.creating = 0  # create answers being held by `create_delay` right now
+        # An Event: each call update (a redirect, a hang-up) is taken and recorded, and its
+        # answer held until the Event is set (a provider slow to answer); `updating` says
+        # how many a client has in flight at once.
+        self.hold_updates: threading.Event | None = None
+        self.updating = 0
         self.emulator = TwilioEmulator(account_sid, auth_token, timing=timing,
                                        transport=self._transport,
                                        default_party=lambda a: _ScriptedFarEnd(self, a))
@@ -348,6 +354,7 @@ class TwilioCloud:
         with self._lock:
             self.requests.append(RecordedRequest(request.method, request.path, form, authorized))
         g.creating = request.method == "POST" and request.path.endswith("/Calls.json")
+        g.updating = request.method == "POST" and "/Calls/" in request.path  # as updates()
         if g.creating and authorized:
             with self._lock:
                 if self.fail_creates > 0:
@@ -370,6 +377,15 @@ class TwilioCloud:
                 finally:
                     with self._lock:
                         self.creating -= 1
+        held = self.hold_updates
+        if g.get("updating") and held is not None:
+            with self._lock:
+                self.updating += 1
+            try:
+                held.wait(timeout=30)
+            finally:
+                with self._lock:
+                    self.updating -= 1
         return response
 
     # --- webhooks (call threads) ----------------------------------------------------------
