@@ -36,8 +36,8 @@ FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "cancele
 # A REST request may hold up a webhook or a job: give up well inside Twilio's 15 s.
 REST_TIMEOUT = 8.0
 # REST requests one process may have open at once (speech redirects, calls placed, hang-ups),
-# each on a kept connection: twilio's own pool keeps cores + 4, and discards (with a warning)
-# every connection past that, so a burst of answers would reconnect (TLS) each time.
+# each on a kept connection: twilio's own pool keeps cores + 4 (requests' plain http one 10)
+# and discards, with a warning, every connection past that: a burst would reconnect (TLS).
 REST_CONNECTIONS = 16
 # How far Twilio's clock (date_created) may be behind ours when looking for a call we placed.
 CLOCK_SKEW = dt.timedelta(seconds=5)
