@@ -35,6 +35,7 @@ from ivr.emulator import Chaos, ChaosSettings, Timing, TwilioEmulator, create_em
 from ivr.infra import paths, runfile
 from ivr.infra.clock import BadTime, ShiftedClock, parse_at
 from ivr.infra.config import RQ_QUEUES, load_config
+from ivr.infra.heap import freeze_startup_objects
 from ivr.infra.logs import mask_url
 from ivr.infra.services import services_of
 from ivr.infra.urls import is_loopback, is_loopback_host
@@ -128,6 +129,7 @@ class LocalService:
                 config["IVR_ADMIN_TOKEN"] = self.made_admin_token = secrets.token_urlsafe(24)
         self.app = create_app(config)
         self._handler = self.app
+        freeze_startup_objects()  # a full collection would walk them all, holding the GIL
         if config["SIMULATED_TELEPHONY"]:
             self._start_emulator()
         if self.with_worker:
