@@ -209,7 +209,10 @@ class Twilio:
                         break
                 streamed = time.monotonic() - t0
                 if not ended.done():
-                    await ws.send_str(json.dumps({"event": "stop", "streamSid": sid}))
+                    try:
+                        await ws.send_str(json.dumps({"event": "stop", "streamSid": sid}))
+                    except (ConnectionResetError, aiohttp.ClientError):
+                        pass  # the service closed it as the audio ended (it had decided)
                     await asyncio.wait([ended], timeout=5)
                 ended.cancel()
         except (TimeoutError, aiohttp.ClientError) as exc:
