@@ -163,6 +163,11 @@ class _Handler(WSGIRequestHandler):
             self.cloud.interrupted += 1
 
 
+def _is_update(method: str, path: str) -> bool:
+    """A call update: `POST /Calls/{Sid}.json` (a redirect, a hang-up)."""
+    return method == "POST" and "/Calls/" in path
+
+
 class TwilioCloud:
     """The emulated cloud on a free port of 127.0.0.1; a context manager, or start()/stop()."""
 
@@ -340,7 +345,7 @@ class TwilioCloud:
     def updates(self, call_sid: str | None = None) -> list[RecordedRequest]:
         """Every update request received, optionally for one call."""
         with self._lock:
-            return [r for r in self.requests if r.method == "POST" and "/Calls/" in r.path
+            return [r for r in self.requests if _is_update(r.method, r.path)
                     and (call_sid is None or call_sid in r.path)]
 
     # --- the REST side (server threads) ---------------------------------------------------
@@ -354,7 +359,7 @@ class TwilioCloud:
         with self._lock:
             self.requests.append(RecordedRequest(request.method, request.path, form, authorized))
         g.creating = request.method == "POST" and request.path.endswith("/Calls.json")
-        g.updating = request.method == "POST" and "/Calls/" in request.path  # as updates()
+        g.updating = _is_update(request.method, request.path)
         if g.creating and authorized:
             with self._lock:
                 if self.fail_creates > 0:
