@@ -13,6 +13,11 @@
 - **Start-up objects frozen.** What the arbiter and then each worker made before serving is
   moved out of the garbage collector's full collections (ivr.infra.heap): such a collection
   otherwise held a worker's GIL for about 200 ms every 20-30 s under load.
+- **No SQL beside the webhooks.** The call journeys are written from Redis to SQL by the
+  Procfile's `dispatcher` (`ivr worker --dispatch-only`), not by a thread in each web worker:
+  under gevent that thread is a greenlet, and SQLite's calls (and SQLAlchemy's per-row work,
+  about a fifth of a busy worker's CPU) would hold up every webhook and stream of the worker.
+  Journeys wait in Redis (`ivr_journey_queued`) while no dispatcher runs; none is lost.
 - gevent patches the standard library first of all, in the arbiter too, so that nothing
   (requests, urllib3, ssl) is imported unpatched and then inherited by the workers.
 
@@ -28,7 +33,7 @@ monkey.patch_all()
 import logging  # noqa: E402
 import os  # noqa: E402
 
-wsgi_app = "ivr:create_app()"
+wsgi_app = "ivr:create_app({'JOURNEY_WRITER_THREAD': False})"
 worker_class = "gevent"
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2)
 worker_connections = int(os.environ.get("WEB_CONNECTIONS") or 1000)

@@ -4,9 +4,11 @@
 
 The service runs as production runs it: gunicorn with the Procfile's `web:` command (gevent
 workers, the speech model loaded once before the fork, recognition on a bounded pool that
-declines new streams when it falls behind). In the same run, the serving model it replaced is
-measured the same way: gthread workers (4 x 16 threads) that each load their own model, with
-no back-pressure (SPEECH_MAX_LAG very large): the baseline.
+declines new streams when it falls behind), beside its `dispatcher:` (`ivr worker
+--dispatch-only`), which writes the call journeys to SQL; its CPU is in the figures. In the
+same run, the serving model it replaced is measured the same way: gthread workers (4 x 16
+threads) that each load their own model and write the journeys themselves, with no
+back-pressure (SPEECH_MAX_LAG very large): the baseline.
 
 Calls come in a fixed mix, kept at each level for `--stage-seconds`:
 - 30% speak: they dial the Korean line, hear its menu, and speak over a Media Streams
@@ -66,9 +68,11 @@ MIX = (("speech", 0.3), ("hold", 0.5), ("dtmf", 0.2))
 LEVELS = (10, 20, 40, 60, 80, 100, 130, 160, 200, 250, 300, 360, 420, 500, 600)
 
 
-async def ramp(base: str, cloud: TwilioCloud, web: Gunicorn, levels: list[int],
-               stage_seconds: float, settle: float) -> list[dict]:
-    """Raise the calls level by level; stop after the first level that did not hold."""
+async def ramp(base: str, cloud: TwilioCloud, web: Gunicorn, others: dict[str, int],
+               levels: list[int], stage_seconds: float, settle: float) -> list[dict]:
+    """Raise the calls level by level; stop after the first level that did not hold.
+
+    `others`: the processes beside the web ones (role: pid), whose CPU is counted too."""
     out = []
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=15)  # Twilio abandons a webhook after 15 s
@@ -86,12 +90,12 @@ async def ramp(base: str, cloud: TwilioCloud, web: Gunicorn, levels: list[int],
             # The first level also lets each worker find (or load) its model and warm up.
             await asyncio.sleep(max(settle * 3, 30.0) if level == levels[0] else settle)
             twilio.stage = stage = Stage()
-            cpu0, wall0 = web.cpu_seconds(), time.monotonic()
+            cpu0, wall0 = cpu_seconds(web, others), time.monotonic()
             own0, host0 = time.process_time(), host_jiffies()
             stage.measuring = True
             await asyncio.sleep(stage_seconds)
             stage.measuring = False
-            cpu1, wall = web.cpu_seconds(), time.monotonic() - wall0
+            cpu1, wall = cpu_seconds(web, others), time.monotonic() - wall0
             own, (busy, total) = time.process_time() - own0, host_jiffies(host0)
             figures = {"calls": sum(counts.values()), **counts, **stage.figures(),
                        "held": stage.held(),
@@ -114,6 +118,16 @@ async def ramp(base: str, cloud: TwilioCloud, web: Gunicorn, levels: list[int],
 
 
 CORES = os.cpu_count() or 1
+DISPATCHER = [sys.executable, "-m", "ivr.cli", "worker", "--dispatch-only"]
+
+
+def cpu_seconds(web: Gunicorn, others: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of the web processes and of the `others` (role: pid) beside them."""
+    out = web.cpu_seconds()
+    for role, pid in others.items():
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        out[role] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return out
 
 
 def host_jiffies(since: tuple[int, int] | None = None) -> tuple[int, int]:
@@ -125,7 +139,8 @@ def host_jiffies(since: tuple[int, int] | None = None) -> tuple[int, int]:
 
 
 def serve(stack: ExitStack, workdir: Path, redis_url: str, cloud: TwilioCloud,
-          command: str | None, extra: dict) -> Gunicorn:
+          command: str | None, extra: dict) -> tuple[Gunicorn, dict[str, int]]:
+    """The web processes, and the processes beside them (role: pid)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WEB_", "SPEECH_"))}
     env.update(REDIS_URL=redis_url, DATABASE_URL=f"sqlite:///{workdir}/ivr.sqlite3",
                TWILIO_AUTH_TOKEN=TOKEN, TWILIO_ACCOUNT_SID=ACCOUNT,
@@ -136,13 +151,20 @@ def serve(stack: ExitStack, workdir: Path, redis_url: str, cloud: TwilioCloud,
     web.env["PUBLIC_BASE_URL"] = web.url
     web.start(timeout=180)
     stack.callback(web.stop)
+    others = {}
+    if command is None:  # the Procfile's journeys are written by its dispatcher
+        dispatcher = subprocess.Popen(DISPATCHER, env=web.env, cwd=workdir,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stack.callback(dispatcher.wait, 15)
+        stack.callback(dispatcher.terminate)
+        others["dispatcher"] = dispatcher.pid
     for i in range(5):  # on duty and all busy: callers who press 0 hold
         for args in (("add", f"Agent{i}", "--phone", f"+1415555{100 + i:04d}", "--queues",
                       "support,billing"), ("status", f"Agent{i}", "busy")):
             done = subprocess.run([sys.executable, "-m", "ivr.cli", "agents", *args],
                                   env=env, cwd=workdir, capture_output=True, text=True)
             assert done.returncode == 0, done.stderr
-    return web
+    return web, others
 
 
 def measure(name: str, command: str | None, extra: dict, redis_url: str, levels: list[int],
@@ -153,9 +175,9 @@ def measure(name: str, command: str | None, extra: dict, redis_url: str, levels:
     workdir = Path(tempfile.mkdtemp(prefix=f"ivr-capacity-{name}-"))
     with ExitStack() as stack:
         cloud = stack.enter_context(TwilioCloud(ACCOUNT, TOKEN))
-        web = serve(stack, workdir, redis_url, cloud, command, extra)
+        web, others = serve(stack, workdir, redis_url, cloud, command, extra)
         print(f"--- {name}: {web.command}", file=sys.stderr, flush=True)
-        stages = asyncio.run(ramp(web.url, cloud, web, levels, stage_seconds, settle))
+        stages = asyncio.run(ramp(web.url, cloud, web, others, levels, stage_seconds, settle))
         log = web.log_text()
     held = [s for s in stages if s["held"]]
     best = held[-1] if held else None

@@ -12,6 +12,11 @@ Two phases per server:
   prompt before pressing a key (compressed to --think seconds, default 0.2-1.0 s, far busier
   than real calls): the latency callers actually get at 50 concurrent calls.
 
+The engine is served as the Procfile serves it: its web processes queue each call's journey in
+Redis and the Procfile's dispatcher (`ivr worker --dispatch-only`, run beside it here) writes it
+to SQL. That process's CPU is reported apart, per request (`writer_cpu_ms`): it is work the host
+does for every webhook, just not in the web processes.
+
 Prints a table and ends with one JSON line. Besides requests/s it reports the CPU the server's
 processes spent per request in the throughput phase (`cpu_ms`, and `cpu_ratio_to_checked`: on
 a shared machine it drifts less than requests/s), and whether the shop was open (`shop_open`):
@@ -81,6 +86,10 @@ def create_checked_app():
         return Response(TWIML, mimetype="text/xml")
     return app
 '''
+
+# The Procfile's web app (ivr.gunicorn_config): no journey writer in the web processes.
+ENGINE_APP = "ivr:create_app({'JOURNEY_WRITER_THREAD': False})"
+DISPATCHER = [sys.executable, "-m", "ivr.cli", "worker", "--dispatch-only"]
 
 # (path, extra form) for one call: a realistic walk of the sample flow during opening hours.
 WALK = [
@@ -240,7 +249,7 @@ def main() -> None:
     try:
         for name, target in (("floor", "bare_app:create_bare_app()"),
                              ("checked", "bare_app:create_checked_app()"),
-                             ("engine", "ivr:create_app()")):
+                             ("engine", ENGINE_APP)):
             port = free_port()
             base = f"http://127.0.0.1:{port}"
             env = dict(os.environ, PYTHONPATH=f"{tmp}:{ROOT}", REDIS_URL=redis_url,
@@ -249,16 +258,22 @@ def main() -> None:
                        IVR_FLOWS=str(SHOP_FLOWS), TWILIO_AUTH_TOKEN=TOKEN,
                        TWILIO_ACCOUNT_SID="AC" + "0" * 32, PUBLIC_BASE_URL=base)
             proc = serve(target, env, port, tmp)
+            writer = subprocess.Popen(DISPATCHER, env=env, cwd=tmp, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL) if name == "engine" else None
             try:
                 load(port, args.callers, 1.0, base)  # warm-up
                 cpu_before = cpu_seconds(proc.pid)
+                writer_before = cpu_seconds(writer.pid) if writer else None
                 lat, errors, elapsed = load(port, args.callers, args.seconds, base)
                 cpu_after = cpu_seconds(proc.pid)
+                writer_after = cpu_seconds(writer.pid) if writer else None
                 paced, paced_errors, paced_elapsed = load(port, args.callers, args.seconds,
                                                           base, think)
             finally:
-                proc.terminate()
-                proc.wait(10)
+                for p in (proc, writer):
+                    if p is not None:
+                        p.terminate()
+                        p.wait(10)
             arr, parr = np.array(lat), np.array(paced)
             results[name] = {
                 "requests": len(lat), "errors": errors + paced_errors,
@@ -269,6 +284,8 @@ def main() -> None:
                 "paced_p99_ms": float(np.percentile(parr, 99)),
                 "cpu_ms": None if cpu_before is None or cpu_after is None
                 else (cpu_after - cpu_before) / len(lat) * 1000,
+                "writer_cpu_ms": None if writer_before is None or writer_after is None
+                else (writer_after - writer_before) / len(lat) * 1000,
             }
     finally:
         if server:
@@ -299,6 +316,7 @@ def main() -> None:
         "errors": engine["errors"], "callers": args.callers, "workers": 2,
         "think_seconds": list(think),
         "cpu_ms": _rounded(engine["cpu_ms"]), "cpu_ms_checked": _rounded(checked["cpu_ms"]),
+        "writer_cpu_ms": _rounded(engine["writer_cpu_ms"]),
         "cpu_ratio_to_checked": _rounded(checked["cpu_ms"] / engine["cpu_ms"], 3)
         if checked["cpu_ms"] and engine["cpu_ms"] else None,
         "shop_open": shop_open,
