@@ -48,6 +48,9 @@ class Stage:
         self.errors: list[str] = []
         self.declined = 0
         self.unheard = 0  # streams that ended with no words heard (the Gather asks again)
+        # How late this process sent each media frame after its real-time moment: Twilio sends
+        # in real time, so a level where this grows measures the load generator, not the service.
+        self.send_late_ms: list[float] = []
         self.measuring = False
 
     def figures(self) -> dict:
@@ -57,6 +60,9 @@ class Stage:
                 "speech_decision_p50_ms": pct(self.speech_ms, 50),
                 "speech_decision_p95_ms": pct(self.speech_ms, 95),
                 "streams_declined": self.declined, "streams_unheard": self.unheard,
+                "frames_sent_late_p99_ms": pct(self.send_late_ms, 99),
+                "frames_sent_late_max_ms": round(max(self.send_late_ms), 1)
+                if self.send_late_ms else None,
                 "errors": len(self.errors),
                 "first_errors": self.errors[:3]}
 
@@ -200,6 +206,9 @@ class Twilio:
                     delay = t0 + i / 8000 - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
+                    if self.stage.measuring:
+                        self.stage.send_late_ms.append(
+                            max(0.0, time.monotonic() - (t0 + i / 8000)) * 1000)
                     if ended.done():
                         break
                     payload = base64.b64encode(audio[i:i + FRAME]).decode()
