@@ -317,6 +317,11 @@ def main() -> None:
         "think_seconds": list(think),
         "cpu_ms": _rounded(engine["cpu_ms"]), "cpu_ms_checked": _rounded(checked["cpu_ms"]),
         "writer_cpu_ms": _rounded(engine["writer_cpu_ms"]),
+        # The same ratio with the dispatcher's journey writing counted as the webhooks' own.
+        "cpu_ratio_to_checked_with_writer": _rounded(
+            checked["cpu_ms"] / (engine["cpu_ms"] + engine["writer_cpu_ms"]), 3)
+        if checked["cpu_ms"] and engine["cpu_ms"] and engine["writer_cpu_ms"] is not None
+        else None,
         "cpu_ratio_to_checked": _rounded(checked["cpu_ms"] / engine["cpu_ms"], 3)
         if checked["cpu_ms"] and engine["cpu_ms"] else None,
         "shop_open": shop_open,
