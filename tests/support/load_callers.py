@@ -51,6 +51,9 @@ class Stage:
         # How late this process sent each media frame after its real-time moment: Twilio sends
         # in real time, so a level where this grows measures the load generator, not the service.
         self.send_late_ms: list[float] = []
+        # The service's own compute for each decision (`decision_ms` of its redirect): the
+        # rest of speech_ms is waiting (for the audio to be read, for a thread, the redirect).
+        self.compute_ms: list[float] = []
         self.measuring = False
 
     def figures(self) -> dict:
@@ -59,6 +62,8 @@ class Stage:
                 "speech_decisions": len(self.speech_ms),
                 "speech_decision_p50_ms": pct(self.speech_ms, 50),
                 "speech_decision_p95_ms": pct(self.speech_ms, 95),
+                "speech_compute_p50_ms": pct(self.compute_ms, 50),
+                "speech_compute_p95_ms": pct(self.compute_ms, 95),
                 "streams_declined": self.declined, "streams_unheard": self.unheard,
                 "frames_sent_late_p99_ms": pct(self.send_late_ms, 99),
                 "frames_sent_late_max_ms": round(max(self.send_late_ms), 1)
@@ -252,13 +257,15 @@ class Twilio:
                 return
             await asyncio.sleep(0.02)
         url = updates[0].value("Url") or ""
-        heard = float(parse_qs(urlsplit(url).query).get("audio_s", ["nan"])[0])
+        query = parse_qs(urlsplit(url).query)
+        heard = float(query.get("audio_s", ["nan"])[0])
         if heard != heard:
             self._error(f"a redirect without audio_s: {url}")
             return
         sent_at = time.time() - (time.monotonic() - (t0 + heard))  # that audio, on the wall
         if self.stage.measuring:
             self.stage.speech_ms.append((updates[0].at - sent_at) * 1000)
+            self.stage.compute_ms.append(float(query.get("decision_ms", ["nan"])[0]))
         await self.post(url, call)  # Twilio follows the redirect: the menu's answer
 
 
