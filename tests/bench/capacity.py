@@ -58,7 +58,7 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 
-from tests.support.gunicorn import GTHREAD, Gunicorn  # noqa: E402
+from tests.support.gunicorn import GTHREAD, Gunicorn, process_cpu_seconds  # noqa: E402
 from tests.support.load_callers import ACCOUNT, TOKEN, Stage, Twilio  # noqa: E402
 from tests.support.twilio_cloud import TwilioCloud  # noqa: E402
 
@@ -123,11 +123,8 @@ DISPATCHER = [sys.executable, "-m", "ivr.cli", "worker", "--dispatch-only"]
 
 def cpu_seconds(web: Gunicorn, others: dict[str, int]) -> dict[str, float]:
     """CPU seconds so far of the web processes and of the `others` (role: pid) beside them."""
-    out = web.cpu_seconds()
-    for role, pid in others.items():
-        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        out[role] = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-    return out
+    return {**web.cpu_seconds(),
+            **{role: process_cpu_seconds(pid) for role, pid in others.items()}}
 
 
 def host_jiffies(since: tuple[int, int] | None = None) -> tuple[int, int]:

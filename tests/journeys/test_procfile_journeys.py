@@ -55,7 +55,7 @@ def journey_of(database_url: str, call_sid: str) -> tuple[dict | None, list[str]
     engine = create_engine(database_url)
     try:
         with engine.connect() as conn:
-            call = conn.execute(select(Call.id, Call.outcome, Call.ended_at, Call.caller)
+            call = conn.execute(select(Call.id, Call.ended_at, Call.caller)
                                 .where(Call.call_sid == call_sid)).first()
             if call is None:
                 return None, []

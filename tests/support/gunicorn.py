@@ -42,6 +42,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds one process has used so far (/proc)."""
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Gunicorn:
     """One gunicorn arbiter and its workers, started from a Procfile-style command line."""
 
@@ -103,13 +109,8 @@ class Gunicorn:
     def cpu_seconds(self) -> dict[str, float]:
         """User plus system CPU seconds so far, of the arbiter and each worker."""
         assert self.proc is not None
-        tick = os.sysconf("SC_CLK_TCK")
-        out = {}
-        for role, pid in [("arbiter", self.proc.pid)] + [
-                (f"worker{i}", p) for i, p in enumerate(self.workers())]:
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            out[role] = (int(stat[11]) + int(stat[12])) / tick
-        return out
+        return {role: process_cpu_seconds(pid) for role, pid in [("arbiter", self.proc.pid)] + [
+            (f"worker{i}", p) for i, p in enumerate(self.workers())]}
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
