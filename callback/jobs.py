@@ -15,7 +15,13 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from callback import limits, rules, runtime
-from callback.lifecycle import finish_attempt, release_agent_of, requeue
+from callback.lifecycle import (
+    finish_attempt,
+    hang_up_quietly,
+    record_placed_call,
+    release_agent_of,
+    requeue,
+)
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
 from callback.schedule import earliest_call, enqueue_request, hours_of
 from ivr.errors import IvrError, TelephonyUnsure
@@ -188,23 +194,12 @@ def _dial(deps, req: CallbackRequest, attempt: CallbackAttempt, mode: str) -> st
             finish_attempt(deps, attempt.id, AttemptStatus.FAILED, error=str(exc)[:300])
         release_agent_of(deps, attempt, "canceled")
         return "provider error"
-    with deps.db.session() as session:
-        status = _dialing_unless_ended(session, attempt.id)
-        session.execute(
-            update(CallbackAttempt)
-            .where(CallbackAttempt.id == attempt.id)
-            .values(call_sid=sid, dialed_at=deps.now(), status=status)
-        )
-    if status == AttemptStatus.CANCELLED.value:
+    if record_placed_call(deps, attempt.id, sid) is AttemptStatus.CANCELLED:
         # Cancelled (by the customer or an admin) while the provider was placing the call:
-        # the cancel had no SID to hang up, so the call must be ended here, or it rings.
+        # the cancel may have had no SID to hang up, so the call is ended here, or it rings.
         log.warning("callback cancelled while it was being dialled: hanging up",
                     extra={"callback_id": req.id, "call_sid": sid})
-        try:
-            deps.telephony.hangup(sid)
-        except IvrError as exc:  # e.g. its status callback's repair ended it first
-            log.info("hangup of a cancelled callback's call: %s", exc,
-                     extra={"call_sid": sid})
+        hang_up_quietly(deps, sid)
         return "cancelled"
     if mode == AGENT_FIRST:
         attach_call(deps.redis, attempt.agent_id, sid)
@@ -218,14 +213,6 @@ def status_callback_of(deps, attempt: CallbackAttempt) -> str:
     call ledger knows the call as this attempt's by it)."""
     return deps.url(paths.CALLBACK_STATUS, attempt=attempt.id,
                     leg="agent" if attempt.mode == AGENT_FIRST else "customer")
-
-
-def _dialing_unless_ended(session, attempt_id: int) -> str:
-    # Status callbacks may have ended the attempt before the REST call returned.
-    current = session.get(CallbackAttempt, attempt_id)
-    if current.state is AttemptStatus.CLAIMED:
-        return AttemptStatus.DIALING.value
-    return current.status
 
 
 def _defer(deps, req: CallbackRequest, at) -> None:

@@ -46,15 +46,24 @@ def get_attempt(deps: Deps, attempt_id: int) -> CallbackAttempt | None:
 def mark_answered(deps: Deps, attempt_id: int, *, answered_by: str | None = None) -> None:
     """The customer picked up: the request is connected."""
     now = deps.now()
+    values: dict = {"status": AttemptStatus.ANSWERED.value}
+    if answered_by:
+        values["answered_by"] = answered_by
     with deps.db.session() as session:
-        attempt = session.get(CallbackAttempt, attempt_id)
-        if attempt is None or attempt.state not in OPEN_ATTEMPT:
+        # One conditional write, not a read and a write: a cancel landing between the two
+        # would be overwritten, and a cancelled attempt would come back as answered.
+        answered = session.execute(
+            update(CallbackAttempt)
+            .where(CallbackAttempt.id == attempt_id,
+                   CallbackAttempt.status.in_([s.value for s in OPEN_ATTEMPT]))
+            .values(**values)
+        ).rowcount
+        if not answered:
             return
-        attempt.status = AttemptStatus.ANSWERED.value
-        attempt.answered_by = answered_by or attempt.answered_by
         session.execute(
             update(CallbackRequest)
-            .where(CallbackRequest.id == attempt.request_id,
+            .where(CallbackRequest.id == select(CallbackAttempt.request_id)
+                   .where(CallbackAttempt.id == attempt_id).scalar_subquery(),
                    CallbackRequest.status == CallbackStatus.DIALING.value)
             .values(status=CallbackStatus.CONNECTED.value, updated_at=now)
         )
@@ -171,20 +180,47 @@ def requeue(deps: Deps, request_id: int, *, from_status: CallbackStatus) -> bool
 
 
 def hang_up_live_attempts(deps: Deps, request_id: int) -> None:
-    """End calls of a cancelled request that are ringing or in progress (best effort)."""
+    """End calls of a cancelled request that are ringing or in progress (best effort).
+
+    Each attempt is ended first and its SIDs read after: a dial job (or a status callback)
+    writes the SID first and reads the status after (`record_placed_call`). Whatever order
+    the two land in, one of them sees the other's write and hangs the call up."""
     with deps.db.session() as session:
-        attempts = session.scalars(select(CallbackAttempt).where(
+        attempt_ids = session.scalars(select(CallbackAttempt.id).where(
             CallbackAttempt.request_id == request_id,
             CallbackAttempt.status.in_([s.value for s in OPEN_ATTEMPT]))).all()
-    for attempt in attempts:
+    for attempt_id in attempt_ids:
+        finish_attempt(deps, attempt_id, AttemptStatus.CANCELLED)
+        attempt = get_attempt(deps, attempt_id)
         for sid in (attempt.call_sid, attempt.customer_call_sid):
             if sid:
-                try:
-                    deps.telephony.hangup(sid)
-                except TelephonyError as exc:
-                    log.warning("hangup failed", extra={"call_sid": sid, "error": str(exc)})
-        finish_attempt(deps, attempt.id, AttemptStatus.CANCELLED)
+                hang_up_quietly(deps, sid)
         release_agent_of(deps, attempt, "canceled")
+
+
+def record_placed_call(deps: Deps, attempt_id: int, sid: str) -> AttemptStatus:
+    """The provider placed call `sid` for this attempt: note the SID (the first one noted
+    stays), move a claimed attempt to dialing, and return the attempt's status after that
+    write. CANCELLED means a cancel landed while the call was being placed, and the caller
+    must hang the call up (see `hang_up_live_attempts`)."""
+    now = deps.now()
+    with deps.db.session() as session:
+        session.execute(update(CallbackAttempt).where(
+            CallbackAttempt.id == attempt_id, CallbackAttempt.call_sid.is_(None),
+        ).values(call_sid=sid, dialed_at=now))
+        session.execute(update(CallbackAttempt).where(
+            CallbackAttempt.id == attempt_id,
+            CallbackAttempt.status == AttemptStatus.CLAIMED.value,
+        ).values(status=AttemptStatus.DIALING.value))
+    return get_attempt(deps, attempt_id).state
+
+
+def hang_up_quietly(deps: Deps, sid: str) -> None:
+    """End call `sid`; a call that has already ended, or a provider that refuses, is logged."""
+    try:
+        deps.telephony.hangup(sid)
+    except TelephonyError as exc:
+        log.warning("hangup failed", extra={"call_sid": sid, "error": str(exc)})
 
 
 def release_agent_of(deps: Deps, attempt: CallbackAttempt, call_status: str) -> None:

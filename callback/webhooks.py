@@ -29,7 +29,9 @@ from callback.lifecycle import (
     OPEN_ATTEMPT,
     finish_attempt,
     get_attempt,
+    hang_up_quietly,
     mark_answered,
+    record_placed_call,
     release_agent_of,
     settle_from_status,
 )
@@ -272,12 +274,13 @@ def status():
                  extra={"attempt": attempt.id, "call_sid": sid, "status": call_status})
         return Response("", status=204)
     if sid and not attempt.call_sid:
-        # The worker died before saving the SID: the provider's word adopts the attempt.
-        with deps.db.session() as session:
-            row = session.get(CallbackAttempt, attempt.id)
-            row.call_sid = sid
-            if row.state is AttemptStatus.CLAIMED:
-                row.status = AttemptStatus.DIALING.value
+        # The worker died before saving the SID, or has not saved it yet: the provider's
+        # word adopts the attempt. A cancel that landed meanwhile had no SID to hang up.
+        if (record_placed_call(deps, attempt.id, sid) is AttemptStatus.CANCELLED
+                and call_status not in FINAL_STATUSES):
+            log.warning("a cancelled callback's call is live: hanging up",
+                        extra={"attempt": attempt.id, "call_sid": sid})
+            hang_up_quietly(deps, sid)
         attempt.call_sid = sid
     leg = request.args.get("leg", "agent")
     if call_status not in FINAL_STATUSES:

@@ -11,7 +11,7 @@ import yaml
 from rq import Queue
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from callback import admin
 from callback.errors import ActionRefused, InvalidRequest, TimeNotAllowed
@@ -19,6 +19,7 @@ from callback.lifecycle import mark_answered
 from callback.models import CallbackAction, CallbackAttempt, CallbackRequest
 from callback.schedule import DIAL_JOB, RELEASE_JOB
 from callback.settings import RQ_QUEUE
+from ivr.errors import TelephonyUnsure
 from ivr.infra import line
 from tests.callback.conftest import CUSTOMER, ask
 from tests.support.twilio_cloud import CallScript
@@ -157,6 +158,76 @@ def test_a_cancel_landing_while_the_dial_is_placed_hangs_up_that_call(
     assert placed.status == "canceled"  # ended before anyone answered
     assert _fresh(deps, req.id).status == "cancelled"
     assert [a.status for a in _attempts(deps, req.id)] == ["cancelled"]
+
+
+def test_a_cancel_landing_while_a_status_callback_adopts_the_call_hangs_it_up(
+        client, deps, agent, twilio_cloud, run_jobs, twilio_post, monkeypatch):
+    """The dial job lost the provider's answer, so the attempt has no SID. A status callback
+    brings the SID just as a cancel lands: the cancel ends the attempt between the callback's
+    read and its write. The callback must neither bring the cancelled attempt back to
+    dialing nor leave its call ringing (CI once caught the job's own read-then-write here)."""
+    req = _request(deps, ask(client, {"phone": CUSTOMER})["id"])
+    telephony = type(deps.telephony)
+    real = telephony.place_call
+
+    def placed_answer_lost(self, **kwargs):
+        # The emulator's own status callbacks go elsewhere: the test sends the one that counts.
+        elsewhere = kwargs["status_callback"].replace("/callbacks/status", "/nowhere")
+        real(self, **{**kwargs, "status_callback": elsewhere})
+        raise TelephonyUnsure("the provider's answer was lost")
+
+    monkeypatch.setattr(telephony, "place_call", placed_answer_lost)
+    run_jobs()
+    placed = twilio_cloud.placed[0]
+    [attempt] = _attempts(deps, req.id)
+    assert (attempt.status, attempt.call_sid) == ("claimed", None)
+
+    cancels = []
+
+    def cancel_before_the_sid_is_written(conn, cursor, statement, params, context, many):
+        if (not cancels and statement.startswith("UPDATE callback_attempts")
+                and "call_sid" in statement.split("WHERE")[0]):
+            cancels.append("landing")
+            admin.cancel_by_admin(deps, req.id, "admin")
+
+    event.listen(deps.db.engine, "before_cursor_execute", cancel_before_the_sid_is_written)
+    try:
+        response = twilio_post(f"/callbacks/status?attempt={attempt.id}&leg=agent", {
+            "CallSid": placed.sid, "CallStatus": "ringing", "SequenceNumber": "1"})
+    finally:
+        event.remove(deps.db.engine, "before_cursor_execute", cancel_before_the_sid_is_written)
+    assert response.status_code == 204
+    assert len(cancels) == 1  # the cancel did land inside the callback's adoption
+    assert "completed" in [u.value("Status") for u in twilio_cloud.updates(placed.sid)]
+    assert [(a.status, a.call_sid) for a in _attempts(deps, req.id)] == [
+        ("cancelled", placed.sid)]
+    assert _fresh(deps, req.id).status == "cancelled"
+
+
+def test_a_cancel_landing_while_the_customer_answers_stays_cancelled(
+        client, deps, agent, twilio_cloud, run_jobs):
+    """The answer is noted as a cancel lands between its read and its write: the cancelled
+    attempt must not come back as answered."""
+    req = _request(deps, ask(client, {"phone": CUSTOMER})["id"])
+    run_jobs()
+    [attempt] = _attempts(deps, req.id)
+    assert attempt.status == "dialing"
+    cancels = []
+
+    def cancel_before_the_answer_is_written(conn, cursor, statement, params, context, many):
+        if (not cancels and statement.startswith("UPDATE callback_attempts")
+                and "answered" in str(params)):
+            cancels.append("landing")  # the cancel's own writes name "answered" too
+            admin.cancel_by_admin(deps, req.id, "admin")
+
+    event.listen(deps.db.engine, "before_cursor_execute", cancel_before_the_answer_is_written)
+    try:
+        mark_answered(deps, attempt.id)
+    finally:
+        event.remove(deps.db.engine, "before_cursor_execute", cancel_before_the_answer_is_written)
+    assert len(cancels) == 1
+    assert [a.status for a in _attempts(deps, req.id)] == ["cancelled"]
+    assert _fresh(deps, req.id).status == "cancelled"
 
 
 def test_retry_a_failed_request_gives_it_one_more_attempt(deps, failed, twilio_cloud,
