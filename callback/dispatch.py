@@ -27,7 +27,13 @@ from sqlalchemy import select, update
 
 from callback.deps import Deps
 from callback.jobs import AGENT_FIRST, status_callback_of
-from callback.lifecycle import finish_attempt, release_agent_of, settle_from_status
+from callback.lifecycle import (
+    finish_attempt,
+    hang_up_quietly,
+    record_placed_call,
+    release_agent_of,
+    settle_from_status,
+)
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest, CallbackStatus
 from callback.schedule import DIAL_JOB, ON_FAILURE, WAKE_KEY, enqueue_request
 from ivr.errors import TelephonyError
@@ -193,14 +199,13 @@ def _adopt_placed_call(deps: Deps, attempt: CallbackAttempt) -> bool:
         return exc.transient
     if found is None:
         return False
-    with deps.db.session() as session:
-        moved = session.execute(update(CallbackAttempt).where(
-            CallbackAttempt.id == attempt.id,
-            CallbackAttempt.status == AttemptStatus.CLAIMED.value,
-            CallbackAttempt.call_sid.is_(None),
-        ).values(call_sid=found, status=AttemptStatus.DIALING.value,
-                 dialed_at=deps.now())).rowcount
-    if moved:
+    state = record_placed_call(deps, attempt.id, found)
+    if state is AttemptStatus.CANCELLED:
+        # Cancelled while nobody knew the call's SID: nothing hung it up yet.
+        log.warning("an unconfirmed dial of a cancelled callback had been placed: hanging up",
+                    extra={"attempt": attempt.id, "call_sid": found})
+        hang_up_quietly(deps, found)
+    elif state is AttemptStatus.DIALING:
         log.warning("an unconfirmed callback dial had been placed: adopted", extra={
             "attempt": attempt.id, "call_sid": found})
         if attempt.mode == AGENT_FIRST and attempt.agent_id is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from callback import limits, rules, runtime
@@ -47,18 +47,26 @@ def on_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
     limit = int(deps.setting("CALLBACK_MAX_JOB_FAILURES"))
     now = deps.now()
     with deps.db.session() as session:
+        # Counted in one write (two failing jobs both count); the row is then read back as
+        # that write left it, and given up only by a compare-and-set on the status read.
+        session.execute(
+            update(CallbackRequest).where(CallbackRequest.id == request_id)
+            .values(job_failures=func.coalesce(CallbackRequest.job_failures, 0) + 1,
+                    last_error=error))
         req = session.get(CallbackRequest, request_id)
         if req is None:
             return
-        req.job_failures = (req.job_failures or 0) + 1
-        req.last_error = error
-        gave_up = req.job_failures >= limit and not req.state.is_final
-        if gave_up:
-            req.status = CallbackStatus.FAILED.value
-            req.outcome = "error"
-            req.active_key = None
-            req.finished_at = now
         failures = req.job_failures
+        # A call being placed or talked on is settled by how that call ends, not here.
+        gave_up = (failures >= limit and not req.state.is_final
+                   and req.state not in (CallbackStatus.DIALING, CallbackStatus.CONNECTED))
+        if gave_up:
+            gave_up = bool(session.execute(
+                update(CallbackRequest)
+                .where(CallbackRequest.id == request_id, CallbackRequest.status == req.status)
+                .values(status=CallbackStatus.FAILED.value, outcome="error", active_key=None,
+                        finished_at=now)
+                .execution_options(synchronize_session=False)).rowcount)
     log.error("callback job failed" + ("; the request is given up" if gave_up else ""),
               extra={"callback_id": request_id, "job": job.id, "failures": failures,
                      "error": error})

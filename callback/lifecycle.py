@@ -94,30 +94,48 @@ def finish_attempt(deps: Deps, attempt_id: int, outcome: AttemptStatus, *,
                  "attempt": attempt.attempt_no, "outcome": outcome.value})
         if req.state not in ACTIVE_STATUSES:
             return True  # cancelled meanwhile: nothing more to do
-        if outcome is AttemptStatus.COMPLETED:
-            req.status = CallbackStatus.COMPLETED.value
-            req.outcome = "connected"
-            req.active_key = None
-            req.finished_at = now
+        values = _request_after(deps, req, outcome, not_before, now)
+        # A compare-and-set on the status just read, not a write of the object: a cancel
+        # committed since the read must win, or a cancelled request would be called again.
+        moved = session.execute(
+            update(CallbackRequest)
+            .where(CallbackRequest.id == req.id, CallbackRequest.status == req.status)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not moved:
+            log.info("callback request changed while its attempt ended: left as it is",
+                     extra={"callback_id": req.id})
             return True
-        if outcome.counts_against_customer:
-            req.customer_failures += 1
-            if req.customer_failures >= req.max_attempts:
-                req.status = CallbackStatus.FAILED.value
-                req.outcome = outcome.value
-                req.active_key = None
-                req.finished_at = now
-                return True
-            wanted = now + dt.timedelta(seconds=backoff_seconds(deps, req.customer_failures))
-            req.scheduled_for = earliest_call(deps, req.phone, req.queue, wanted)
-        # Not the customer's doing (agent missed it, worker lost it): same place, at once.
-        if not_before is not None and req.scheduled_for < not_before:
-            req.scheduled_for = earliest_call(deps, req.phone, req.queue, not_before)
-        req.status = CallbackStatus.PENDING_ENQUEUE.value
-        req.dispatched_at = None
         request_id = req.id
-    enqueue_request(deps, request_id)
+    if values["status"] == CallbackStatus.PENDING_ENQUEUE.value:
+        enqueue_request(deps, request_id)
     return True
+
+
+def _request_after(deps: Deps, req: CallbackRequest, outcome: AttemptStatus,
+                   not_before: dt.datetime | None, now: dt.datetime) -> dict:
+    """The request's columns after its attempt ended with `outcome`: done, failed, or back in
+    line (after its back-off when the customer did not answer, never before `not_before`,
+    always within calling hours)."""
+    ended = {"active_key": None, "finished_at": now}
+    if outcome is AttemptStatus.COMPLETED:
+        return {"status": CallbackStatus.COMPLETED.value, "outcome": "connected", **ended}
+    values: dict = {}
+    scheduled_for = req.scheduled_for
+    if outcome.counts_against_customer:
+        failures = req.customer_failures + 1
+        values["customer_failures"] = failures
+        if failures >= req.max_attempts:
+            return {**values, "status": CallbackStatus.FAILED.value, "outcome": outcome.value,
+                    **ended}
+        wanted = now + dt.timedelta(seconds=backoff_seconds(deps, failures))
+        scheduled_for = earliest_call(deps, req.phone, req.queue, wanted)
+    # Not the customer's doing (agent missed it, worker lost it): same place, at once.
+    if not_before is not None and scheduled_for < not_before:
+        scheduled_for = earliest_call(deps, req.phone, req.queue, not_before)
+    return {**values, "status": CallbackStatus.PENDING_ENQUEUE.value,
+            "scheduled_for": scheduled_for, "dispatched_at": None}
 
 
 # How the customer's leg ended, when it was not bridged (Twilio's final call statuses).

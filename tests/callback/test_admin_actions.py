@@ -5,6 +5,8 @@ recorded; none can make a request dial twice, even when an RQ job from before it
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pytest
 import yaml
@@ -15,8 +17,8 @@ from sqlalchemy import event, select
 
 from callback import admin
 from callback.errors import ActionRefused, InvalidRequest, TimeNotAllowed
-from callback.lifecycle import mark_answered
-from callback.models import CallbackAction, CallbackAttempt, CallbackRequest
+from callback.lifecycle import finish_attempt, mark_answered
+from callback.models import AttemptStatus, CallbackAction, CallbackAttempt, CallbackRequest
 from callback.schedule import DIAL_JOB, RELEASE_JOB
 from callback.settings import RQ_QUEUE
 from ivr.errors import TelephonyUnsure
@@ -228,6 +230,44 @@ def test_a_cancel_landing_while_the_customer_answers_stays_cancelled(
     assert len(cancels) == 1
     assert [a.status for a in _attempts(deps, req.id)] == ["cancelled"]
     assert _fresh(deps, req.id).status == "cancelled"
+
+
+def test_a_cancel_landing_while_an_attempt_ends_is_not_called_again(
+        client, deps, agent, twilio_cloud, run_jobs):
+    """The customer did not answer; as that is written down, a cancel commits between the
+    request's read and its write. The request stays cancelled and is never dialled again.
+
+    PostgreSQL only: on SQLite the attempt's write takes the database's write lock first, so
+    the cancel waits for the whole transaction and this interleaving cannot happen."""
+    if deps.db.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite serialises the two writers: the interleaving cannot happen there")
+    req = _request(deps, ask(client, {"phone": CUSTOMER})["id"])
+    run_jobs()
+    [attempt] = _attempts(deps, req.id)
+    assert attempt.status == "dialing"
+    cancel = threading.Thread(target=admin.cancel_by_admin, args=(deps, req.id, "admin"))
+
+    def cancel_before_the_request_is_written(conn, cursor, statement, params, context, many):
+        if not cancel.is_alive() and cancel.ident is None \
+                and statement.startswith("UPDATE callback_requests"):
+            cancel.start()  # its first transaction commits; its hang-up waits for ours
+            deadline = time.monotonic() + 10
+            while _fresh(deps, req.id).status != "cancelled":
+                assert time.monotonic() < deadline, "the cancel did not commit"
+                time.sleep(0.01)
+
+    event.listen(deps.db.engine, "before_cursor_execute", cancel_before_the_request_is_written)
+    try:
+        finish_attempt(deps, attempt.id, AttemptStatus.NO_ANSWER)
+    finally:
+        event.remove(deps.db.engine, "before_cursor_execute",
+                     cancel_before_the_request_is_written)
+    cancel.join(10)
+    assert cancel.ident is not None and not cancel.is_alive()
+    fresh = _fresh(deps, req.id)
+    assert (fresh.status, fresh.outcome, fresh.active_key) == ("cancelled", "cancelled", None)
+    run_jobs()
+    assert len(twilio_cloud.placed) == 1  # never dialled again
 
 
 def test_retry_a_failed_request_gives_it_one_more_attempt(deps, failed, twilio_cloud,

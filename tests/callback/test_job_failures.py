@@ -53,3 +53,26 @@ def test_a_failing_job_shows_everywhere_then_gives_up(client, callback_app, deps
     assert len(gave_up) == 1
     clock.advance(31)
     assert sweep(deps)["resent"] == 0  # a failed request is never sent again
+
+
+def test_a_job_failing_after_its_call_was_placed_leaves_that_call_to_settle_the_request(
+        client, callback_app, deps, agent, twilio_cloud, monkeypatch):
+    """The dial went out, then the job raised (Redis failed as the agent's call was noted) on
+    its last allowed failure: the request is not given up under the ringing call; how that
+    call ends decides it."""
+    made = client.post("/callbacks", json={"consent": True, "phone": CUSTOMER}).get_json()
+    callback_app.config["CALLBACK_MAX_JOB_FAILURES"] = 1
+
+    def redis_fails(*args, **kwargs):
+        raise RuntimeError("Redis went away as the call was noted")
+
+    monkeypatch.setattr("callback.jobs.attach_call", redis_fails)
+    assert dispatch_once(deps) == [1]
+    SimpleWorker([RQ_QUEUE], connection=deps.redis).work(burst=True)
+    view = {"X-Callback-Token": made["token"]}
+    state = client.get(f"/callbacks/{made['id']}", headers=view).get_json()
+    assert len(twilio_cloud.placed) == 1
+    assert state["status"] == "dialing"  # not "failed" while its call rings
+    twilio_cloud.drive_pending()  # the agent answers, then the customer
+    state = client.get(f"/callbacks/{made['id']}", headers=view).get_json()
+    assert (state["status"], state["outcome"]) == ("completed", "connected")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from callback import admin
 from callback.dispatch import sweep
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest
 from tests.callback.conftest import CUSTOMER, ask
@@ -159,3 +160,37 @@ def test_a_claimed_agent_whose_call_did_go_out_gets_it_attached_not_freed(
     assert sweep(deps)["unclaimed"] == 0
     now = get_presence(deps.db, deps.redis, agent.id)
     assert (now.status, now.call_sid) == ("busy", placed.sid)
+
+
+def test_a_cancel_landing_while_the_sweeper_adopts_an_unconfirmed_dial_hangs_it_up(
+        client, deps, agent, twilio_cloud, run_jobs, clock, monkeypatch):
+    """The worker never saved its dial and the status callbacks were lost; the sweeper finds
+    the call in the provider's list just as the request is cancelled, with no SID for the
+    cancel to hang up. The sweeper must hang up what it found, not leave it ringing."""
+    made = ask(client, {"phone": CUSTOMER})
+    run_jobs()
+    [first] = twilio_cloud.placed
+    first.events = ()  # no status callback reaches us for this call...
+    twilio_cloud.deliver_sent()  # ...after the ones already on their way
+    with deps.db.session() as s:
+        row = s.scalars(select(CallbackAttempt)).one()
+        row.call_sid, row.status = None, AttemptStatus.CLAIMED.value
+        request_id = row.request_id
+    clock.advance(121)
+    telephony = type(deps.telephony)
+    real = telephony.adopt_placed
+    cancels = []
+
+    def found_as_the_cancel_lands(self, *args, **kwargs):
+        found = real(self, *args, **kwargs)
+        cancels.append(admin.cancel_by_admin(deps, request_id, "admin"))
+        return found
+
+    monkeypatch.setattr(telephony, "adopt_placed", found_as_the_cancel_lands)
+    sweep(deps)
+    assert len(cancels) == 1
+    assert "completed" in [u.value("Status") for u in twilio_cloud.updates(first.sid)]
+    assert [(a.status, a.call_sid) for a in _attempts(deps, request_id)] == [
+        ("cancelled", first.sid)]
+    assert client.get(f"/callbacks/{made['id']}", headers={"X-Callback-Token": made["token"]}
+                      ).get_json()["status"] == "cancelled"

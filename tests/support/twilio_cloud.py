@@ -295,6 +295,10 @@ class TwilioCloud:
             thread.join(timeout)
         self.emulator.webhooks.drain(max(0.1, deadline - time.monotonic()))
 
+    def deliver_sent(self, timeout: float = 10.0) -> None:
+        """Wait until every status callback sent so far has reached the service."""
+        self.emulator.webhooks.drain(timeout)
+
     def inbound_call(self, sid: str, *, to: str, from_: str) -> PlacedCall:
         """A live call that came in through webhooks the test sends itself (so the REST API
         can redirect or end it); its TwiML is the test's to play."""
