@@ -43,8 +43,8 @@ def get_attempt(deps: Deps, attempt_id: int) -> CallbackAttempt | None:
         return session.get(CallbackAttempt, attempt_id)
 
 
-def mark_answered(deps: Deps, attempt_id: int, *, answered_by: str | None = None) -> None:
-    """The customer picked up: the request is connected."""
+def mark_answered(deps: Deps, attempt_id: int, *, answered_by: str | None = None) -> bool:
+    """The customer picked up: the request is connected. False when the attempt had ended."""
     now = deps.now()
     values: dict = {"status": AttemptStatus.ANSWERED.value}
     if answered_by:
@@ -59,7 +59,7 @@ def mark_answered(deps: Deps, attempt_id: int, *, answered_by: str | None = None
             .values(**values)
         ).rowcount
         if not answered:
-            return
+            return False
         session.execute(
             update(CallbackRequest)
             .where(CallbackRequest.id == select(CallbackAttempt.request_id)
@@ -67,6 +67,7 @@ def mark_answered(deps: Deps, attempt_id: int, *, answered_by: str | None = None
                    CallbackRequest.status == CallbackStatus.DIALING.value)
             .values(status=CallbackStatus.CONNECTED.value, updated_at=now)
         )
+    return True
 
 
 def finish_attempt(deps: Deps, attempt_id: int, outcome: AttemptStatus, *,

@@ -160,7 +160,23 @@ def agent_answered():
     if not _is_open(attempt, req):
         return _closed(attempt, req, "agent")
     agent = _agent(deps, attempt)
-    return _dial_leg(deps, attempt, agent, whisper(deps, req, agent), req.phone)
+    return _dial_leg(deps, attempt, agent, whisper(deps, req, agent), req.phone,
+                     whisper_url=deps.url(paths.CALLBACK_PICKED_UP, attempt=attempt.id))
+
+
+@bp.post(paths.CALLBACK_PICKED_UP)
+@twilio_signed
+def customer_picked_up():
+    """Agent-first: the customer answered the agent's <Dial>. From now on the request is
+    connected (a supervisor's cancel no longer cuts the two off), and they are joined at once:
+    an empty document. A request cancelled while the customer's phone rang is not joined:
+    that leg is hung up."""
+    deps = deps_of(current_app)
+    attempt, req = _load()
+    r = VoiceResponse()
+    if not _is_open(attempt, req) or not mark_answered(deps, attempt.id):
+        r.hangup()
+    return twiml_response(r)
 
 
 @bp.post(paths.CALLBACK_DIALED)

@@ -104,9 +104,13 @@ def _webhook_fallbacks(app: Flask) -> dict[str, Callable[[], Response]]:
     def status() -> Response:
         return Response("", status=204)
 
+    def join() -> Response:  # a screen before a bridge: the two are joined all the same
+        return twiml_response(VoiceResponse())
+
     out: dict[str, Callable[[], Response]] = {p: leg for p in paths.ALL}
     out.update({p: caller for p in CALLER_DOCUMENTS})
     out.update({p: holding for p in WAIT_DOCUMENTS})
     out.update({p: status for p in STATUS_CALLBACKS})
+    out[paths.CALLBACK_PICKED_UP] = join
     out.pop(paths.SPEECH_STREAM, None)  # a websocket: its own errors close it
     return out

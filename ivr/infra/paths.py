@@ -26,6 +26,7 @@ CALLBACK_DIALED = "/callbacks/voice/dialed"
 CALLBACK_CUSTOMER = "/callbacks/voice/customer"
 CALLBACK_CONNECT = "/callbacks/voice/connect"
 CALLBACK_WHISPER = "/callbacks/voice/whisper"  # customer-first: the agent hears who and why
+CALLBACK_PICKED_UP = "/callbacks/voice/picked-up"  # agent-first: the customer answered
 CALLBACK_STATUS = "/callbacks/status"
 
 # Live speech (speech.live.stream, speech.live.fallback).

@@ -4,8 +4,14 @@ the REST stand-in: create, dial, answer, complete; no-answer and retry; cancel; 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
+import pytest
+
+from callback import admin
 from callback.consent import Consent
+from callback.errors import ActionRefused
 from callback.models import CallbackAttempt, CallbackRequest
 from tests.callback.conftest import ACCOUNT_SID, AGENT_NUMBER, CUSTOMER, ask
 from tests.conftest import BASE_URL
@@ -61,7 +67,9 @@ def test_create_dial_answer_complete(client, deps, agent, twilio_cloud, run_jobs
     twilio_cloud.drive_pending()
     # The agent heard the context, then the customer was dialled.
     assert any("refund for order 1234" in s for s in call.said)
-    assert f"<Number>{CUSTOMER}</Number>" in call.documents[0]
+    # The customer's answer is screened (the request becomes connected), then they are joined.
+    picked_up = f"{BASE_URL}/callbacks/voice/picked-up?attempt={attempt.id}"
+    assert f'<Number method="POST" url="{picked_up}">{CUSTOMER}</Number>' in call.documents[0]
     final = client.get(f"/callbacks/{body['id']}", headers=view).get_json()
     assert final["status"] == "completed"
     assert final["outcome"] == "connected"
@@ -236,3 +244,43 @@ def test_attempt_lost_before_the_dial_is_swept_and_redialled(client, deps, agent
     twilio_cloud.drive_pending()
     assert [a.status for a in _attempts(deps, row.id)] == ["lost", "completed"]
     assert _row(deps, body["id"]).status == "completed"
+
+
+def test_agent_first_while_the_two_talk_the_request_is_connected_and_cannot_be_cut_off(
+        client, deps, agent, twilio_cloud, run_jobs):
+    """The console shows the conversation as connected, and a supervisor's cancel is refused
+    for as long as it lasts (it would hang up on a customer talking to an agent)."""
+    twilio_cloud.script(CUSTOMER, CallScript(talk_seconds=400))  # 4 s on the test's clock
+    body = ask(client, {"phone": CUSTOMER})
+    view = {"X-Callback-Token": body["token"]}
+    run_jobs()
+    [call] = twilio_cloud.placed
+    talking = threading.Thread(target=twilio_cloud.drive, args=(call,))
+    talking.start()
+    try:
+        deadline = time.monotonic() + 10
+        while client.get(f"/callbacks/{body['id']}", headers=view).get_json()["status"] \
+                != "connected":
+            assert time.monotonic() < deadline, "never connected"
+            time.sleep(0.02)
+        with pytest.raises(ActionRefused):
+            admin.cancel_by_admin(deps, _row(deps, body["id"]).id, "admin")
+        assert [a.status for a in _attempts(deps, _row(deps, body["id"]).id)] == ["answered"]
+    finally:
+        talking.join(30)
+    final = client.get(f"/callbacks/{body['id']}", headers=view).get_json()
+    assert (final["status"], final["outcome"]) == ("completed", "connected")
+    assert twilio_cloud.updates(call.sid) == []  # nobody hung up on them
+
+
+def test_agent_first_a_customer_picking_up_after_a_cancel_is_not_joined(
+        client, deps, agent, twilio_cloud, run_jobs, twilio_post):
+    body = ask(client, {"phone": CUSTOMER})
+    run_jobs()
+    attempt = _attempts(deps, _row(deps, body["id"]).id)[0]
+    admin.cancel_by_admin(deps, attempt.request_id, "admin")
+    answer = twilio_post(f"/callbacks/voice/picked-up?attempt={attempt.id}",
+                         {"CallSid": "CA" + "1" * 32, "CallStatus": "in-progress"})
+    assert answer.status_code == 200
+    assert "<Hangup />" in answer.get_data(as_text=True)
+    assert _row(deps, body["id"]).status == "cancelled"
