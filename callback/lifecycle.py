@@ -72,18 +72,23 @@ def mark_answered(deps: Deps, attempt_id: int, *, answered_by: str | None = None
 
 def finish_attempt(deps: Deps, attempt_id: int, outcome: AttemptStatus, *,
                    duration: int | None = None, answered_by: str | None = None,
-                   error: str | None = None, not_before: dt.datetime | None = None) -> bool:
-    """Record how an attempt ended and move its request on; False if it had already ended.
+                   error: str | None = None, not_before: dt.datetime | None = None,
+                   from_status: AttemptStatus | None = None) -> bool:
+    """Record how an attempt ended and move its request on; False if it had already ended,
+    or (with `from_status`, the status `outcome` was decided from) had moved on from it.
 
     A request that goes on is placed again at once, after its back-off when the customer did
     not answer, and never before `not_before` (the daily dial cap's reset), always within
     calling hours."""
     now = deps.now()
+    if from_status is None:
+        allowed = [s.value for s in OPEN_ATTEMPT]
+    else:  # an ended attempt is never ended again
+        allowed = [from_status.value] if from_status in OPEN_ATTEMPT else []
     with deps.db.session() as session:
         changed = session.execute(
             update(CallbackAttempt)
-            .where(CallbackAttempt.id == attempt_id,
-                   CallbackAttempt.status.in_([s.value for s in OPEN_ATTEMPT]))
+            .where(CallbackAttempt.id == attempt_id, CallbackAttempt.status.in_(allowed))
             .values(status=outcome.value, ended_at=now, duration_seconds=duration,
                     answered_by=answered_by, error=error)
         ).rowcount
@@ -161,28 +166,45 @@ def settle_from_status(deps: Deps, attempt: CallbackAttempt, leg: str, call_stat
     customer's leg went, and this status may overtake it, so it only frees the agent, unless
     the repair pass asked the provider (`customer_talked`). A customer's leg ending unbridged
     is theirs to answer for, unless they had answered and been bridged (`answered`).
+
+    The outcome is decided from the attempt's status and written only while it still is that
+    status: an answer noted since `attempt` was read is decided again, from the fresh row.
     """
+    for _ in range(len(OPEN_ATTEMPT)):  # each retry follows a move forward: at most this many
+        outcome = _settled_outcome(attempt, leg, call_status, customer_talked)
+        if outcome is None:
+            release_agent_of(deps, attempt, "completed")
+            return False
+        if finish_attempt(deps, attempt.id, outcome, duration=duration,
+                          answered_by=answered_by if leg != "agent" else None,
+                          from_status=attempt.state):
+            release_agent_of(deps, attempt, "completed" if outcome is AttemptStatus.COMPLETED
+                             else call_status if leg == "agent" else "canceled")
+            return True
+        fresh = get_attempt(deps, attempt.id)
+        if fresh is None or fresh.state not in OPEN_ATTEMPT:
+            if leg == "agent":  # the agent's own call is over, however the attempt ended
+                release_agent_of(deps, attempt, "completed" if outcome is
+                                 AttemptStatus.COMPLETED else call_status)
+            return False
+        attempt = fresh
+    return False
+
+
+def _settled_outcome(attempt: CallbackAttempt, leg: str, call_status: str,
+                     customer_talked: bool | None) -> AttemptStatus | None:
+    """How a final `call_status` of our leg ends `attempt`; None: an answered agent leg whose
+    <Dial> action will say how the customer's leg went."""
     if leg == "agent":
         if call_status == "completed" and attempt.state is not AttemptStatus.ANSWERED \
                 and customer_talked is None:
-            release_agent_of(deps, attempt, "completed")
-            return False
-        outcome = (AttemptStatus.COMPLETED
-                   if attempt.state is AttemptStatus.ANSWERED or customer_talked
-                   else AttemptStatus.AGENT_UNAVAILABLE)
-        ended = finish_attempt(deps, attempt.id, outcome, duration=duration)
-        release_agent_of(deps, attempt, "completed" if outcome is AttemptStatus.COMPLETED
-                         else call_status)
-        return ended
-    outcome = _LEG_OUTCOME.get(call_status, AttemptStatus.FAILED)
+            return None
+        return (AttemptStatus.COMPLETED
+                if attempt.state is AttemptStatus.ANSWERED or customer_talked
+                else AttemptStatus.AGENT_UNAVAILABLE)
     if attempt.state is AttemptStatus.ANSWERED and call_status == "completed":
-        outcome = AttemptStatus.COMPLETED
-    ended = finish_attempt(deps, attempt.id, outcome, duration=duration,
-                           answered_by=answered_by)
-    if ended:  # only when this ends the attempt: the other endings released the agent already
-        release_agent_of(deps, attempt, "completed" if outcome is AttemptStatus.COMPLETED
-                         else "canceled")
-    return ended
+        return AttemptStatus.COMPLETED
+    return _LEG_OUTCOME.get(call_status, AttemptStatus.FAILED)
 
 
 def requeue(deps: Deps, request_id: int, *, from_status: CallbackStatus) -> bool:

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from callback import admin
 from callback.dispatch import sweep
+from callback.lifecycle import mark_answered
 from callback.models import AttemptStatus, CallbackAttempt, CallbackRequest
 from tests.callback.conftest import CUSTOMER, ask
 
@@ -194,3 +195,31 @@ def test_a_cancel_landing_while_the_sweeper_adopts_an_unconfirmed_dial_hangs_it_
         ("cancelled", first.sid)]
     assert client.get(f"/callbacks/{made['id']}", headers={"X-Callback-Token": made["token"]}
                       ).get_json()["status"] == "cancelled"
+
+
+def test_an_answer_noted_while_the_sweeper_settles_a_customer_leg_counts_as_talked(
+        client, callback_app, deps, agent, twilio_cloud, run_jobs, clock, monkeypatch):
+    """Customer-first: the sweeper read the attempt as dialing; before it asked Twilio, the
+    customer's answer was noted. The leg's final "completed" then means they talked: the
+    request is completed, not declined and counted against the customer."""
+    callback_app.config["CALLBACK_MODE"] = "customer-first"
+    made = ask(client, {"phone": CUSTOMER})
+    run_jobs()
+    [first] = twilio_cloud.placed
+    first.events = ()
+    twilio_cloud.deliver_sent()
+    [attempt] = _attempts(deps, _request_id(deps, made["id"]))
+    assert attempt.status == "dialing"
+    clock.advance(301)
+
+    def answered_then_over(self, sid):
+        mark_answered(deps, attempt.id)  # the customer's answer lands meanwhile
+        return "completed"
+
+    monkeypatch.setattr(type(deps.telephony), "call_status", answered_then_over)
+    assert sweep(deps)["settled"] == 1
+    [attempt] = _attempts(deps, attempt.request_id)
+    assert attempt.status == "completed"
+    with deps.db.session() as s:
+        req = s.get(CallbackRequest, attempt.request_id)
+        assert (req.status, req.outcome, req.customer_failures) == ("completed", "connected", 0)
