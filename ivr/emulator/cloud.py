@@ -153,8 +153,11 @@ class TwilioEmulator:
         self._start(call, self._inbound)
         return call
 
-    def create_call(self, form: dict[str, list[str]]) -> Call:
-        """`POST /Calls.json`: place an outbound call (Twilio's parameters and refusals)."""
+    def create_call(self, form: dict[str, list[str]]) -> dict:
+        """`POST /Calls.json`: place an outbound call (Twilio's parameters and refusals).
+
+        Returns the call's resource as the POST answers it: as it was created (queued), before
+        it starts ringing. However busy the host, a call never comes back answered already."""
         def one(key: str) -> str:
             values = form.get(key) or [""]
             return values[0]
@@ -192,8 +195,9 @@ class TwilioEmulator:
             status_callback_method=(one("StatusCallbackMethod") or "POST").upper(),
             status_events=events, timeout=max(5, min(600, timeout)),
             machine_detection=one("MachineDetection") or None)
+        created = call.resource(API_PREFIX)
         self._start(call, self._outbound)
-        return call
+        return created
 
     def get(self, sid: str) -> Call:
         call = self.calls.get(sid)

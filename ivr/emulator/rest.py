@@ -72,8 +72,7 @@ def create_emulator_app(emulator: TwilioEmulator) -> Flask:
 
     @app.post(ACCOUNT + "/Calls.json")
     def create_call(account: str):
-        call = emulator.create_call(form())
-        return jsonify(call.resource(API_PREFIX)), 201
+        return jsonify(emulator.create_call(form())), 201
 
     @app.get(ACCOUNT + "/Calls.json")
     def list_calls(account: str):

@@ -67,6 +67,30 @@ def test_calls_create_fetch_list_update_follow_the_contract(emulator, app_server
     assert ended["sid"] == call["sid"]
 
 
+def test_a_created_call_is_answered_as_queued_however_fast_it_rings(emulator, app_server, http,
+                                                                    contract, monkeypatch):
+    """Twilio answers the POST with the call as created. On a busy host the call's own thread
+    may ring and answer before the POST's answer is written: it must still say queued. Here
+    the call is let run until it is in progress before the POST answers."""
+    app_server.route("/out", twiml('<Pause length="30"/>'))
+    emulator.set_party("+14155550100", ScriptedParty(ring_seconds=0))
+    start = emulator._start
+
+    def start_and_run_ahead(call, body):
+        start(call, body)
+        deadline = time.monotonic() + 5
+        while call.status.value != "in-progress":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+
+    monkeypatch.setattr(emulator, "_start", start_and_run_ahead)
+    base = f"{emulator.public_url}/2010-04-01/Accounts/{ACCOUNT}"
+    created = _checked(contract, http.post(f"{base}/Calls.json", data={
+        "To": "+14155550100", "From": NUMBER, "Url": app_server.url + "/out"}))
+    assert created["status"] == "queued"
+    assert emulator.get(created["sid"]).status.value == "in-progress"
+
+
 def test_queues_and_members_follow_the_contract(emulator, app_server, http, contract):
     app_server.route("/voice", twiml('<Enqueue waitUrl="/wait">support</Enqueue>'))
     app_server.route("/wait", twiml('<Pause length="5"/>'))
