@@ -10,9 +10,10 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlparse
 
 from flask import Request, abort, current_app, request
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator, add_port, compare, remove_port
 
 from ivr.infra.urls import PublicUrls
 
@@ -35,11 +36,27 @@ def is_valid_signature(req: Request, auth_token: str, base_url: str | None = Non
     if not signature:
         return False
     url = public_url(req, base_url)
-    validator = RequestValidator(auth_token)
+    validator = _validator(auth_token)
     if "bodySHA256" in req.args:
         # JSON webhooks sign only the URL; the body is bound by its hash in the query.
         return validator.validate(url, req.get_data(as_text=True), signature)
-    return validator.validate(url, req.form.to_dict(flat=True), signature)
+    params = req.form.to_dict(flat=True)
+    if compare(validator.compute_signature(url, params), signature):
+        return True
+    # Twilio may have signed the URL with its port or without it. `RequestValidator.validate`
+    # computes both HMACs on every webhook; the other form is tried here only when needed.
+    return compare(validator.compute_signature(_other_port_form(url), params), signature)
+
+
+@functools.lru_cache(maxsize=8)
+def _validator(auth_token: str) -> RequestValidator:
+    return RequestValidator(auth_token)
+
+
+def _other_port_form(url: str) -> str:
+    """`url` with its port removed, or with the scheme's port added when it names none."""
+    parsed = urlparse(url)
+    return remove_port(parsed) if parsed.port else add_port(parsed)
 
 
 def twilio_signed(view: Callable) -> Callable:

@@ -120,3 +120,37 @@ def test_signature_for_another_host_gets_403(client):
     signature = sign("https://evil.example.com/voice/incoming", FORM, AUTH_TOKEN)
     resp = client.post("/voice/incoming", data=FORM, headers={"X-Twilio-Signature": signature})
     assert resp.status_code == 403
+
+
+# Each base the service may be configured with, and each form of it Twilio may have signed:
+# with the scheme's port, without it, or another host or port (which must fail).
+BASES = ["https://ivr.example.com", "https://ivr.example.com:443", "http://127.0.0.1:8080",
+         "http://ivr.example.com"]
+SIGNED_AS = ["https://ivr.example.com", "https://ivr.example.com:443", "http://127.0.0.1:8080",
+             "http://127.0.0.1", "http://127.0.0.1:80", "http://ivr.example.com",
+             "http://ivr.example.com:80", "https://ivr.example.com:8443",
+             "https://other.example.com"]
+
+
+@pytest.mark.parametrize("base", BASES)
+@pytest.mark.parametrize("signed_as", SIGNED_AS)
+def test_a_signature_is_taken_exactly_when_twilios_validator_takes_it(base, signed_as):
+    """The check computes the URL's other port form only when the first does not match;
+    what it accepts must stay what `RequestValidator.validate` (which computes both) accepts.
+    The table has both outcomes: each base matches some signed forms and not others."""
+    app = Flask(__name__)
+    path = "/voice/gather?flow=main&node=main_menu&t=3"
+    form = dict(FORM, Digits="1")
+    signature = sign(signed_as + path, form)
+    with app.test_request_context(path, method="POST", data=form, base_url="http://internal",
+                                  headers={"X-Twilio-Signature": signature}):
+        ours = is_valid_signature(request, AUTH_TOKEN, base)
+    assert ours == RequestValidator(AUTH_TOKEN).validate(base + path, form, signature)
+
+
+def test_the_table_above_holds_both_outcomes():
+    validator = RequestValidator(AUTH_TOKEN)
+    path, form = "/voice/incoming", dict(FORM)
+    outcomes = {validator.validate(b + path, form, sign(s + path, form))
+                for b in BASES for s in SIGNED_AS}
+    assert outcomes == {True, False}
