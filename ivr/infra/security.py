@@ -65,8 +65,9 @@ def twilio_signed(view: Callable) -> Callable:
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         cfg = current_app.config
+        # The request itself, not its proxy: the check reads a dozen of its attributes.
         if cfg.get("VALIDATE_SIGNATURES", True) and not is_valid_signature(
-            request, cfg["TWILIO_AUTH_TOKEN"], cfg.get("PUBLIC_BASE_URL")
+            request._get_current_object(), cfg["TWILIO_AUTH_TOKEN"], cfg.get("PUBLIC_BASE_URL")
         ):
             log.warning(
                 "rejected unsigned or forged webhook",

@@ -18,14 +18,15 @@ bp = Blueprint("voice", __name__)
 @twilio_signed
 def incoming():
     """A new call: Twilio's voice URL for our numbers."""
-    return twiml_response(steps.start_call(request.form))
+    form, _ = _sent()
+    return twiml_response(steps.start_call(form))
 
 
 @bp.post(paths.GATHER)
 @twilio_signed
 def gather():
     """Keys pressed or words heard at a node (a <Gather> action, or a speech redirect)."""
-    form, args = request.form, request.args
+    form, args = _sent()
     choice = args.get("choice")
     if choice is not None or form.get("SpeechResult") is not None:
         given = Input(
@@ -45,27 +46,28 @@ def gather():
 @twilio_signed
 def proceed():
     """A <Gather> ended without input, or a message finished playing."""
-    given = Input(InputKind.NO_INPUT)
-    return twiml_response(steps.resume_call(request.form, request.args, given))
+    form, args = _sent()
+    return twiml_response(steps.resume_call(form, args, Input(InputKind.NO_INPUT)))
 
 
 @bp.post(paths.DIALED)
 @twilio_signed
 def dialed():
     """A <Dial> to an outside number ended."""
-    given = Input(InputKind.DIAL_RESULT, status=request.form.get("DialCallStatus", ""))
-    return twiml_response(steps.resume_call(request.form, request.args, given))
+    form, args = _sent()
+    given = Input(InputKind.DIAL_RESULT, status=form.get("DialCallStatus", ""))
+    return twiml_response(steps.resume_call(form, args, given))
 
 
 @bp.post(paths.RECORDED)
 @twilio_signed
 def recorded():
     """A voicemail <Record> ended."""
-    form = request.form
+    form, args = _sent()
     seconds = form.get("RecordingDuration")
     given = Input(InputKind.RECORDED, recording_url=form.get("RecordingUrl", ""),
                   recording_seconds=int(seconds) if seconds and seconds.isdigit() else None)
-    return twiml_response(steps.resume_call(form, request.args, given))
+    return twiml_response(steps.resume_call(form, args, given))
 
 
 @bp.post(paths.STATUS)
@@ -73,7 +75,7 @@ def recorded():
 def status():
     """Call status callback: the call ended (or progressed)."""
     try:
-        steps.end_call(request.form)
+        steps.end_call(_sent()[0])
     except Exception:  # a lost status update must not make Twilio retry forever
         current_app.logger.exception("status callback failed")
         metrics.ERRORS.labels("status").inc()
@@ -88,6 +90,12 @@ def fallback():
         "twilio fallback", extra={"error_code": request.form.get("ErrorCode"),
                                   "error_url": request.form.get("ErrorUrl")})
     return twiml_response(safe_twiml(current_app, "twilio_fallback"))
+
+
+def _sent() -> tuple[dict[str, str], dict[str, str]]:
+    """The form and the query as plain dicts (first value of each key). A key missing from
+    werkzeug's MultiDict costs an exception on every `.get`, and most webhooks miss several."""
+    return request.form.to_dict(), request.args.to_dict()
 
 
 def _float(value: str | None) -> float | None:
