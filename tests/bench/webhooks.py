@@ -7,7 +7,10 @@ endpoint returning a fixed TwiML document under the same gunicorn settings: the 
 
 Two phases per server:
 - throughput: each caller sends its next webhook as soon as the last is answered (closed loop,
-  saturating the 2 workers): requests/s, and the latency a saturated server gives;
+  saturating the 2 workers): requests/s, and the latency a saturated server gives. The three
+  servers run side by side and take turns, in `--rounds` rounds, so that the drift of a shared
+  machine's speed falls on all three alike; each round's engine/checked ratios are reported
+  (`ratio_to_checked_rounds`), to show how far one round's figure can be trusted;
 - paced: each caller waits a think time between webhooks, as a real caller listens to a
   prompt before pressing a key (compressed to --think seconds, default 0.2-1.0 s, far busier
   than real calls): the latency callers actually get at 50 concurrent calls.
@@ -24,7 +27,7 @@ the walk above is the opening-hours one; after hours its menu webhooks find the 
 and are answered as stale. Outside the shop's hours (New York's), shift the service's clock
 as `ivr serve --at` does: `IVR_CLOCK_OFFSET=36000` (seconds) is read by the servers and here.
 
-    python tests/bench/webhooks.py [--seconds 10] [--callers 50] [--think 0.2,1.0]
+    python tests/bench/webhooks.py [--seconds 10] [--rounds 5] [--callers 50] [--think 0.2,1.0]
 """
 
 from __future__ import annotations
@@ -231,6 +234,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--callers", type=int, default=50)
     parser.add_argument("--think", default="0.2,1.0", help="min,max seconds between webhooks")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="turns each server takes in the saturated phase (its --seconds "
+                             "split between them)")
     args = parser.parse_args()
     think = tuple(float(x) for x in args.think.split(","))
     shop_open = shop_open_now()
@@ -246,6 +252,7 @@ def main() -> None:
         server = ValkeyServer(save="", appendonly="no")
         server.start()
         redis_url = server.connection_url
+    servers: dict[str, tuple[subprocess.Popen, subprocess.Popen | None, str, int]] = {}
     try:
         for name, target in (("floor", "bare_app:create_bare_app()"),
                              ("checked", "bare_app:create_checked_app()"),
@@ -260,34 +267,57 @@ def main() -> None:
             proc = serve(target, env, port, tmp)
             writer = subprocess.Popen(DISPATCHER, env=env, cwd=tmp, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL) if name == "engine" else None
-            try:
-                load(port, args.callers, 1.0, base)  # warm-up
+            servers[name] = (proc, writer, base, port)
+            load(port, args.callers, 1.0, base)  # warm-up
+        # The saturated phase in rounds, the servers taking turns: a shared VM's speed drifts
+        # by a tenth within a minute, and a server measured only after the others would carry
+        # that drift in its ratio. Each round's ratios are reported too.
+        phase = {name: {"lat": [], "errors": 0, "elapsed": 0.0, "cpu": 0.0, "writer": 0.0}
+                 for name in servers}
+        per_round: list[dict[str, tuple[float, float | None]]] = []
+        for _ in range(args.rounds):
+            this_round = {}
+            for name, (proc, writer, base, port) in servers.items():
+                got = phase[name]
                 cpu_before = cpu_seconds(proc.pid)
                 writer_before = cpu_seconds(writer.pid) if writer else None
-                lat, errors, elapsed = load(port, args.callers, args.seconds, base)
+                lat, errors, elapsed = load(port, args.callers, args.seconds / args.rounds,
+                                            base)
                 cpu_after = cpu_seconds(proc.pid)
                 writer_after = cpu_seconds(writer.pid) if writer else None
-                paced, paced_errors, paced_elapsed = load(port, args.callers, args.seconds,
-                                                          base, think)
-            finally:
-                for p in (proc, writer):
-                    if p is not None:
-                        p.terminate()
-                        p.wait(10)
-            arr, parr = np.array(lat), np.array(paced)
+                got["lat"] += lat
+                got["errors"] += errors
+                got["elapsed"] += elapsed
+                cpu = None if cpu_before is None or cpu_after is None \
+                    else cpu_after - cpu_before
+                got["cpu"] = None if cpu is None or got["cpu"] is None else got["cpu"] + cpu
+                got["writer"] = None if writer_before is None or writer_after is None \
+                    or got["writer"] is None else got["writer"] + writer_after - writer_before
+                this_round[name] = (len(lat) / elapsed,
+                                    None if cpu is None else cpu / len(lat) * 1000)
+            per_round.append(this_round)
+        for name, (_, _, base, port) in servers.items():
+            paced, paced_errors, paced_elapsed = load(port, args.callers, args.seconds, base,
+                                                      think)
+            got = phase[name]
+            arr, parr = np.array(got["lat"]), np.array(paced)
             results[name] = {
-                "requests": len(lat), "errors": errors + paced_errors,
-                "rps": len(lat) / elapsed,
+                "requests": len(got["lat"]), "errors": got["errors"] + paced_errors,
+                "rps": len(got["lat"]) / got["elapsed"],
                 "p50_ms": float(np.percentile(arr, 50)), "p99_ms": float(np.percentile(arr, 99)),
                 "paced_rps": len(paced) / paced_elapsed,
                 "paced_p50_ms": float(np.percentile(parr, 50)),
                 "paced_p99_ms": float(np.percentile(parr, 99)),
-                "cpu_ms": None if cpu_before is None or cpu_after is None
-                else (cpu_after - cpu_before) / len(lat) * 1000,
-                "writer_cpu_ms": None if writer_before is None or writer_after is None
-                else (writer_after - writer_before) / len(lat) * 1000,
+                "cpu_ms": None if got["cpu"] is None else got["cpu"] / len(got["lat"]) * 1000,
+                "writer_cpu_ms": None if got["writer"] is None or not servers[name][1]
+                else got["writer"] / len(got["lat"]) * 1000,
             }
     finally:
+        for proc, writer, _, _ in servers.values():
+            for p in (proc, writer):
+                if p is not None:
+                    p.terminate()
+                    p.wait(10)
         if server:
             server.stop()
 
@@ -324,7 +354,13 @@ def main() -> None:
         else None,
         "cpu_ratio_to_checked": _rounded(checked["cpu_ms"] / engine["cpu_ms"], 3)
         if checked["cpu_ms"] and engine["cpu_ms"] else None,
-        "shop_open": shop_open,
+        "shop_open": shop_open, "rounds": args.rounds,
+        # Each round's engine/checked figures: how far they spread on this machine.
+        "ratio_to_checked_rounds": [round(r["engine"][0] / r["checked"][0], 3)
+                                    for r in per_round],
+        "cpu_ratio_to_checked_rounds": [
+            round(r["checked"][1] / r["engine"][1], 3) if r["checked"][1] and r["engine"][1]
+            else None for r in per_round],
     }))
 
 
