@@ -178,17 +178,22 @@ def settle_from_status(deps: Deps, attempt: CallbackAttempt, leg: str, call_stat
         if finish_attempt(deps, attempt.id, outcome, duration=duration,
                           answered_by=answered_by if leg != "agent" else None,
                           from_status=attempt.state):
-            release_agent_of(deps, attempt, "completed" if outcome is AttemptStatus.COMPLETED
-                             else call_status if leg == "agent" else "canceled")
+            release_agent_of(deps, attempt, _freed_as(outcome, leg, call_status))
             return True
         fresh = get_attempt(deps, attempt.id)
         if fresh is None or fresh.state not in OPEN_ATTEMPT:
             if leg == "agent":  # the agent's own call is over, however the attempt ended
-                release_agent_of(deps, attempt, "completed" if outcome is
-                                 AttemptStatus.COMPLETED else call_status)
+                release_agent_of(deps, attempt, _freed_as(outcome, leg, call_status))
             return False
         attempt = fresh
     return False
+
+
+def _freed_as(outcome: AttemptStatus, leg: str, call_status: str) -> str:
+    """The call status the agent is released with once `outcome` ends the attempt."""
+    if outcome is AttemptStatus.COMPLETED:
+        return "completed"
+    return call_status if leg == "agent" else "canceled"
 
 
 def _settled_outcome(attempt: CallbackAttempt, leg: str, call_status: str,

@@ -36,7 +36,7 @@ def is_valid_signature(req: Request, auth_token: str, base_url: str | None = Non
     if not signature:
         return False
     url = public_url(req, base_url)
-    validator = _validator(auth_token)
+    validator = RequestValidator(auth_token)
     if "bodySHA256" in req.args:
         # JSON webhooks sign only the URL; the body is bound by its hash in the query.
         return validator.validate(url, req.get_data(as_text=True), signature)
@@ -46,11 +46,6 @@ def is_valid_signature(req: Request, auth_token: str, base_url: str | None = Non
     # Twilio may have signed the URL with its port or without it. `RequestValidator.validate`
     # computes both HMACs on every webhook; the other form is tried here only when needed.
     return compare(validator.compute_signature(_other_port_form(url), params), signature)
-
-
-@functools.lru_cache(maxsize=8)
-def _validator(auth_token: str) -> RequestValidator:
-    return RequestValidator(auth_token)
 
 
 def _other_port_form(url: str) -> str:
