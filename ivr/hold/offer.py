@@ -43,7 +43,7 @@ def callback_offer(app: Flask, form, queue: str, holder: Holder | None,
         state.vars["_queue"] = queue
         state.node, state.step = CALLBACK, ""
         state.no_input = state.invalid = 0
-        state.node_entered_at = time.time()
+        state.node_entered_at = services_of(app).now().timestamp()  # the engine's clock
         state.turn += 1  # a new document
         response = VoiceResponse()
         chose = holder is not None and holder.leaving == "callback"

@@ -152,7 +152,8 @@ def resume_call(form: dict, args: dict, given: Input) -> Answer:
             called=form.get("To", ""),
         )
     flow, node = args.get("flow") or state.flow, args.get("node") or state.node
-    waited_ms = int((time.time() - state.node_entered_at) * 1000)
+    # On the clock the engine stamped `node_entered_at` with (`ivr serve --at` shifts it).
+    waited_ms = int((services_of(app).now().timestamp() - state.node_entered_at) * 1000)
     step = engine_for(app, loaded).resume(state, flow, node, given)
     answer = save_step(store, step, expected, first_elapsed_ms=waited_ms)
     if answer is None:

@@ -52,6 +52,13 @@ def env(redis_url: str, database_url: str, cloud: TwilioCloud) -> dict[str, str]
 
 def journey_of(database_url: str, call_sid: str) -> tuple[dict | None, list[str]]:
     """The call's summary row and its events' kinds in order, as SQL holds them."""
+    call, events = events_of(database_url, call_sid)
+    return call, [kind for kind, _ in events]
+
+
+def events_of(database_url: str, call_sid: str) -> tuple[dict | None, list[tuple[str, int]]]:
+    """The call's summary row and its events in order: (kind, elapsed_ms), as SQL holds
+    them (elapsed_ms: how long the caller was at the node before it, where it is known)."""
     engine = create_engine(database_url)
     try:
         with engine.connect() as conn:
@@ -59,9 +66,10 @@ def journey_of(database_url: str, call_sid: str) -> tuple[dict | None, list[str]
                                 .where(Call.call_sid == call_sid)).first()
             if call is None:
                 return None, []
-            kinds = conn.execute(select(CallEvent.kind).where(CallEvent.call_id == call.id)
-                                 .order_by(CallEvent.seq)).scalars().all()
-            return call._asdict(), list(kinds)
+            events = conn.execute(select(CallEvent.kind, CallEvent.elapsed_ms)
+                                  .where(CallEvent.call_id == call.id)
+                                  .order_by(CallEvent.seq)).all()
+            return call._asdict(), [tuple(event) for event in events]
     finally:
         engine.dispose()
 
@@ -78,10 +86,12 @@ def test_the_web_queues_the_journey_and_the_dispatcher_writes_it_to_sql(
     with web:
         call = SimulatedCall(http_transport(), web.url, AUTH_TOKEN, called=SHOP_NUMBER,
                              account_sid=ACCOUNT_SID)
+        dialled = time.monotonic()
         call.dial()
         cloud.inbound_call(call.call_sid, to=SHOP_NUMBER, from_=call.params["From"])
         call.press("1")  # the order line
         assert call.hang_up() == 204
+        took_ms = (time.monotonic() - dialled) * 1000
 
         # The web process queued the whole journey and wrote none of it.
         time.sleep(WRITER_ROUNDS)
@@ -104,6 +114,12 @@ def test_the_web_queues_the_journey_and_the_dispatcher_writes_it_to_sql(
             dispatcher.terminate()
             dispatcher.wait(15)
 
+    call_row, kinds = summary
+    # How long the caller spent at each node is measured on one clock, even with the service's
+    # clock shifted (as here, and as `ivr serve --at` does): never negative, never longer than
+    # the call itself took.
+    waits = [ms for _, ms in events_of(database_url, call.call_sid)[1] if ms is not None]
+    assert waits and all(0 <= ms <= took_ms for ms in waits), (waits, took_ms)
     call_row, kinds = summary
     assert call_row["caller"] == call.params["From"]
     assert call_row["ended_at"] is not None
