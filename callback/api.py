@@ -268,9 +268,18 @@ def init_app(app: Flask) -> None:
     app.extensions[CALLBACK_REQUESTS] = service.request_from_call
     # Pages on the allowed origins may read the answers (the API holds no cookies); the
     # service's own pages need no CORS at all. Refusal of other origins is `_guard_origin...`.
+    app_wide = app.after_request_funcs.setdefault(None, [])
+    before = list(app_wide)
     CORS(app, resources={r"/callbacks/*": {
         "origins": allowed_origins(app), "allow_headers": ["Content-Type", TOKEN_HEADER],
         "methods": ["GET", "POST", "DELETE", "OPTIONS"], "max_age": 600}})
+    # flask-cors hooks every response of the app; only these blueprints serve /callbacks/*,
+    # so its hook runs for their requests alone, not on every call webhook. (An error answer
+    # still gets its headers: flask-cors wraps the app's error handlers for that.)
+    for hook in [f for f in app_wide if f not in before]:
+        app_wide.remove(hook)
+        for name in (bp.name, webhooks.bp.name):
+            app.after_request_funcs.setdefault(name, []).append(hook)
     app.register_blueprint(bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(page_bp)

@@ -74,6 +74,20 @@ def test_cors_grants_only_the_allowed_origins(client):
         assert info.headers.get("Access-Control-Allow-Origin") == granted
 
 
+def test_cors_covers_the_callback_api_errors_too_and_nothing_else(client):
+    """The grant is made on the callback API's refusals and on a path under it that does not
+    exist (an error answer a page must be able to read), and never on a call webhook."""
+    refused = post(client, {"phone": CUSTOMER}, headers={"Origin": SHOP})
+    assert refused.status_code == 400
+    assert refused.headers.get("Access-Control-Allow-Origin") == SHOP
+    unknown = client.get("/callbacks/no/such/page", headers={"Origin": SHOP})
+    assert unknown.status_code == 404
+    assert unknown.headers.get("Access-Control-Allow-Origin") == SHOP
+    webhook = client.post("/voice/incoming", headers={"Origin": SHOP})
+    assert webhook.status_code == 403  # unsigned
+    assert "Access-Control-Allow-Origin" not in webhook.headers
+
+
 def test_a_post_from_another_site_is_refused(client, deps, callback_app):
     evil = post(client, {"phone": CUSTOMER, "consent": True},
                 headers={"Origin": "https://evil.example"})
