@@ -285,10 +285,21 @@ def status():
         return Response("", status=204)
     call_status = request.form.get("CallStatus", "")
     sid = request.form.get("CallSid")
-    if not ordering.is_newest(deps.redis, sid or "", request.form.get("SequenceNumber")):
-        log.info("callback status out of order or repeated: ignored",
-                 extra={"attempt": attempt.id, "call_sid": sid, "status": call_status})
-        return Response("", status=204)
+    # A failure while it is applied (the database down) takes the record back: the repeat
+    # Twilio sends then settles the attempt, instead of being ignored as one already seen.
+    with ordering.applying(deps.redis, sid or "", request.form.get("SequenceNumber")) as newest:
+        if not newest:
+            log.info("callback status out of order or repeated: ignored",
+                     extra={"attempt": attempt.id, "call_sid": sid, "status": call_status})
+            return Response("", status=204)
+        _apply_status(deps, attempt, sid, call_status)
+    return Response("", status=204)
+
+
+def _apply_status(deps: Deps, attempt: CallbackAttempt, sid: str | None,
+                  call_status: str) -> None:
+    """Adopt the call SID if the worker could not save it, keep the agent busy while the
+    leg rings or talks, and settle the attempt from a final status."""
     if sid and not attempt.call_sid:
         # The worker died before saving the SID, or has not saved it yet: the provider's
         # word adopts the attempt. A cancel that landed meanwhile had no SID to hang up.
@@ -302,11 +313,10 @@ def status():
     if call_status not in FINAL_STATUSES:
         if leg == "agent" and call_status in ("ringing", "in-progress"):
             release_agent_of(deps, attempt, call_status)  # keeps the agent busy
-        return Response("", status=204)
+        return
     settle_from_status(deps, attempt, leg, call_status,
                        duration=_int(request.form.get("CallDuration")),
                        answered_by=request.form.get("AnsweredBy"))
-    return Response("", status=204)
 
 
 def _int(value: str | None) -> int | None:

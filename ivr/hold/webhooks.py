@@ -16,6 +16,7 @@ voice; what the caller hears before the bridge, in the caller's.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 import redis
@@ -215,7 +216,7 @@ def agent_dialed():
 def agent_status():
     """Status callback of a call placed to an agent: presence follows it."""
     app = current_app._get_current_object()
-    db, r = services_of(app).db, services_of(app).redis
+    r = services_of(app).redis
     queue = request.args.get("queue", "")
     sid = request.form.get("CallSid", "")
     status = request.form.get("CallStatus", "")
@@ -223,18 +224,30 @@ def agent_status():
     now = clock(app)
     if agent_id is None:
         return ("", 204)
-    if not ordering.is_newest(r, sid, request.form.get("SequenceNumber")):
-        log.info("status callback out of order or repeated: ignored",
-                 extra={"call_sid": sid, "status": status, "agent_id": agent_id})
-        return ("", 204)
+    # A failure while it is applied (the database down) takes the record back: the repeat
+    # Twilio sends then frees the agent, instead of being ignored as one already seen.
+    with ordering.applying(r, sid, request.form.get("SequenceNumber")) as newest:
+        if not newest:
+            log.info("status callback out of order or repeated: ignored",
+                     extra={"call_sid": sid, "status": status, "agent_id": agent_id})
+            return ("", 204)
+        _apply_agent_status(app, queue, sid, status, agent_id, now)
+    return ("", 204)
+
+
+def _apply_agent_status(app: Flask, queue: str, sid: str, status: str, agent_id: int,
+                        now: dt.datetime) -> None:
+    """Presence follows the agent's call; its end teaches the queue a handle time and lets
+    the next caller be offered."""
+    db, r = services_of(app).db, services_of(app).redis
     try:
         on_agent_call_status(db, r, agent_id, status, call_sid=sid, now=now)
     except AgentError as exc:
         log.warning("agent call status ignored", extra={"agent_id": agent_id,
                                                         "status": status, "error": str(exc)})
-        return ("", 204)
+        return
     if status not in FINAL_STATUSES:
-        return ("", 204)
+        return
     offer = connect.offer_of(r, sid)
     connect.close_offer(r, queue, sid)
     bridged_at = offer.get("bridged_at")
@@ -247,7 +260,6 @@ def agent_status():
         handle += get_agent(db, agent_id).wrap_up_seconds
         queue_history.learn(r, queue, lambda s: s.record_handled(handle))
     _connect_next(app, queue)
-    return ("", 204)
 
 
 def _connect_next(app: Flask, queue: str) -> None:

@@ -485,3 +485,34 @@ def test_retry_of_a_failed_request_is_refused_while_its_number_has_a_newer_one(
         f"callback request in the support queue (#{newer.id}). Act on that one instead.")
     assert _fresh(deps, failed.id).status == "failed"
     assert _actions(deps, failed.id) == []
+
+
+def test_a_final_status_whose_handling_failed_settles_the_attempt_when_repeated(
+        client, deps, agent, twilio_cloud, run_jobs, twilio_post):
+    """The database refuses the write while the call's final status is applied; Twilio is
+    answered all the same. Its repeat settles the attempt (it failed on the code that kept the
+    callback's number as applied: the repeat was ignored and the attempt stayed dialing)."""
+    from sqlalchemy.exc import OperationalError
+
+    req = _request(deps, ask(client, {"phone": CUSTOMER})["id"])
+    run_jobs()
+    [attempt] = _attempts(deps, req.id)
+    assert attempt.status == "dialing" and attempt.call_sid
+    refused = []
+
+    def database_refuses(conn, cursor, statement, params, context, many):
+        if not refused and statement.startswith("UPDATE callback_attempts"):
+            refused.append(statement)
+            raise OperationalError(statement, params, Exception("database is locked"))
+
+    status = {"CallSid": attempt.call_sid, "CallStatus": "no-answer", "SequenceNumber": "90"}
+    event.listen(deps.db.engine, "before_cursor_execute", database_refuses)
+    try:
+        response = twilio_post(f"/callbacks/status?attempt={attempt.id}&leg=agent", status)
+    finally:
+        event.remove(deps.db.engine, "before_cursor_execute", database_refuses)
+    assert response.status_code == 204 and refused
+    assert [a.status for a in _attempts(deps, req.id)] == ["dialing"]
+    again = twilio_post(f"/callbacks/status?attempt={attempt.id}&leg=agent", status)
+    assert again.status_code == 204
+    assert [a.status for a in _attempts(deps, req.id)][0] != "dialing"

@@ -8,7 +8,11 @@ already stop these two); the sequence check now stops them first, for every stat
 
 from __future__ import annotations
 
+import pytest
+from sqlalchemy.exc import OperationalError
+
 from ivr.hold import connect
+from ivr.hold import webhooks as hold_webhooks
 from ivr.infra import ordering, queue_history
 from ivr.infra.agents import add_agent, attach_call, claim_agent, get_presence, set_presence
 from ivr.infra.services import services_of
@@ -26,6 +30,36 @@ def test_only_a_higher_number_is_newest(redis_client):
     assert ordering.is_newest(r, "CA1", None)  # no number: applied
     assert ordering.is_newest(r, "CA1", "x")
     assert 0 < r.ttl(ordering.KEY.format(sid="CA1")) <= ordering.KEEP_SECONDS
+
+
+def test_a_number_whose_handling_failed_is_taken_back(redis_client):
+    r = redis_client
+    with ordering.applying(r, "CA1", "2") as newest:
+        assert newest
+    with pytest.raises(RuntimeError), ordering.applying(r, "CA1", "5") as newest:
+        assert newest
+        raise RuntimeError("the database went away")
+    with ordering.applying(r, "CA1", "5") as newest:  # its repeat
+        assert newest
+    with ordering.applying(r, "CA1", "5") as newest:  # applied now: a repeat changes nothing
+        assert not newest
+    # A first callback that fails leaves no number at all; one that is not newest, nothing.
+    with pytest.raises(RuntimeError), ordering.applying(r, "CA2", "0"):
+        raise RuntimeError("boom")
+    assert r.get(ordering.KEY.format(sid="CA2")) is None
+    with pytest.raises(RuntimeError), ordering.applying(r, "CA1", "3") as newest:
+        assert not newest
+        raise RuntimeError("boom")
+    assert r.get(ordering.KEY.format(sid="CA1")) == b"5"
+
+
+def test_a_failure_taken_back_never_undoes_a_newer_number(redis_client):
+    r = redis_client
+    with pytest.raises(RuntimeError), ordering.applying(r, "CA1", "4"):
+        assert ordering.is_newest(r, "CA1", "6")  # applied while 4 was being handled
+        raise RuntimeError("boom")
+    assert r.get(ordering.KEY.format(sid="CA1")) == b"6"
+    assert not ordering.is_newest(r, "CA1", "4")
 
 
 def _status(client, agent_id: int, sid: str, status: str, seq: int):
@@ -79,4 +113,25 @@ def test_the_final_status_of_a_call_already_ended_never_frees_the_agent_from_the
     assert get_presence(db, r, row.id).status.value == "busy"
     attach_call(r, row.id, "CAsecond")
     _status(client, row.id, "CAsecond", "completed", 3)
+    assert get_presence(db, r, row.id).status.value == "available"
+
+
+def test_an_agent_status_that_failed_is_applied_when_twilio_repeats_it(app, client,
+                                                                       monkeypatch):
+    """The database fails while the agent's `completed` is applied; the service answers
+    Twilio all the same. The repeat that follows frees the agent."""
+    db, r, now, row = _rung_agent(app, "CAagent")
+    real = hold_webhooks.on_agent_call_status
+    failures = []
+
+    def fails_once(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise OperationalError("UPDATE agents", {}, Exception("database is locked"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(hold_webhooks, "on_agent_call_status", fails_once)
+    _status(client, row.id, "CAagent", "completed", 3)
+    assert failures and get_presence(db, r, row.id).status.value == "busy"
+    _status(client, row.id, "CAagent", "completed", 3)  # Twilio repeats it
     assert get_presence(db, r, row.id).status.value == "available"
