@@ -62,8 +62,8 @@ def applying(r: redis.Redis, call_sid: str, sequence: str | None) -> Iterator[bo
     try:
         yield before is not False
     except BaseException:
-        if isinstance(before, int):
-            _forget(r, call_sid, int(sequence), before)  # a usable number was recorded
+        if before is not None and before is not False:  # this callback's number was recorded
+            _forget(r, call_sid, int(sequence), before)
         raise
 
 

@@ -32,7 +32,7 @@ def test_only_a_higher_number_is_newest(redis_client):
     assert 0 < r.ttl(ordering.KEY.format(sid="CA1")) <= ordering.KEEP_SECONDS
 
 
-def test_a_number_whose_handling_failed_is_taken_back(redis_client):
+def test_a_number_whose_handling_failed_is_taken_back(redis_client, caplog):
     r = redis_client
     with ordering.applying(r, "CA1", "2") as newest:
         assert newest
@@ -51,6 +51,7 @@ def test_a_number_whose_handling_failed_is_taken_back(redis_client):
         assert not newest
         raise RuntimeError("boom")
     assert r.get(ordering.KEY.format(sid="CA1")) == b"5"
+    assert not [x for x in caplog.records if x.name == ordering.__name__], caplog.text
 
 
 def test_a_failure_taken_back_never_undoes_a_newer_number(redis_client):
