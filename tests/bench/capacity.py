@@ -22,6 +22,10 @@ Calls come in a fixed mix, kept at each level for `--stage-seconds`:
 Twilio's side is played by this process: signed webhooks over HTTP, the websocket, and the
 REST API for the service's redirects (the emulator, tests.support.twilio_cloud).
 
+After the first level that breaks, the level halfway back to the last that held (to the
+nearest ten) is tried too, for both serving models: the ladder's steps alone would understate
+either by up to a quarter.
+
 A level holds when, over its steady part: webhook p99 <= 100 ms, speech decision p95 <= 400 ms,
 and no error (a non-200 answer, a failed request, a stream that ended without a decision, or a
 declined stream whose caller then could not press a key). The speech decision time is from the
@@ -70,7 +74,9 @@ LEVELS = (10, 20, 40, 60, 80, 100, 130, 160, 200, 250, 300, 360, 420, 500, 600)
 
 async def ramp(base: str, cloud: TwilioCloud, web: Gunicorn, others: dict[str, int],
                levels: list[int], stage_seconds: float, settle: float) -> list[dict]:
-    """Raise the calls level by level; stop after the first level that did not hold.
+    """Raise the calls level by level; after the first level that did not hold, try the level
+    halfway back to the last that held (to the nearest ten), so that the steps of the ladder
+    (160, then 200) do not understate what held by up to a quarter; then stop.
 
     `others`: the processes beside the web ones (role: pid), whose CPU is counted too."""
     out = []
@@ -78,27 +84,30 @@ async def ramp(base: str, cloud: TwilioCloud, web: Gunicorn, others: dict[str, i
     timeout = aiohttp.ClientTimeout(total=15)  # Twilio abandons a webhook after 15 s
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         twilio = Twilio(base, http, cloud)
-        running: list[tuple[asyncio.Task, asyncio.Event]] = []
-        counts = {"speech": 0, "hold": 0, "dtmf": 0}
-        for level in levels:
+        running: dict[str, list[tuple[asyncio.Task, asyncio.Event]]] = {k: [] for k, _ in MIX}
+
+        async def stage(level: int, first: bool) -> dict:
             for kind, share in MIX:
-                for _ in range(round(level * share) - counts[kind]):
+                calls = running[kind]
+                while len(calls) > round(level * share):  # a level below the last one
+                    calls.pop()[1].set()  # that caller hangs up after its current turn
+                while len(calls) < round(level * share):
                     stop = asyncio.Event()
-                    running.append((asyncio.create_task(getattr(twilio, kind)(stop)), stop))
-                    counts[kind] += 1
+                    calls.append((asyncio.create_task(getattr(twilio, kind)(stop)), stop))
                     await asyncio.sleep(0.01)
             # The first level also lets each worker find (or load) its model and warm up.
-            await asyncio.sleep(max(settle * 3, 30.0) if level == levels[0] else settle)
-            twilio.stage = stage = Stage()
+            await asyncio.sleep(max(settle * 3, 30.0) if first else settle)
+            twilio.stage = measured = Stage()
             cpu0, wall0 = cpu_seconds(web, others), time.monotonic()
             own0, host0 = time.process_time(), host_jiffies()
-            stage.measuring = True
+            measured.measuring = True
             await asyncio.sleep(stage_seconds)
-            stage.measuring = False
+            measured.measuring = False
             cpu1, wall = cpu_seconds(web, others), time.monotonic() - wall0
             own, (busy, total) = time.process_time() - own0, host_jiffies(host0)
-            figures = {"calls": sum(counts.values()), **counts, **stage.figures(),
-                       "held": stage.held(),
+            counts = {kind: len(calls) for kind, calls in running.items()}
+            figures = {"calls": sum(counts.values()), **counts, **measured.figures(),
+                       "held": measured.held(),
                        "cpu_cores": {k: round((cpu1.get(k, 0) - cpu0.get(k, 0)) / wall, 2)
                                      for k in cpu1},
                        # Twilio's side (this process: callers, sockets, the emulator) and
@@ -108,12 +117,21 @@ async def ramp(base: str, cloud: TwilioCloud, web: Gunicorn, others: dict[str, i
                        "memory_mb": {k: {m: round(v) for m, v in f.items()}
                                      for k, f in web.memory().items()}}
             print(json.dumps(figures), file=sys.stderr, flush=True)
-            out.append(figures)
-            if not figures["held"]:
+            return figures
+
+        for i, level in enumerate(levels):
+            out.append(await stage(level, first=i == 0))
+            if not out[-1]["held"]:
                 break
-        for _, stop in running:
+        held = [s["calls"] for s in out if s["held"]]
+        if held and not out[-1]["held"]:
+            between = round((held[-1] + out[-1]["calls"]) / 20) * 10
+            if held[-1] < between < out[-1]["calls"]:
+                out.append(await stage(between, first=False))
+        stops = [call for calls in running.values() for call in calls]
+        for _, stop in stops:
             stop.set()
-        await asyncio.wait([t for t, _ in running], timeout=60)
+        await asyncio.wait([t for t, _ in stops], timeout=60)
     return out
 
 
@@ -177,11 +195,12 @@ def measure(name: str, command: str | None, extra: dict, redis_url: str, levels:
         stages = asyncio.run(ramp(web.url, cloud, web, others, levels, stage_seconds, settle))
         log = web.log_text()
     held = [s for s in stages if s["held"]]
-    best = held[-1] if held else None
+    best = max(held, key=lambda s: s["calls"]) if held else None
     all_heard = [s["calls"] for s in held if not s["streams_declined"]]
     return {"max_concurrent_calls": best["calls"] if best else 0, "best": best,
             "max_all_heard": max(all_heard, default=0),
-            "broke_at": None if stages[-1]["held"] else stages[-1],
+            "broke_at": min((s for s in stages if not s["held"]), key=lambda s: s["calls"],
+                            default=None),
             "stages": stages, "declined_in_log": len(re.findall("stream declined", log))}
 
 
