@@ -120,7 +120,6 @@ def test_the_web_queues_the_journey_and_the_dispatcher_writes_it_to_sql(
     # the call itself took.
     waits = [ms for _, ms in events_of(database_url, call.call_sid)[1] if ms is not None]
     assert waits and all(0 <= ms <= took_ms for ms in waits), (waits, took_ms)
-    call_row, kinds = summary
     assert call_row["caller"] == call.params["From"]
     assert call_row["ended_at"] is not None
     assert len(kinds) == queued and kinds[-1] == "call_end", kinds
